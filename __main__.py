@@ -1,0 +1,22 @@
+"""kserve-cluster: bare Ubuntu 22.04 machines to a KServe model-serving cluster.
+
+Thin on purpose: read and validate the stack config, build the layers, export.
+"""
+import pulumi
+
+from components.cluster.cluster import Cluster
+from components.cluster.connection import private_key_output
+from components.pulumi_config import load_stack_config
+from components.stack_config import ConfigError
+
+try:
+    # Every problem in the stack file at once, before any resource is registered.
+    config, secret_key = load_stack_config()
+except ConfigError as error:
+    raise pulumi.RunError(str(error)) from None
+
+cluster = Cluster(config, private_key_output(config.ssh, secret_key))
+
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("apiEndpoint", cluster.api_endpoint)
+pulumi.export("nodes", cluster.nodes)

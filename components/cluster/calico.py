@@ -1,0 +1,53 @@
+"""Layer 3: Calico through the tigera-operator Helm chart."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components.stack_config import KubernetesSettings
+
+NAMESPACE = "tigera-operator"
+
+
+def calico_values(kubernetes: KubernetesSettings) -> dict:
+    """Chart values: the pod CIDR as the IP pool, and each node's address taken
+    from its Kubernetes InternalIP, which kubelet gets from --node-ip (the
+    configured address). Without this, Calico picks the first interface it
+    finds, which on VirtualBox-style VMs is the NAT one."""
+    ipv6 = ipaddress.ip_network(kubernetes.pod_cidr).version == 6
+    network = {
+        "ipPools": [{
+            "cidr": kubernetes.pod_cidr,
+            "encapsulation": "VXLANCrossSubnet",
+            "natOutgoing": "Enabled",
+            "nodeSelector": "all()",
+        }],
+        ("nodeAddressAutodetectionV6" if ipv6 else "nodeAddressAutodetectionV4"):
+            {"kubernetes": "NodeInternalIP"},
+    }
+    return {"installation": {"enabled": True, "kubernetesProvider": "",
+                             "calicoNetwork": network}}
+
+
+class Calico(pulumi.ComponentResource):
+    def __init__(self, kubernetes: KubernetesSettings, provider: k8s.Provider,
+                 teardown: pulumi.Resource, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kserve-cluster:cluster:Calico", "calico", None, opts)
+        self.release = k8s.helm.v3.Release(
+            "tigera-operator",
+            name="calico",
+            chart=versions.CALICO_CHART,
+            version=versions.CALICO_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.CALICO_CHART_REPO),
+            namespace=NAMESPACE,
+            create_namespace=True,
+            values=calico_values(kubernetes),
+            # The operator rolls Calico out after the release is installed; node
+            # readiness is awaited by the cluster's wait-nodes-ready step.
+            wait_for_jobs=False,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, deleted_with=teardown))
+        self.register_outputs({"version": self.release.version})

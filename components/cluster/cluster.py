@@ -1,0 +1,65 @@
+"""The whole bootstrap layer: prepared nodes, control plane, workers, Calico."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster.calico import Calico
+from components.cluster.commands import node_command
+from components.cluster.connection import node_connection
+from components.cluster.control_plane import ControlPlane
+from components.cluster.node_preparation import PreparedNode
+from components.cluster.worker import WorkerNode
+from components.stack_config import StackConfig
+
+READY_TIMEOUT_SECONDS = "900"
+
+
+class Cluster(pulumi.ComponentResource):
+    """A kubeadm cluster on the stack's nodes, and a Kubernetes provider for it.
+
+    `provider` is what the serving layers build on; `ready` is the step after
+    which every node is Ready; Kubernetes objects pass `deleted_with=teardown`
+    so that destroying the cluster does not delete them one by one.
+    """
+
+    def __init__(self, config: StackConfig, private_key: Optional[pulumi.Output],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kserve-cluster:cluster:Cluster", "cluster", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        # Every node is prepared at the same time: no edge between two nodes.
+        self.prepared = {
+            node.name: PreparedNode(node, node_connection(node, config.ssh, private_key),
+                                    config.kubernetes, opts=child)
+            for node in config.nodes
+        }
+        self.control_plane = ControlPlane(self.prepared[config.control_plane.name],
+                                          config.kubernetes, opts=child)
+        self.teardown = self.control_plane.init
+        self.workers = {node.name: WorkerNode(self.prepared[node.name], self.control_plane,
+                                              opts=child)
+                        for node in config.workers}
+        self.provider = k8s.Provider(
+            "kubernetes",
+            kubeconfig=self.control_plane.kubeconfig,
+            # A lab that was torn down outside Pulumi must not block `pulumi destroy`.
+            delete_unreachable=True,
+            opts=pulumi.ResourceOptions(parent=self))
+        self.calico = Calico(config.kubernetes, self.provider, self.teardown, opts=child)
+        self.ready = node_command(
+            "nodes-ready", self.control_plane.connection, "wait-nodes-ready.sh",
+            {"NODE_NAMES": " ".join(node.name for node in config.nodes),
+             "READY_TIMEOUT_SECONDS": READY_TIMEOUT_SECONDS},
+            opts=pulumi.ResourceOptions(
+                parent=self, deleted_with=self.teardown,
+                depends_on=[self.calico.release] + [w.membership for w in self.workers.values()]))
+        self.kubeconfig = self.control_plane.kubeconfig
+        self.api_endpoint = f"https://{config.kubernetes.control_plane_endpoint}"
+        self.nodes = [{"name": n.name, "address": n.address, "role": n.role} for n in config.nodes]
+        self.register_outputs({
+            "kubeconfig": self.kubeconfig,
+            "apiEndpoint": self.api_endpoint,
+            "nodes": self.nodes,
+        })

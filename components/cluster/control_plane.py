@@ -1,0 +1,39 @@
+"""Layer 2: kubeadm init on the control plane, and the admin kubeconfig."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from components.cluster.commands import node_command
+from components.cluster.kubeadm_config import render_init_config
+from components.cluster.node_preparation import PreparedNode
+from components.stack_config import KubernetesSettings
+
+
+class ControlPlane(pulumi.ComponentResource):
+    """kubeadm init (guarded) and the admin kubeconfig, read back as a secret.
+
+    On delete the node is reset (kubeadm reset plus what it leaves behind).
+    """
+
+    def __init__(self, prepared: PreparedNode, kubernetes: KubernetesSettings,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        node = prepared.node
+        super().__init__("kserve-cluster:cluster:ControlPlane", node.name, None, opts)
+        self.node = node
+        self.connection = prepared.connection
+        login = {"LOGIN_USER": node.ssh_user}
+        self.init = node_command(
+            f"{node.name}-kubeadm-init", prepared.connection, "init-control-plane.sh", login,
+            stdin=render_init_config(node, kubernetes),
+            delete_script="reset.sh", delete_env=login,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[prepared.prepare]))
+        self.kubeconfig_read = node_command(
+            f"{node.name}-admin-kubeconfig", prepared.connection, "read-kubeconfig.sh",
+            secret_stdout=True,
+            # read again whenever the control plane is re-initialised
+            triggers=[self.init.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.init]))
+        self.kubeconfig = pulumi.Output.secret(self.kubeconfig_read.stdout)
+        self.register_outputs({"kubeconfig": self.kubeconfig})

@@ -1,0 +1,109 @@
+"""kubeadm configuration documents (kubeadm.k8s.io/v1beta4), built as data.
+
+Pure: no Pulumi. The documents are dicts dumped to YAML, never strings pasted
+together, so every value is quoted correctly and the tests can parse them back.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+import yaml
+
+from components.stack_config import KubernetesSettings, Node
+
+KUBEADM_API = "kubeadm.k8s.io/v1beta4"
+KUBELET_API = "kubelet.config.k8s.io/v1beta1"
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+# The token kubeadm init itself creates is never used for joins (each worker gets
+# a fresh one), so it lives only long enough for init to finish.
+INIT_TOKEN_TTL = "15m"
+
+
+def _node_registration(node: Node) -> dict:
+    return {
+        "name": node.name,
+        "criSocket": CRI_SOCKET,
+        # v1beta4 writes extra args as a list of name/value pairs.
+        "kubeletExtraArgs": [{"name": "node-ip", "value": node.address}],
+    }
+
+
+def render_init_config(control_plane: Node, kubernetes: KubernetesSettings) -> str:
+    """InitConfiguration + ClusterConfiguration + KubeletConfiguration as YAML."""
+    init = {
+        "apiVersion": KUBEADM_API,
+        "kind": "InitConfiguration",
+        "bootstrapTokens": [{
+            "ttl": INIT_TOKEN_TTL,
+            "description": "kserve-cluster: created by kubeadm init, not used for joins",
+        }],
+        "localAPIEndpoint": {"advertiseAddress": control_plane.address, "bindPort": 6443},
+        "nodeRegistration": _node_registration(control_plane),
+    }
+    cluster = {
+        "apiVersion": KUBEADM_API,
+        "kind": "ClusterConfiguration",
+        "kubernetesVersion": kubernetes.version_tag,
+        "controlPlaneEndpoint": kubernetes.control_plane_endpoint,
+        "networking": {
+            "podSubnet": kubernetes.pod_cidr,
+            "serviceSubnet": kubernetes.service_cidr,
+        },
+    }
+    kubelet = {
+        "apiVersion": KUBELET_API,
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+    }
+    return yaml.safe_dump_all([init, cluster, kubelet], sort_keys=False)
+
+
+@dataclass(frozen=True)
+class JoinCredentials:
+    api_server_endpoint: str
+    token: str
+    ca_cert_hash: str
+
+
+_TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def parse_join_command(text: str) -> JoinCredentials:
+    """Read `kubeadm token create --print-join-command` output.
+
+    Raises ValueError without echoing the text: it carries a secret.
+    """
+    lines = [line for line in text.strip().splitlines() if line.startswith("kubeadm join ")]
+    if len(lines) != 1:
+        raise ValueError("expected exactly one 'kubeadm join' line from kubeadm token create")
+    words = shlex.split(lines[0])
+    try:
+        endpoint = words[2]
+        token = words[words.index("--token") + 1]
+        ca_hash = words[words.index("--discovery-token-ca-cert-hash") + 1]
+    except (IndexError, ValueError):
+        raise ValueError("the join command from kubeadm token create lacks --token or "
+                         "--discovery-token-ca-cert-hash") from None
+    if not _TOKEN.match(token) or not _HASH.match(ca_hash):
+        raise ValueError("the token or CA hash from kubeadm token create is malformed")
+    return JoinCredentials(endpoint, token, ca_hash)
+
+
+def render_join_config(worker: Node, credentials: JoinCredentials) -> str:
+    """JoinConfiguration for one worker. The result carries the token: keep it secret."""
+    join = {
+        "apiVersion": KUBEADM_API,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": credentials.api_server_endpoint,
+                "token": credentials.token,
+                "caCertHashes": [credentials.ca_cert_hash],
+            },
+        },
+        "nodeRegistration": _node_registration(worker),
+    }
+    return yaml.safe_dump(join, sort_keys=False)

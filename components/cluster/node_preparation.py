@@ -1,0 +1,43 @@
+"""Layer 1, per node: make a bare Ubuntu 22.04 machine ready for kubeadm."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+from pulumi_command import remote
+
+from components import versions
+from components.cluster.commands import node_command
+from components.stack_config import KubernetesSettings, Node
+
+
+def prepare_inputs(node: Node, kubernetes: KubernetesSettings) -> dict[str, str]:
+    """The inputs of scripts/node/prepare.sh for one node (pure, tested alone)."""
+    return {
+        "NODE_ROLE": node.role,
+        "K8S_VERSION_TAG": kubernetes.version_tag,
+        "K8S_PACKAGE_VERSION": versions.kubernetes_package_version(kubernetes.version),
+        "K8S_APT_REPO": versions.KUBERNETES_APT_REPO,
+        "CONTAINERD_PACKAGE_VERSION": versions.CONTAINERD_PACKAGE_VERSION,
+        "DOCKER_APT_REPO": versions.DOCKER_APT_REPO,
+        "PAUSE_IMAGE": versions.PAUSE_IMAGE,
+    }
+
+
+class PreparedNode(pulumi.ComponentResource):
+    """Swap off, modules, sysctls, containerd, pinned kubelet/kubeadm/kubectl.
+
+    Destroying it leaves the packages installed (the cluster state itself is
+    removed by the init/join steps' delete), so a re-created cluster is quick.
+    """
+
+    def __init__(self, node: Node, connection: remote.ConnectionArgs,
+                 kubernetes: KubernetesSettings,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kserve-cluster:cluster:PreparedNode", node.name, None, opts)
+        self.node = node
+        self.connection = connection
+        self.prepare = node_command(
+            f"{node.name}-prepare", connection, "prepare.sh", prepare_inputs(node, kubernetes),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"prepared": self.prepare.stdout})

@@ -1,0 +1,57 @@
+"""Layer 2, per worker: a fresh join token, kubeadm join, and cluster membership."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from components.cluster.commands import node_command
+from components.cluster.control_plane import ControlPlane
+from components.cluster.kubeadm_config import parse_join_command, render_join_config
+from components.cluster.node_preparation import PreparedNode
+
+# Long enough for one join, short enough that a leaked token is soon useless.
+JOIN_TOKEN_TTL = "1h"
+DRAIN_TIMEOUT = "120s"
+
+
+class WorkerNode(pulumi.ComponentResource):
+    """Joins one prepared worker to the cluster.
+
+    - `join-token`, on the control plane: a token issued for this worker only,
+      when it is about to join (so a worker added weeks later still joins).
+    - `join`, on the worker: kubeadm join (guarded); on delete, the node is reset.
+    - `membership`, on the control plane: waits for the Node object; on delete
+      (the worker was removed from the stack) drains and deletes it first. It is
+      skipped when the whole cluster is destroyed (deleted_with the init step).
+    """
+
+    def __init__(self, prepared: PreparedNode, control_plane: ControlPlane,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        node = prepared.node
+        super().__init__("kserve-cluster:cluster:WorkerNode", node.name, None, opts)
+        cp_connection = control_plane.connection
+        self.join_token = node_command(
+            f"{node.name}-join-token", cp_connection, "join-token.sh",
+            {"WORKER_NAME": node.name, "TOKEN_TTL": JOIN_TOKEN_TTL},
+            secret_stdout=True,
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[control_plane.init, prepared.prepare]))
+        join_config = pulumi.Output.secret(self.join_token.stdout.apply(
+            lambda text: render_join_config(node, parse_join_command(text))))
+        login = {"LOGIN_USER": node.ssh_user}
+        self.join = node_command(
+            f"{node.name}-kubeadm-join", prepared.connection, "join-worker.sh",
+            {"NODE_NAME": node.name},
+            stdin=join_config,
+            delete_script="reset.sh", delete_env=login,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join_token]))
+        self.membership = node_command(
+            f"{node.name}-membership", cp_connection, "node-membership.sh",
+            {"ACTION": "wait", "NODE_NAME": node.name},
+            delete_script="node-membership.sh",
+            delete_env={"ACTION": "remove", "NODE_NAME": node.name,
+                        "DRAIN_TIMEOUT": DRAIN_TIMEOUT},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join],
+                                        deleted_with=control_plane.init))
+        self.register_outputs({"joined": self.membership.stdout})

@@ -1,0 +1,403 @@
+"""The stack config model and its validation.
+
+Pure Python: no Pulumi import, so every rule is unit-tested on plain dicts.
+`parse_stack_config` takes the project's config keys (without the
+`kserve-cluster:` prefix, values already decoded from JSON) and returns a
+`StackConfig`, or raises `ConfigError` listing every problem at once. Each
+problem names the key, the bad value and the fix.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from components import versions
+
+PROJECT = "kserve-cluster"
+
+CONTROL_PLANE = "control-plane"
+WORKER = "worker"
+ROLES = (CONTROL_PLANE, WORKER)
+
+DEFAULT_SSH_USER = "ubuntu"
+DEFAULT_SSH_PORT = 22
+DEFAULT_POD_CIDR = "192.168.0.0/16"  # Calico's default pool
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # kubeadm's default
+API_SERVER_PORT = 6443
+
+# Top-level keys this project reads. The secret key is set with
+# `pulumi config set sshPrivateKey --secret -- < key-file`.
+SECRET_PRIVATE_KEY = "sshPrivateKey"
+NODE_KEYS = {"name", "address", "role", "hostKey", "ssh"}
+NODE_SSH_KEYS = {"user", "port"}
+SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
+BASTION_KEYS = {"address", "port", "user", "hostKey"}
+KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"}
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_HOST_KEY = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}$"
+)
+
+
+class ConfigError(ValueError):
+    """Every problem found in the stack config, reported together."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''} in the stack config " \
+            "(nothing was changed on any node):"
+        super().__init__("\n".join([header] + [f"  - {p}" for p in self.problems]))
+
+
+@dataclass(frozen=True)
+class Bastion:
+    address: str
+    port: int = DEFAULT_SSH_PORT
+    user: str = DEFAULT_SSH_USER
+    host_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    user: str = DEFAULT_SSH_USER
+    port: int = DEFAULT_SSH_PORT
+    private_key_path: Optional[str] = None
+    use_agent: bool = False
+    bastion: Optional[Bastion] = None
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    address: str
+    role: str
+    ssh_user: str = DEFAULT_SSH_USER
+    ssh_port: int = DEFAULT_SSH_PORT
+    host_key: Optional[str] = None
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == CONTROL_PLANE
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    version: str  # without the leading "v", e.g. "1.31.7"
+    pod_cidr: str = DEFAULT_POD_CIDR
+    service_cidr: str = DEFAULT_SERVICE_CIDR
+    control_plane_endpoint: str = ""  # host:port
+
+    @property
+    def version_tag(self) -> str:
+        return f"v{self.version}"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    nodes: tuple[Node, ...]
+    ssh: SshSettings
+    kubernetes: KubernetesSettings
+    has_secret_private_key: bool = False
+
+    @property
+    def control_plane(self) -> Node:
+        return next(n for n in self.nodes if n.is_control_plane)
+
+    @property
+    def workers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if not n.is_control_plane)
+
+
+class _Problems:
+    """Collects problems; each names the key, the bad value and the fix."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, value: Any, what: str, fix: str) -> None:
+        shown = "(not set)" if value is None else repr(value)
+        self.items.append(f"{PROJECT}:{key} = {shown}: {what} Fix: {fix}")
+
+    def unknown_keys(self, key: str, given: dict, known: set[str]) -> None:
+        for name in sorted(set(given) - known):
+            where = f"{key}.{name}" if key else name
+            self.add(where, given[name], "unknown key (a typo is never ignored).",
+                     f"use one of: {', '.join(sorted(known))}.")
+
+
+# ---------------------------------------------------------------- helpers
+
+def _is_ip(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return isinstance(value, str)
+    except ValueError:
+        return False
+
+
+def _is_host(value: Any) -> bool:
+    return isinstance(value, str) and (_is_ip(value) or bool(_DNS1123_SUBDOMAIN.match(value)))
+
+
+def _port(problems: _Problems, key: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        problems.add(key, value, "not a TCP port.", "use a whole number from 1 to 65535.")
+        return default
+    return value
+
+
+def _text(problems: _Problems, key: str, value: Any, default: str, fix: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        problems.add(key, value, "must be a non-empty string.", fix)
+        return default
+    return value
+
+
+def _mapping(problems: _Problems, key: str, value: Any, fix: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(key, value, "must be an object (key: value pairs).", fix)
+        return {}
+    return value
+
+
+def _host_key(problems: _Problems, key: str, value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _HOST_KEY.match(value.strip()):
+        problems.add(key, value, "not an OpenSSH public host key.",
+                     "give '<type> <base64>' as `scripts/preflight.py --trust` records it, "
+                     "e.g. 'ssh-ed25519 AAAAC3...', or remove the key to skip pinning.")
+        return None
+    return value.strip()
+
+
+def _network(problems: _Problems, key: str, value: Any, default: str):
+    text = default if value is None else value
+    try:
+        return ipaddress.ip_network(text, strict=True) if isinstance(text, str) else None
+    except ValueError:
+        pass
+    try:
+        suggestion = f"did you mean {ipaddress.ip_network(text, strict=False)}?"
+    except (ValueError, TypeError):
+        suggestion = f"write it as address/prefix, e.g. {default}."
+    problems.add(key, value, "not a valid CIDR (network address with no host bits set).",
+                 suggestion)
+    return None
+
+
+def _split_endpoint(text: str) -> Optional[tuple[str, Optional[int]]]:
+    """'host', 'host:port', '[v6]:port' or a bare IPv6 address -> (host, port)."""
+    if _is_ip(text):
+        return text, None
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([^:\[\]]+)(?::(\d{1,5}))?", text)
+    if not match:
+        return None
+    host = match.group(1) or match.group(3)
+    port = match.group(2) or match.group(4)
+    if not _is_host(host) or (port and not 1 <= int(port) <= 65535):
+        return None
+    return host, int(port) if port else None
+
+
+def _join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# ---------------------------------------------------------------- sections
+
+def _parse_ssh(problems: _Problems, raw: Any, has_secret_key: bool,
+               path_exists: Callable[[str], bool]) -> SshSettings:
+    ssh = _mapping(problems, "ssh", raw, "see the README's `ssh` section.")
+    problems.unknown_keys("ssh", ssh, SSH_KEYS)
+    user = _text(problems, "ssh.user", ssh.get("user"), DEFAULT_SSH_USER,
+                 "give the login user that has passwordless sudo, e.g. ubuntu.")
+    port = _port(problems, "ssh.port", ssh.get("port"), DEFAULT_SSH_PORT)
+    key_path = ssh.get("privateKeyPath")
+    if key_path is not None:
+        if not isinstance(key_path, str) or not key_path.strip():
+            problems.add("ssh.privateKeyPath", key_path, "must be a file path.",
+                         "give the path of the private key file, e.g. ~/.ssh/id_ed25519.")
+            key_path = None
+        elif not path_exists(os.path.expanduser(key_path)):
+            problems.add("ssh.privateKeyPath", key_path, "no such file on this machine.",
+                         "give the path of an existing private key file, or use "
+                         f"`pulumi config set {SECRET_PRIVATE_KEY} --secret -- < KEYFILE`.")
+    use_agent = ssh.get("useAgent", False)
+    if not isinstance(use_agent, bool):
+        problems.add("ssh.useAgent", use_agent, "must be true or false.",
+                     "write useAgent: true to use the SSH agent (SSH_AUTH_SOCK).")
+        use_agent = False
+    sources = [name for name, on in (
+        (f"the secret {SECRET_PRIVATE_KEY}", has_secret_key),
+        ("ssh.privateKeyPath", "privateKeyPath" in ssh),
+        ("ssh.useAgent", use_agent),
+    ) if on]
+    if not sources:
+        problems.add(SECRET_PRIVATE_KEY, None, "no SSH credentials are configured.",
+                     f"run `pulumi config set {SECRET_PRIVATE_KEY} --secret -- < ~/.ssh/id_ed25519` (scripts/up.sh does it when SSH_KEY_FILE is set), "
+                     "or set ssh.privateKeyPath, or set ssh.useAgent: true.")
+    elif len(sources) > 1:
+        problems.add("ssh", ssh, f"several SSH credentials are configured ({', '.join(sources)}).",
+                     "keep exactly one of them, so it is clear which key is used.")
+    bastion = None
+    if ssh.get("bastion") is not None:
+        raw_b = _mapping(problems, "ssh.bastion", ssh["bastion"],
+                         "give {address, port, user, hostKey} of the jump host.")
+        problems.unknown_keys("ssh.bastion", raw_b, BASTION_KEYS)
+        if raw_b:
+            address = raw_b.get("address")
+            if not _is_host(address):
+                problems.add("ssh.bastion.address", address, "not an IP address or host name.",
+                             "give the jump host's address, e.g. 203.0.113.10.")
+            bastion = Bastion(
+                address=address if isinstance(address, str) else "",
+                port=_port(problems, "ssh.bastion.port", raw_b.get("port"), DEFAULT_SSH_PORT),
+                user=_text(problems, "ssh.bastion.user", raw_b.get("user"), user,
+                           "give the login user on the jump host."),
+                host_key=_host_key(problems, "ssh.bastion.hostKey", raw_b.get("hostKey")),
+            )
+    return SshSettings(user=user, port=port,
+                       private_key_path=key_path if isinstance(key_path, str) else None,
+                       use_agent=use_agent, bastion=bastion)
+
+
+def _parse_nodes(problems: _Problems, raw: Any, ssh: SshSettings) -> list[Node]:
+    if raw is None or raw == []:
+        problems.add("nodes", raw, "no nodes are configured.",
+                     "list the machines, e.g. [{name: cp1, address: 10.0.2.21, role: control-plane}].")
+        return []
+    if not isinstance(raw, list):
+        problems.add("nodes", raw, "must be a list of nodes.",
+                     "write nodes as a YAML list of {name, address, role}.")
+        return []
+    nodes: list[tuple[int, Node]] = []
+    for i, item in enumerate(raw):
+        key = f"nodes[{i}]"
+        if not isinstance(item, dict):
+            problems.add(key, item, "must be an object.", "give {name, address, role}.")
+            continue
+        problems.unknown_keys(key, item, NODE_KEYS)
+        name, address, role = item.get("name"), item.get("address"), item.get("role")
+        if not isinstance(name, str) or not _DNS1123_LABEL.match(name):
+            problems.add(f"{key}.name", name,
+                         "not a valid node name (a DNS-1123 label: lower-case letters, "
+                         "digits and '-', at most 63, starting and ending with a letter or digit).",
+                         "rename it, e.g. 'worker-1'.")
+        if not _is_ip(address):
+            problems.add(f"{key}.address", address, "not a valid IP address.",
+                         "give the node's IPv4 or IPv6 address, e.g. 10.0.2.22.")
+        if role not in ROLES:
+            problems.add(f"{key}.role", role, "unknown role.",
+                         f"use {CONTROL_PLANE} or {WORKER}.")
+        node_ssh = _mapping(problems, f"{key}.ssh", item.get("ssh"),
+                            "give per-node overrides {user, port}.")
+        problems.unknown_keys(f"{key}.ssh", node_ssh, NODE_SSH_KEYS)
+        nodes.append((i, Node(
+            name=name if isinstance(name, str) else "",
+            address=address if isinstance(address, str) else "",
+            role=role if role in ROLES else WORKER,
+            ssh_user=_text(problems, f"{key}.ssh.user", node_ssh.get("user"), ssh.user,
+                           "give the login user for this node."),
+            ssh_port=_port(problems, f"{key}.ssh.port", node_ssh.get("port"), ssh.port),
+            host_key=_host_key(problems, f"{key}.hostKey", item.get("hostKey")),
+        )))
+    control_planes = [i for i, item in enumerate(raw)
+                      if isinstance(item, dict) and item.get("role") == CONTROL_PLANE]
+    if len(control_planes) != 1:
+        names = [raw[i].get("name") for i in control_planes]
+        problems.add("nodes", names or None,
+                     f"found {len(control_planes)} control-plane nodes; this project builds "
+                     "exactly one control plane (high availability is not supported yet).",
+                     f"give exactly one node role: {CONTROL_PLANE}, the others role: {WORKER}.")
+    for attr, label in (("name", "name"), ("address", "address")):
+        seen: dict[str, int] = {}
+        for i, node in nodes:
+            value = getattr(node, attr)
+            if not value:
+                continue
+            if value in seen:
+                problems.add(f"nodes[{i}].{label}", value,
+                             f"duplicates nodes[{seen[value]}].{label}.",
+                             f"give every node its own {label}.")
+            else:
+                seen[value] = i
+    return [node for _, node in nodes]
+
+
+def _endpoint(problems: _Problems, value: Any, nodes: list[Node]) -> str:
+    if value is not None:
+        parts = _split_endpoint(value) if isinstance(value, str) else None
+        if parts:
+            return _join_host_port(parts[0], parts[1] or API_SERVER_PORT)
+        problems.add("kubernetes.controlPlaneEndpoint", value, "not a host or host:port.",
+                     "give the address clients use for the API server, e.g. 10.0.2.21:6443, "
+                     "or remove it to use the control plane's address.")
+    cp = next((n for n in nodes if n.is_control_plane and n.address), None)
+    return _join_host_port(cp.address, API_SERVER_PORT) if cp else ""
+
+
+def _parse_kubernetes(problems: _Problems, raw: Any, nodes: list[Node]) -> KubernetesSettings:
+    k8s = _mapping(problems, "kubernetes", raw, "see the README's `kubernetes` section.")
+    problems.unknown_keys("kubernetes", k8s, KUBERNETES_KEYS)
+    version = k8s.get("version", versions.KUBERNETES_VERSION)
+    text = version.lstrip("v") if isinstance(version, str) else ""
+    if not re.fullmatch(rf"{re.escape(versions.KUBERNETES_MINOR)}\.\d+", text):
+        problems.add("kubernetes.version", version,
+                     f"this project installs Kubernetes {versions.KUBERNETES_MINOR}.x only.",
+                     f"use a {versions.KUBERNETES_MINOR} patch release, e.g. "
+                     f"{versions.KUBERNETES_VERSION}, or remove the key for that default.")
+        text = versions.KUBERNETES_VERSION
+    pod = _network(problems, "kubernetes.podCidr", k8s.get("podCidr"), DEFAULT_POD_CIDR)
+    svc = _network(problems, "kubernetes.serviceCidr", k8s.get("serviceCidr"),
+                   DEFAULT_SERVICE_CIDR)
+    if pod is not None and svc is not None and pod.version == svc.version and pod.overlaps(svc):
+        problems.add("kubernetes.podCidr", str(pod),
+                     f"overlaps kubernetes.serviceCidr {svc}.",
+                     "choose two ranges that do not overlap, e.g. 192.168.0.0/16 and 10.96.0.0/12.")
+    for net, key in ((pod, "kubernetes.podCidr"), (svc, "kubernetes.serviceCidr")):
+        if net is None:
+            continue
+        inside = [n.name for n in nodes if _is_ip(n.address)
+                  and ipaddress.ip_address(n.address) in net]
+        if inside:
+            problems.add(key, str(net),
+                         f"contains the address of node(s) {', '.join(inside)}; "
+                         "pod and service traffic would be routed away from the nodes.",
+                         "choose a range that none of the node addresses fall into.")
+    endpoint = _endpoint(problems, k8s.get("controlPlaneEndpoint"), nodes)
+    return KubernetesSettings(
+        version=text,
+        pod_cidr=str(pod) if pod else DEFAULT_POD_CIDR,
+        service_cidr=str(svc) if svc else DEFAULT_SERVICE_CIDR,
+        control_plane_endpoint=endpoint,
+    )
+
+
+def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
+                       path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
+    """Validate the whole stack config; raise ConfigError with every problem."""
+    problems = _Problems()
+    known = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY}
+    problems.unknown_keys("", raw, known)
+    ssh = _parse_ssh(problems, raw.get("ssh"), has_secret_private_key, path_exists)
+    nodes = _parse_nodes(problems, raw.get("nodes"), ssh)
+    kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
+                       has_secret_private_key=has_secret_private_key)

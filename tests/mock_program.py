@@ -1,0 +1,194 @@
+"""Evaluate the real program (__main__.py) under Pulumi's mock runtime.
+
+`evaluate(config)` runs the program for a stack config and returns every
+resource it registered, with its inputs, parent, dependencies, provider,
+deleted_with target and which inputs were sent as secrets. Tests assert on
+that record; no Pulumi engine, plugin or cluster is needed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = "kserve-cluster"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+# A made-up but well-formed key and join line: what the mocks answer with.
+FAKE_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nbW9jay1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def fake_join_command(worker: str, endpoint: str = "10.0.2.21:6443") -> str:
+    """Deterministic per worker, so two evaluations can be compared."""
+    digest = hashlib.sha256(worker.encode()).hexdigest()
+    token = f"{digest[:6]}.{digest[6:22]}"
+    return (f"kubeadm join {endpoint} --token {token} "
+            f"--discovery-token-ca-cert-hash sha256:{'ab' * 32}\n")
+
+
+FAKE_KUBECONFIG = yaml.safe_dump({
+    "apiVersion": "v1", "kind": "Config",
+    "clusters": [{"name": "kubernetes", "cluster": {"server": "https://10.0.2.21:6443",
+                                                    "certificate-authority-data": "Q0E="}}],
+    "users": [{"name": "kubernetes-admin", "user": {"client-key-data": "S0VZ"}}],
+    "contexts": [{"name": "admin", "context": {"cluster": "kubernetes", "user": "kubernetes-admin"}}],
+    "current-context": "admin",
+})
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict
+    dependencies: list[str]
+    provider: str
+    deleted_with: str
+    plain: str = ""  # the inputs as JSON with every secret value blanked out
+    secret_paths: set[str] = field(default_factory=set)
+    unknown_paths: set[str] = field(default_factory=set)
+    additional_secret_outputs: list[str] = field(default_factory=list)
+
+
+def _blank_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            return "[secret]"
+        return {key: _blank_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blank_secrets(item) for item in value]
+    return value
+
+
+def _walk(value: Any, path: str, secrets: set[str], unknowns: set[str]) -> None:
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            secrets.add(path)
+            _walk(value.get("value"), path, secrets, unknowns)
+            return
+        for key, item in value.items():
+            _walk(item, f"{path}.{key}" if path else key, secrets, unknowns)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, f"{path}[{i}]", secrets, unknowns)
+    elif value == UNKNOWN:
+        unknowns.add(path)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        raw = json_format.MessageToDict(request.object)
+        secrets: set[str] = set()
+        unknowns: set[str] = set()
+        _walk(raw, "", secrets, unknowns)
+        self.registrations.append(Registration(
+            type=request.type, name=request.name, urn=response.urn, parent=request.parent,
+            custom=request.custom,
+            inputs=pulumi.runtime.rpc.deserialize_properties_unwrap_secrets(request.object)[0],
+            dependencies=list(request.dependencies), provider=request.provider,
+            deleted_with=request.deletedWith, plain=json.dumps(_blank_secrets(raw)),
+            secret_paths=secrets, unknown_paths=unknowns,
+            additional_secret_outputs=list(request.additionalSecretOutputs)))
+        return response
+
+
+class ClusterMocks(pulumi.runtime.Mocks):
+    """Answers like the providers would: remote.Command gets a stdout that fits
+    the script it runs (a join command, a kubeconfig). In preview no command
+    runs, so their outputs stay unknown, as on a fresh stack."""
+
+    def __init__(self, preview: bool, command_stdout: Optional[Callable[[str, dict], str]] = None):
+        self.preview = preview
+        self.command_stdout = command_stdout or self.default_stdout
+
+    @staticmethod
+    def default_stdout(name: str, inputs: dict) -> str:
+        if name.endswith("-join-token"):
+            return fake_join_command(name.removesuffix("-join-token"))
+        if name.endswith("-admin-kubeconfig"):
+            return FAKE_KUBECONFIG
+        return f"ran {name}\n"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "command:remote:Command" and not self.preview:
+            state.update(stdout=self.command_stdout(args.name, args.inputs), stderr="")
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The `kserve-cluster:*` keys of stacks/Pulumi.<stack>.yaml, without the prefix."""
+    data = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    return {key.partition(":")[2]: value for key, value in (data.get("config") or {}).items()
+            if key.startswith(f"{PROJECT}:")}
+
+
+@dataclass
+class Evaluation:
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name!r}, found {len(found)}"
+        return found[0]
+
+    def urn_of(self, name: str) -> str:
+        return self.named(name).urn
+
+    def commands(self) -> list[Registration]:
+        return self.by_type("command:remote:Command")
+
+
+def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "test",
+             secret_private_key: Optional[str] = FAKE_PRIVATE_KEY,
+             mocks: Optional[pulumi.runtime.Mocks] = None) -> Evaluation:
+    """Run __main__.py for `config` (keys without the project prefix)."""
+    mocks = mocks or ClusterMocks(preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.settings.SETTINGS.root_resource = None
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
+                             monitor=monitor)
+    full = {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
+            for key, value in config.items()}
+    secret_keys = []
+    if secret_private_key is not None:
+        full[f"{PROJECT}:sshPrivateKey"] = secret_private_key
+        secret_keys.append(f"{PROJECT}:sshPrivateKey")
+    pulumi.runtime.set_all_config(full, secret_keys)
+    outputs: dict[str, Any] = {}
+
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    stack_resource = pulumi.runtime.settings.get_root_resource()
+    if stack_resource is not None and getattr(stack_resource, "outputs", None) is not None:
+        outputs = dict(stack_resource.outputs)
+    return Evaluation(monitor.registrations, outputs)

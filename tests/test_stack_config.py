@@ -1,0 +1,242 @@
+"""Every validation rule of the stack config, with the message it gives."""
+import copy
+
+import pytest
+
+from components import versions
+from components.stack_config import ConfigError, parse_stack_config
+
+LAB = {
+    "nodes": [
+        {"name": "cp1", "address": "10.0.2.21", "role": "control-plane"},
+        {"name": "worker1", "address": "10.0.2.22", "role": "worker"},
+        {"name": "worker2", "address": "10.0.2.23", "role": "worker"},
+    ],
+    "ssh": {"user": "ubuntu"},
+    "kubernetes": {"version": "1.31.14"},
+}
+
+
+def lab(**changes):
+    raw = copy.deepcopy(LAB)
+    raw.update(changes)
+    return raw
+
+
+def problems(raw, secret=True, path_exists=lambda path: True):
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, has_secret_private_key=secret, path_exists=path_exists)
+    return caught.value.problems
+
+
+def only_problem(raw, **kwargs):
+    found = problems(raw, **kwargs)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_lab_config_is_valid_with_defaults_filled_in():
+    config = parse_stack_config(LAB, has_secret_private_key=True)
+    assert [n.name for n in config.nodes] == ["cp1", "worker1", "worker2"]
+    assert config.control_plane.address == "10.0.2.21"
+    assert [w.name for w in config.workers] == ["worker1", "worker2"]
+    assert config.ssh.user == "ubuntu" and config.ssh.port == 22
+    assert config.kubernetes.pod_cidr == "192.168.0.0/16"
+    assert config.kubernetes.service_cidr == "10.96.0.0/12"
+    assert config.kubernetes.control_plane_endpoint == "10.0.2.21:6443"
+    assert config.kubernetes.version_tag == "v1.31.14"
+
+
+def test_kubernetes_version_defaults_to_the_pinned_patch():
+    config = parse_stack_config(lab(kubernetes={}), has_secret_private_key=True)
+    assert config.kubernetes.version == versions.KUBERNETES_VERSION
+
+
+def test_no_control_plane():
+    raw = lab(nodes=[n for n in LAB["nodes"] if n["role"] == "worker"])
+    message = only_problem(raw)
+    assert "kserve-cluster:nodes" in message and "found 0 control-plane nodes" in message
+    assert "exactly one control plane" in message and "Fix:" in message
+
+
+def test_several_control_planes_are_refused_with_the_reason():
+    raw = lab()
+    raw["nodes"][1]["role"] = "control-plane"
+    message = only_problem(raw)
+    assert "found 2 control-plane nodes" in message and "['cp1', 'worker1']" in message
+    assert "high availability is not supported yet" in message
+
+
+def test_no_nodes():
+    assert "no nodes are configured" in only_problem(lab(nodes=[]))
+
+
+def test_duplicate_names_and_addresses():
+    raw = lab()
+    raw["nodes"][2]["name"] = "worker1"
+    raw["nodes"][2]["address"] = "10.0.2.22"
+    found = problems(raw)
+    assert any("nodes[2].name = 'worker1': duplicates nodes[1].name" in p for p in found)
+    assert any("nodes[2].address = '10.0.2.22': duplicates nodes[1].address" in p for p in found)
+
+
+@pytest.mark.parametrize("address", ["10.0.2.300", "node1.lab", "", None, 42])
+def test_invalid_node_address(address):
+    raw = lab()
+    raw["nodes"][1]["address"] = address
+    message = only_problem(raw)
+    assert message.startswith("kserve-cluster:nodes[1].address = ")
+    assert "not a valid IP address" in message and "e.g. 10.0.2.22" in message
+
+
+@pytest.mark.parametrize("name", ["Worker1", "worker_1", "-worker", "w" * 64, "", None])
+def test_node_name_must_be_a_dns1123_label(name):
+    raw = lab()
+    raw["nodes"][1]["name"] = name
+    message = only_problem(raw)
+    assert "nodes[1].name" in message and "DNS-1123 label" in message
+
+
+def test_unknown_role():
+    raw = lab()
+    raw["nodes"][1]["role"] = "master"
+    message = only_problem(raw)
+    assert "nodes[1].role = 'master': unknown role" in message
+    assert "control-plane or worker" in message
+
+
+@pytest.mark.parametrize("cidr,hint", [
+    ("192.168.0.0/33", "address/prefix"),
+    ("192.168.1.0/16", "did you mean 192.168.0.0/16?"),
+    ("not-a-cidr", "address/prefix"),
+])
+def test_invalid_pod_cidr(cidr, hint):
+    message = only_problem(lab(kubernetes={"podCidr": cidr}))
+    assert "kubernetes.podCidr" in message and "not a valid CIDR" in message and hint in message
+
+
+def test_invalid_service_cidr():
+    message = only_problem(lab(kubernetes={"serviceCidr": "10.96.0.0/99"}))
+    assert "kubernetes.serviceCidr = '10.96.0.0/99'" in message
+
+
+def test_pod_cidr_overlapping_service_cidr():
+    message = only_problem(lab(kubernetes={"podCidr": "10.96.0.0/16"}))
+    assert "kubernetes.podCidr = '10.96.0.0/16': overlaps kubernetes.serviceCidr 10.96.0.0/12" in message
+
+
+def test_pod_cidr_containing_a_node_address():
+    message = only_problem(lab(kubernetes={"podCidr": "10.0.0.0/16"}))
+    assert "kubernetes.podCidr = '10.0.0.0/16': contains the address of node(s) cp1, worker1, worker2" in message
+
+
+def test_service_cidr_containing_a_node_address():
+    message = only_problem(lab(kubernetes={"serviceCidr": "10.0.2.0/24"}))
+    assert "kubernetes.serviceCidr" in message and "contains the address of node(s)" in message
+
+
+@pytest.mark.parametrize("version", ["1.30.5", "1.32.0", "v1.31", "latest", "1.31.x", 1.31])
+def test_kubernetes_version_outside_1_31(version):
+    message = only_problem(lab(kubernetes={"version": version}))
+    assert "kubernetes.version" in message and "1.31.x only" in message
+    assert f"e.g. {versions.KUBERNETES_VERSION}" in message
+
+
+def test_version_with_leading_v_is_accepted():
+    config = parse_stack_config(lab(kubernetes={"version": "v1.31.2"}), has_secret_private_key=True)
+    assert config.kubernetes.version == "1.31.2"
+
+
+def test_missing_ssh_credentials():
+    message = only_problem(lab(), secret=False)
+    assert "no SSH credentials are configured" in message
+    assert "pulumi config set sshPrivateKey --secret --" in message
+
+
+def test_several_ssh_credentials():
+    message = only_problem(lab(ssh={"privateKeyPath": "~/.ssh/id_ed25519"}), secret=True)
+    assert "several SSH credentials are configured" in message
+
+
+def test_private_key_path_must_exist():
+    message = only_problem(lab(ssh={"privateKeyPath": "/nope/id"}), secret=False,
+                           path_exists=lambda path: False)
+    assert "ssh.privateKeyPath = '/nope/id': no such file on this machine" in message
+
+
+def test_agent_is_a_credential():
+    config = parse_stack_config(lab(ssh={"useAgent": True}), has_secret_private_key=False)
+    assert config.ssh.use_agent
+
+
+@pytest.mark.parametrize("raw,key", [
+    (lab(kubernets={"version": "1.31.14"}), "kserve-cluster:kubernets"),
+    (lab(ssh={"usr": "ubuntu"}), "kserve-cluster:ssh.usr"),
+    (lab(kubernetes={"podCIDR": "10.244.0.0/16"}), "kserve-cluster:kubernetes.podCIDR"),
+])
+def test_unknown_keys_are_reported(raw, key):
+    message = only_problem(raw)
+    assert message.startswith(f"{key} = ") and "unknown key" in message and "use one of:" in message
+
+
+def test_unknown_node_key():
+    raw = lab()
+    raw["nodes"][0]["adress"] = "10.0.2.21"
+    found = problems(raw)
+    assert any(p.startswith("kserve-cluster:nodes[0].adress = ") and "unknown key" in p for p in found)
+
+
+def test_per_node_ssh_overrides_and_host_key():
+    raw = lab()
+    raw["nodes"][1]["ssh"] = {"user": "admin", "port": 2222}
+    raw["nodes"][1]["hostKey"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx"
+    config = parse_stack_config(raw, has_secret_private_key=True)
+    worker = config.nodes[1]
+    assert (worker.ssh_user, worker.ssh_port) == ("admin", 2222)
+    assert worker.host_key.startswith("ssh-ed25519 ")
+    assert (config.nodes[0].ssh_user, config.nodes[0].ssh_port) == ("ubuntu", 22)
+
+
+def test_bad_host_key_and_port():
+    raw = lab()
+    raw["nodes"][1]["hostKey"] = "SHA256:abcdef"
+    raw["nodes"][1]["ssh"] = {"port": 70000}
+    found = problems(raw)
+    assert any("nodes[1].hostKey" in p and "not an OpenSSH public host key" in p for p in found)
+    assert any("nodes[1].ssh.port = 70000: not a TCP port" in p for p in found)
+
+
+def test_bastion():
+    config = parse_stack_config(lab(ssh={"bastion": {"address": "203.0.113.10", "user": "jump"}}),
+                                has_secret_private_key=True)
+    assert config.ssh.bastion.address == "203.0.113.10"
+    assert config.ssh.bastion.user == "jump" and config.ssh.bastion.port == 22
+    message = only_problem(lab(ssh={"bastion": {"address": "not an address!"}}))
+    assert "ssh.bastion.address" in message
+
+
+def test_control_plane_endpoint_forms():
+    for given, expected in [("10.0.2.100", "10.0.2.100:6443"), ("api.lab:8443", "api.lab:8443"),
+                            ("[fd00::1]:6443", "[fd00::1]:6443"), ("fd00::1", "[fd00::1]:6443")]:
+        config = parse_stack_config(lab(kubernetes={"controlPlaneEndpoint": given}),
+                                    has_secret_private_key=True)
+        assert config.kubernetes.control_plane_endpoint == expected
+    message = only_problem(lab(kubernetes={"controlPlaneEndpoint": "api.lab:99999"}))
+    assert "kubernetes.controlPlaneEndpoint" in message
+
+
+def test_every_problem_is_reported_at_once():
+    raw = {
+        "nodes": [{"name": "CP", "address": "999.1.1.1", "role": "boss"}],
+        "kubernetes": {"version": "1.29.0", "podCidr": "10.96.0.0/16"},
+        "typo": 1,
+    }
+    found = problems(raw, secret=False)
+    keys = [p.split(" = ")[0] for p in found]
+    for key in ["kserve-cluster:typo", "kserve-cluster:nodes[0].name", "kserve-cluster:nodes[0].address",
+                "kserve-cluster:nodes[0].role", "kserve-cluster:nodes", "kserve-cluster:kubernetes.version",
+                "kserve-cluster:kubernetes.podCidr", "kserve-cluster:sshPrivateKey"]:
+        assert key in keys, (key, found)
+    assert all("Fix:" in p for p in found)
+    text = str(ConfigError(found))
+    assert text.startswith(f"{len(found)} problems in the stack config (nothing was changed on any node):")
