@@ -4,8 +4,8 @@ import copy
 import pulumi
 import pytest
 
-from graph import Graph
-from mock_program import FAKE_PRIVATE_KEY, evaluate, fake_join_command, stack_file_config
+from deployment_graph import Graph
+from offline_program import FAKE_PRIVATE_KEY, evaluate, fake_join_command, stack_file_config
 
 
 def big_stack(workers=10):

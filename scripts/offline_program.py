@@ -1,9 +1,12 @@
-"""Evaluate the real program (__main__.py) under Pulumi's mock runtime.
+"""Evaluate the real program (__main__.py) offline, under Pulumi's mock runtime.
 
 `evaluate(config)` runs the program for a stack config and returns every
 resource it registered, with its inputs, parent, dependencies, provider,
-deleted_with target and which inputs were sent as secrets. Tests assert on
-that record; no Pulumi engine, plugin or cluster is needed.
+deleted_with target and which inputs were sent as secrets. No Pulumi engine,
+plugin, backend or cluster is needed: the tests assert on this record, and the
+offline plan prints it. Remote commands do not run; their outputs are made up
+by `ClusterMocks` (a join line, a kubeconfig) so that the program's data flow
+can be followed.
 """
 from __future__ import annotations
 
