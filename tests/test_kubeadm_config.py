@@ -76,3 +76,10 @@ def test_bad_join_output_is_refused_without_echoing_it(text):
         parse_join_command(text)
     assert "abcdef.0123456789abcdef" not in str(caught.value)
     assert "NOT-A-TOKEN" not in str(caught.value)
+
+
+def test_control_plane_keeps_its_taint_unless_it_is_the_only_node(config):
+    tainted = docs_by_kind(render_init_config(config.control_plane, config.kubernetes))
+    assert "taints" not in tainted["InitConfiguration"]["nodeRegistration"]
+    alone = docs_by_kind(render_init_config(config.control_plane, config.kubernetes, schedulable=True))
+    assert alone["InitConfiguration"]["nodeRegistration"]["taints"] == []

@@ -35,8 +35,10 @@ class Cluster(pulumi.ComponentResource):
                                     config.kubernetes, opts=child)
             for node in config.nodes
         }
+        # With no workers the control plane must run workloads itself.
         self.control_plane = ControlPlane(self.prepared[config.control_plane.name],
-                                          config.kubernetes, opts=child)
+                                          config.kubernetes, schedulable=not config.workers,
+                                          opts=child)
         self.teardown = self.control_plane.init
         self.workers = {node.name: WorkerNode(self.prepared[node.name], self.control_plane,
                                               opts=child)

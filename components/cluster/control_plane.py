@@ -18,7 +18,7 @@ class ControlPlane(pulumi.ComponentResource):
     """
 
     def __init__(self, prepared: PreparedNode, kubernetes: KubernetesSettings,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 schedulable: bool = False, opts: Optional[pulumi.ResourceOptions] = None):
         node = prepared.node
         super().__init__("kserve-cluster:cluster:ControlPlane", node.name, None, opts)
         self.node = node
@@ -26,7 +26,7 @@ class ControlPlane(pulumi.ComponentResource):
         login = {"LOGIN_USER": node.ssh_user}
         self.init = node_command(
             f"{node.name}-kubeadm-init", prepared.connection, "init-control-plane.sh", login,
-            stdin=render_init_config(node, kubernetes),
+            stdin=render_init_config(node, kubernetes, schedulable),
             delete_script="reset.sh", delete_env=login,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[prepared.prepare]))
         self.kubeconfig_read = node_command(

@@ -30,8 +30,13 @@ def _node_registration(node: Node) -> dict:
     }
 
 
-def render_init_config(control_plane: Node, kubernetes: KubernetesSettings) -> str:
-    """InitConfiguration + ClusterConfiguration + KubeletConfiguration as YAML."""
+def render_init_config(control_plane: Node, kubernetes: KubernetesSettings,
+                       schedulable: bool = False) -> str:
+    """InitConfiguration + ClusterConfiguration + KubeletConfiguration as YAML.
+
+    `schedulable` (a cluster with no workers) leaves the control plane without
+    its NoSchedule taint, so that workloads can run on a single-node cluster.
+    """
     init = {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
@@ -42,6 +47,8 @@ def render_init_config(control_plane: Node, kubernetes: KubernetesSettings) -> s
         "localAPIEndpoint": {"advertiseAddress": control_plane.address, "bindPort": 6443},
         "nodeRegistration": _node_registration(control_plane),
     }
+    if schedulable:
+        init["nodeRegistration"]["taints"] = []  # [] means none; absent means the default taint
     cluster = {
         "apiVersion": KUBEADM_API,
         "kind": "ClusterConfiguration",
