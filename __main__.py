@@ -7,6 +7,8 @@ import pulumi
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
 from components.pulumi_config import load_stack_config
+from components.serving.context import ClusterHandle
+from components.serving.serving import Serving
 from components.stack_config import ConfigError
 
 try:
@@ -16,7 +18,20 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 cluster = Cluster(config, private_key_output(config.ssh, secret_key))
+serving = Serving(
+    ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
+                  control_plane_connection=cluster.control_plane.connection,
+                  control_plane_address=config.control_plane.address),
+    config.serving)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
 pulumi.export("nodes", cluster.nodes)
+pulumi.export("ingressAddress", serving.ingress_address)
+pulumi.export("ingressPort", serving.ingress_port)
+pulumi.export("models", serving.models)
+if serving.models:
+    first = next(iter(serving.models.values()))
+    pulumi.export("curl", first["curl"])
+if serving.smoke_prediction is not None:
+    pulumi.export("smokePrediction", serving.smoke_prediction)

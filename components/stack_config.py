@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from components import versions
+from components.serving.config import ServingConfig, parse_serving_config
+from components.problems import (
+    DNS1123_LABEL, PROJECT, ConfigError, Problems, check_mapping, check_port, check_text, is_host,
+    is_ip)
 
-PROJECT = "kserve-cluster"
+__all__ = ["ConfigError", "PROJECT", "StackConfig", "parse_stack_config"]
 
 CONTROL_PLANE = "control-plane"
 WORKER = "worker"
@@ -37,24 +41,9 @@ SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
 KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"}
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
 _HOST_KEY = re.compile(
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}$"
 )
-
-
-class ConfigError(ValueError):
-    """Every problem found in the stack config, reported together."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        count = len(self.problems)
-        header = f"{count} problem{'s' if count != 1 else ''} in the stack config " \
-            "(nothing was changed on any node):"
-        super().__init__("\n".join([header] + [f"  - {p}" for p in self.problems]))
 
 
 @dataclass(frozen=True)
@@ -106,6 +95,7 @@ class StackConfig:
     ssh: SshSettings
     kubernetes: KubernetesSettings
     has_secret_private_key: bool = False
+    serving: ServingConfig = ServingConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -116,65 +106,9 @@ class StackConfig:
         return tuple(n for n in self.nodes if not n.is_control_plane)
 
 
-class _Problems:
-    """Collects problems; each names the key, the bad value and the fix."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, key: str, value: Any, what: str, fix: str) -> None:
-        shown = "(not set)" if value is None else repr(value)
-        self.items.append(f"{PROJECT}:{key} = {shown}: {what} Fix: {fix}")
-
-    def unknown_keys(self, key: str, given: dict, known: set[str]) -> None:
-        for name in sorted(set(given) - known):
-            where = f"{key}.{name}" if key else name
-            self.add(where, given[name], "unknown key (a typo is never ignored).",
-                     f"use one of: {', '.join(sorted(known))}.")
-
-
 # ---------------------------------------------------------------- helpers
 
-def _is_ip(value: Any) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return isinstance(value, str)
-    except ValueError:
-        return False
-
-
-def _is_host(value: Any) -> bool:
-    return isinstance(value, str) and (_is_ip(value) or bool(_DNS1123_SUBDOMAIN.match(value)))
-
-
-def _port(problems: _Problems, key: str, value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        problems.add(key, value, "not a TCP port.", "use a whole number from 1 to 65535.")
-        return default
-    return value
-
-
-def _text(problems: _Problems, key: str, value: Any, default: str, fix: str) -> str:
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        problems.add(key, value, "must be a non-empty string.", fix)
-        return default
-    return value
-
-
-def _mapping(problems: _Problems, key: str, value: Any, fix: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.add(key, value, "must be an object (key: value pairs).", fix)
-        return {}
-    return value
-
-
-def _host_key(problems: _Problems, key: str, value: Any) -> Optional[str]:
+def _host_key(problems: Problems, key: str, value: Any) -> Optional[str]:
     if value is None:
         return None
     if not isinstance(value, str) or not _HOST_KEY.match(value.strip()):
@@ -185,7 +119,7 @@ def _host_key(problems: _Problems, key: str, value: Any) -> Optional[str]:
     return value.strip()
 
 
-def _network(problems: _Problems, key: str, value: Any, default: str):
+def _network(problems: Problems, key: str, value: Any, default: str):
     text = default if value is None else value
     try:
         return ipaddress.ip_network(text, strict=True) if isinstance(text, str) else None
@@ -202,14 +136,14 @@ def _network(problems: _Problems, key: str, value: Any, default: str):
 
 def _split_endpoint(text: str) -> Optional[tuple[str, Optional[int]]]:
     """'host', 'host:port', '[v6]:port' or a bare IPv6 address -> (host, port)."""
-    if _is_ip(text):
+    if is_ip(text):
         return text, None
     match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([^:\[\]]+)(?::(\d{1,5}))?", text)
     if not match:
         return None
     host = match.group(1) or match.group(3)
     port = match.group(2) or match.group(4)
-    if not _is_host(host) or (port and not 1 <= int(port) <= 65535):
+    if not is_host(host) or (port and not 1 <= int(port) <= 65535):
         return None
     return host, int(port) if port else None
 
@@ -220,13 +154,13 @@ def _join_host_port(host: str, port: int) -> str:
 
 # ---------------------------------------------------------------- sections
 
-def _parse_ssh(problems: _Problems, raw: Any, has_secret_key: bool,
+def _parse_ssh(problems: Problems, raw: Any, has_secret_key: bool,
                path_exists: Callable[[str], bool]) -> SshSettings:
-    ssh = _mapping(problems, "ssh", raw, "see the README's `ssh` section.")
+    ssh = check_mapping(problems, "ssh", raw, "see the README's `ssh` section.")
     problems.unknown_keys("ssh", ssh, SSH_KEYS)
-    user = _text(problems, "ssh.user", ssh.get("user"), DEFAULT_SSH_USER,
+    user = check_text(problems, "ssh.user", ssh.get("user"), DEFAULT_SSH_USER,
                  "give the login user that has passwordless sudo, e.g. ubuntu.")
-    port = _port(problems, "ssh.port", ssh.get("port"), DEFAULT_SSH_PORT)
+    port = check_port(problems, "ssh.port", ssh.get("port"), DEFAULT_SSH_PORT)
     key_path = ssh.get("privateKeyPath")
     if key_path is not None:
         if not isinstance(key_path, str) or not key_path.strip():
@@ -256,18 +190,18 @@ def _parse_ssh(problems: _Problems, raw: Any, has_secret_key: bool,
                      "keep exactly one of them, so it is clear which key is used.")
     bastion = None
     if ssh.get("bastion") is not None:
-        raw_b = _mapping(problems, "ssh.bastion", ssh["bastion"],
+        raw_b = check_mapping(problems, "ssh.bastion", ssh["bastion"],
                          "give {address, port, user, hostKey} of the jump host.")
         problems.unknown_keys("ssh.bastion", raw_b, BASTION_KEYS)
         if raw_b:
             address = raw_b.get("address")
-            if not _is_host(address):
+            if not is_host(address):
                 problems.add("ssh.bastion.address", address, "not an IP address or host name.",
                              "give the jump host's address, e.g. 203.0.113.10.")
             bastion = Bastion(
                 address=address if isinstance(address, str) else "",
-                port=_port(problems, "ssh.bastion.port", raw_b.get("port"), DEFAULT_SSH_PORT),
-                user=_text(problems, "ssh.bastion.user", raw_b.get("user"), user,
+                port=check_port(problems, "ssh.bastion.port", raw_b.get("port"), DEFAULT_SSH_PORT),
+                user=check_text(problems, "ssh.bastion.user", raw_b.get("user"), user,
                            "give the login user on the jump host."),
                 host_key=_host_key(problems, "ssh.bastion.hostKey", raw_b.get("hostKey")),
             )
@@ -276,7 +210,7 @@ def _parse_ssh(problems: _Problems, raw: Any, has_secret_key: bool,
                        use_agent=use_agent, bastion=bastion)
 
 
-def _parse_nodes(problems: _Problems, raw: Any, ssh: SshSettings) -> list[Node]:
+def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
     if raw is None or raw == []:
         problems.add("nodes", raw, "no nodes are configured.",
                      "list the machines, e.g. [{name: cp1, address: 10.0.2.21, role: control-plane}].")
@@ -293,27 +227,27 @@ def _parse_nodes(problems: _Problems, raw: Any, ssh: SshSettings) -> list[Node]:
             continue
         problems.unknown_keys(key, item, NODE_KEYS)
         name, address, role = item.get("name"), item.get("address"), item.get("role")
-        if not isinstance(name, str) or not _DNS1123_LABEL.match(name):
+        if not isinstance(name, str) or not DNS1123_LABEL.match(name):
             problems.add(f"{key}.name", name,
                          "not a valid node name (a DNS-1123 label: lower-case letters, "
                          "digits and '-', at most 63, starting and ending with a letter or digit).",
                          "rename it, e.g. 'worker-1'.")
-        if not _is_ip(address):
+        if not is_ip(address):
             problems.add(f"{key}.address", address, "not a valid IP address.",
                          "give the node's IPv4 or IPv6 address, e.g. 10.0.2.22.")
         if role not in ROLES:
             problems.add(f"{key}.role", role, "unknown role.",
                          f"use {CONTROL_PLANE} or {WORKER}.")
-        node_ssh = _mapping(problems, f"{key}.ssh", item.get("ssh"),
+        node_ssh = check_mapping(problems, f"{key}.ssh", item.get("ssh"),
                             "give per-node overrides {user, port}.")
         problems.unknown_keys(f"{key}.ssh", node_ssh, NODE_SSH_KEYS)
         nodes.append((i, Node(
             name=name if isinstance(name, str) else "",
             address=address if isinstance(address, str) else "",
             role=role if role in ROLES else WORKER,
-            ssh_user=_text(problems, f"{key}.ssh.user", node_ssh.get("user"), ssh.user,
+            ssh_user=check_text(problems, f"{key}.ssh.user", node_ssh.get("user"), ssh.user,
                            "give the login user for this node."),
-            ssh_port=_port(problems, f"{key}.ssh.port", node_ssh.get("port"), ssh.port),
+            ssh_port=check_port(problems, f"{key}.ssh.port", node_ssh.get("port"), ssh.port),
             host_key=_host_key(problems, f"{key}.hostKey", item.get("hostKey")),
         )))
     control_planes = [i for i, item in enumerate(raw)
@@ -339,7 +273,7 @@ def _parse_nodes(problems: _Problems, raw: Any, ssh: SshSettings) -> list[Node]:
     return [node for _, node in nodes]
 
 
-def _endpoint(problems: _Problems, value: Any, nodes: list[Node]) -> str:
+def _endpoint(problems: Problems, value: Any, nodes: list[Node]) -> str:
     if value is not None:
         parts = _split_endpoint(value) if isinstance(value, str) else None
         if parts:
@@ -351,8 +285,8 @@ def _endpoint(problems: _Problems, value: Any, nodes: list[Node]) -> str:
     return _join_host_port(cp.address, API_SERVER_PORT) if cp else ""
 
 
-def _parse_kubernetes(problems: _Problems, raw: Any, nodes: list[Node]) -> KubernetesSettings:
-    k8s = _mapping(problems, "kubernetes", raw, "see the README's `kubernetes` section.")
+def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> KubernetesSettings:
+    k8s = check_mapping(problems, "kubernetes", raw, "see the README's `kubernetes` section.")
     problems.unknown_keys("kubernetes", k8s, KUBERNETES_KEYS)
     version = k8s.get("version", versions.KUBERNETES_VERSION)
     text = version.lstrip("v") if isinstance(version, str) else ""
@@ -372,7 +306,7 @@ def _parse_kubernetes(problems: _Problems, raw: Any, nodes: list[Node]) -> Kuber
     for net, key in ((pod, "kubernetes.podCidr"), (svc, "kubernetes.serviceCidr")):
         if net is None:
             continue
-        inside = [n.name for n in nodes if _is_ip(n.address)
+        inside = [n.name for n in nodes if is_ip(n.address)
                   and ipaddress.ip_address(n.address) in net]
         if inside:
             problems.add(key, str(net),
@@ -391,13 +325,15 @@ def _parse_kubernetes(problems: _Problems, raw: Any, nodes: list[Node]) -> Kuber
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
                        path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
     """Validate the whole stack config; raise ConfigError with every problem."""
-    problems = _Problems()
-    known = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY}
+    problems = Problems()
+    known = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
     problems.unknown_keys("", raw, known)
     ssh = _parse_ssh(problems, raw.get("ssh"), has_secret_private_key, path_exists)
     nodes = _parse_nodes(problems, raw.get("nodes"), ssh)
     kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
+    serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
+                                   raw.get("models"))
     if problems.items:
         raise ConfigError(problems.items)
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
-                       has_secret_private_key=has_secret_private_key)
+                       has_secret_private_key=has_secret_private_key, serving=serving)

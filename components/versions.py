@@ -39,6 +39,41 @@ CALICO_CHART_REPO = "https://docs.tigera.io/calico/charts"
 CALICO_CHART = "tigera-operator"
 
 
+# --- Serving layers --------------------------------------------------------------
+CERT_MANAGER_VERSION = "v1.16.5"  # supports Kubernetes 1.25-1.32; chart value crds.enabled
+CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
+
+ISTIO_VERSION = "1.24.6"  # supports Kubernetes 1.28-1.31
+ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts"
+
+# Knative Serving 1.17 with net-istio 1.17 (net-istio 1.17.0 is tested with Istio 1.24;
+# it has no patch releases). Serving 1.17 needs Kubernetes >= 1.30.
+KNATIVE_SERVING_VERSION = "knative-v1.17.2"
+KNATIVE_NET_ISTIO_VERSION = "knative-v1.17.0"
+KNATIVE_SERVING_RELEASE = f"https://github.com/knative/serving/releases/download/{KNATIVE_SERVING_VERSION}"
+KNATIVE_NET_ISTIO_RELEASE = (
+    f"https://github.com/knative/net-istio/releases/download/{KNATIVE_NET_ISTIO_VERSION}")
+KNATIVE_SERVING_CRDS_URL = f"{KNATIVE_SERVING_RELEASE}/serving-crds.yaml"
+KNATIVE_SERVING_CORE_URL = f"{KNATIVE_SERVING_RELEASE}/serving-core.yaml"
+KNATIVE_NET_ISTIO_URL = f"{KNATIVE_NET_ISTIO_RELEASE}/net-istio.yaml"
+
+KSERVE_VERSION = "v0.13.1"
+KSERVE_CRD_CHART = "oci://ghcr.io/kserve/charts/kserve-crd"
+KSERVE_CHART = "oci://ghcr.io/kserve/charts/kserve"
+# KServe 0.13.1 ships gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1, which no longer
+# exists (the controller never becomes Ready). KServe 0.14 moved to this image
+# with the same arguments.
+KUBE_RBAC_PROXY_IMAGE = "quay.io/brancz/kube-rbac-proxy:v0.18.0"
+# Images that upstream manifests still name but that can no longer be pulled.
+KNOWN_GONE_IMAGES = ("gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1",)
+
+# The default photo scripts/predict.py sends: flower.jpg from scikit-learn's
+# wheel on PyPI (a dahlia, CC BY 2.0, by Flickr user vultilion; see that
+# package's sklearn/datasets/images/README.txt). Fetched with pip, not installed.
+SAMPLE_IMAGE_PACKAGE = "scikit-learn==1.9.1"
+SAMPLE_IMAGE_PATH_IN_WHEEL = "sklearn/datasets/images/flower.jpg"
+
+
 def kubernetes_package_version(version: str) -> str:
     """'1.31.14' -> '1.31.14-1.1', the apt version string of kubelet/kubeadm/kubectl."""
     return f"{version}-{KUBERNETES_PACKAGE_REVISION}"
@@ -53,4 +88,18 @@ PINS: tuple[Pin, ...] = (
         "kubeadm config images list --kubernetes-version v1.31"),
     Pin("Calico (tigera-operator chart)", CALICO_VERSION,
         "https://docs.tigera.io/calico/3.29/getting-started/kubernetes/requirements"),
+    Pin("cert-manager (Helm chart)", CERT_MANAGER_VERSION,
+        "https://cert-manager.io/docs/releases/ (1.16: Kubernetes 1.25-1.32)"),
+    Pin("Istio (base, istiod, gateway charts)", ISTIO_VERSION,
+        "https://istio.io/latest/news/releases/1.24.x/announcing-1.24/ (Kubernetes 1.28-1.31)"),
+    Pin("Knative Serving", KNATIVE_SERVING_VERSION,
+        "https://github.com/knative/serving/releases (1.17 needs Kubernetes >= 1.30)"),
+    Pin("Knative net-istio", KNATIVE_NET_ISTIO_VERSION,
+        "https://github.com/knative-extensions/net-istio/releases (1.17.0 tested with Istio 1.24)"),
+    Pin("KServe (kserve-crd and kserve charts)", KSERVE_VERSION,
+        "https://github.com/kserve/kserve/releases/tag/v0.13.1 and charts/kserve-resources/values.yaml"),
+    Pin("kube-rbac-proxy image (replaces the gone gcr.io one)", KUBE_RBAC_PROXY_IMAGE,
+        "KServe v0.14.0 config/default/manager_auth_proxy_patch.yaml"),
+    Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
+        "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
 )

@@ -66,6 +66,7 @@ class Registration:
     secret_paths: set[str] = field(default_factory=set)
     unknown_paths: set[str] = field(default_factory=set)
     additional_secret_outputs: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 def _blank_secrets(value: Any) -> Any:
@@ -111,7 +112,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=list(request.dependencies), provider=request.provider,
             deleted_with=request.deletedWith, plain=json.dumps(_blank_secrets(raw)),
             secret_paths=secrets, unknown_paths=unknowns,
-            additional_secret_outputs=list(request.additionalSecretOutputs)))
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            ignore_changes=list(request.ignoreChanges)))
         return response
 
 

@@ -64,10 +64,10 @@ def test_each_join_after_its_own_preparation_and_after_init(stack):
 def test_calico_after_init_through_the_provider(stack):
     config, evaluation, graph = stack
     cp = control_plane(config)
-    release = evaluation.named("tigera-operator")
+    release = evaluation.named("tigera-operator-chart")
     assert release.type == "kubernetes:helm.sh/v3:Release"
-    assert graph.waits_for("tigera-operator", f"{cp}-kubeadm-init")
-    assert graph.waits_for("tigera-operator", f"{cp}-admin-kubeconfig")
+    assert graph.waits_for("tigera-operator-chart", f"{cp}-kubeadm-init")
+    assert graph.waits_for("tigera-operator-chart", f"{cp}-admin-kubeconfig")
     assert graph.urn("kubernetes") in release.provider  # the cluster's own provider
 
 
@@ -75,7 +75,7 @@ def test_nodes_ready_waits_for_calico_and_every_worker(stack):
     config, _, graph = stack
     for worker in names(config, "worker"):
         assert graph.waits_for("nodes-ready", f"{worker}-membership")
-    assert graph.waits_for("nodes-ready", "tigera-operator")
+    assert graph.waits_for("nodes-ready", "tigera-operator-chart")
 
 
 def test_secrets_are_marked_secret(stack):
@@ -104,21 +104,20 @@ def test_every_ssh_connection_aims_at_the_configured_address(stack):
     config, evaluation, _ = stack
     address = {n["name"]: n["address"] for n in config["nodes"]}
     cp = control_plane(config)
-    on_control_plane = ("-kubeadm-init", "-admin-kubeconfig", "-join-token", "-membership")
+    on_own_node = {f"{n}-prepare": n for n in names(config)}
+    on_own_node.update({f"{w}-kubeadm-join": w for w in names(config, "worker")})
     for command in evaluation.commands():
-        host = command.inputs["connection"]["host"]
-        if command.name == "nodes-ready" or command.name.endswith(on_control_plane):
-            assert host == address[cp], command.name
-        else:
-            node = command.name.rsplit("-", 1)[0].removesuffix("-kubeadm")
-            assert host == address[node], command.name
+        # Steps on a node itself go there; every other step talks to the cluster
+        # from the control plane.
+        expected = address[on_own_node.get(command.name, cp)]
+        assert command.inputs["connection"]["host"] == expected, command.name
         assert command.inputs["connection"]["user"] == "ubuntu"
 
 
 def test_kubernetes_objects_are_deleted_with_the_cluster(stack):
     config, evaluation, graph = stack
     init_urn = graph.urn(f"{control_plane(config)}-kubeadm-init")
-    assert evaluation.named("tigera-operator").deleted_with == init_urn
+    assert evaluation.named("tigera-operator-chart").deleted_with == init_urn
     assert evaluation.named("nodes-ready").deleted_with == init_urn
     for worker in names(config, "worker"):
         # drained only when the worker alone is removed, not when the cluster goes
@@ -161,7 +160,7 @@ def test_preview_of_a_fresh_stack_succeeds_with_unknowns():
     evaluation = evaluate(stack_file_config("lab"), preview=True)
     join = evaluation.named("worker1-kubeadm-join")
     assert "stdin" in join.unknown_paths or join.inputs.get("stdin") is None
-    assert evaluation.named("tigera-operator").type == "kubernetes:helm.sh/v3:Release"
+    assert evaluation.named("tigera-operator-chart").type == "kubernetes:helm.sh/v3:Release"
     assert len(evaluation.commands()) == len(evaluate(stack_file_config("lab")).commands())
 
 

@@ -38,7 +38,7 @@ class Calico(pulumi.ComponentResource):
                  teardown: pulumi.Resource, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:cluster:Calico", "calico", None, opts)
         self.release = k8s.helm.v3.Release(
-            "tigera-operator",
+            "tigera-operator-chart",
             name="calico",
             chart=versions.CALICO_CHART,
             version=versions.CALICO_VERSION,

@@ -1,0 +1,287 @@
+"""Stack config of the serving layers: `serving`, `runtimes` and `models`.
+
+Pure Python, validated together with the cluster config so that every problem
+is reported at once. Each problem names the key, the value and the fix.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from components.problems import (
+    DNS1123_LABEL, DNS1123_SUBDOMAIN, Problems, check_mapping, check_text)
+
+SERVERLESS = "Serverless"
+RAW_DEPLOYMENT = "RawDeployment"
+DEPLOYMENT_MODES = (SERVERLESS, RAW_DEPLOYMENT)
+NODE_PORT_RANGE = (30000, 32767)  # the default --service-node-port-range
+DEFAULT_NODE_PORT = 31903  # what the classic lab used
+DEFAULT_DOMAIN = "example.com"
+
+# Formats served by the cluster runtimes of the pinned KServe release.
+# A custom runtime in `runtimes` adds its own formats.
+CLUSTER_RUNTIME_FORMATS = frozenset({
+    "tensorflow", "sklearn", "xgboost", "lightgbm", "pytorch", "onnx", "triton",
+    "pmml", "paddle", "huggingface", "mlflow",
+})
+# What KServe's storage initializer (ClusterStorageContainer "default") fetches.
+STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs", "oci")
+
+SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
+RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
+FORMAT_KEYS = {"name", "version"}
+MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary"}
+RESOURCE_KEYS = {"cpu", "memory"}
+CANARY_KEYS = {"storageUri", "trafficPercent"}
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    name: str
+    version: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    namespace: str
+    image: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    model_formats: tuple[ModelFormat, ...] = ()
+
+
+@dataclass(frozen=True)
+class Canary:
+    storage_uri: str
+    traffic_percent: int
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    namespace: str
+    format: str
+    storage_uri: str
+    runtime: Optional[str] = None
+    cpu: str = "500m"
+    memory: str = "1Gi"
+    canary: Optional[Canary] = None
+
+
+DEFAULT_MODELS = (Model(name="tf-flower", namespace="kserve-test", format="tensorflow",
+                        storage_uri="gs://kfserving-examples/models/tensorflow/flowers"),)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    deployment_mode: str = SERVERLESS
+    ingress_domain: str = DEFAULT_DOMAIN
+    ingress_node_port: int = DEFAULT_NODE_PORT
+    smoke_test: bool = True
+    runtimes: tuple[Runtime, ...] = ()
+    models: tuple[Model, ...] = field(default=DEFAULT_MODELS)
+
+    @property
+    def serverless(self) -> bool:
+        return self.deployment_mode == SERVERLESS
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        names = [r.namespace for r in self.runtimes] + [m.namespace for m in self.models]
+        return tuple(dict.fromkeys(names))
+
+
+def _name(problems: Problems, key: str, value: Any, example: str) -> str:
+    if not isinstance(value, str) or not DNS1123_LABEL.match(value):
+        problems.add(key, value, "not a valid name (a DNS-1123 label: lower-case letters, "
+                     "digits and '-', at most 63, starting and ending with a letter or digit).",
+                     f"rename it, e.g. '{example}'.")
+        return ""
+    return value
+
+
+def _storage_uri(problems: Problems, key: str, value: Any) -> str:
+    scheme = value.split("://", 1)[0] if isinstance(value, str) and "://" in value else None
+    if scheme not in STORAGE_SCHEMES:
+        problems.add(key, value, "not a storage URI KServe can fetch.",
+                     f"use one of the schemes {', '.join(s + '://' for s in STORAGE_SCHEMES)}, "
+                     "e.g. gs://kfserving-examples/models/tensorflow/flowers.")
+        return ""
+    return value
+
+
+def _parse_serving(problems: Problems, raw: Any) -> dict:
+    serving = check_mapping(problems, "serving", raw, "see the README's `serving` section.")
+    problems.unknown_keys("serving", serving, SERVING_KEYS)
+    mode = serving.get("deploymentMode", SERVERLESS)
+    if mode not in DEPLOYMENT_MODES:
+        problems.add("serving.deploymentMode", mode, "unknown deployment mode.",
+                     f"use {SERVERLESS} (Knative, the default) or {RAW_DEPLOYMENT}.")
+        mode = SERVERLESS
+    domain = serving.get("ingressDomain", DEFAULT_DOMAIN)
+    if not isinstance(domain, str) or not DNS1123_SUBDOMAIN.match(domain) or "." not in domain:
+        problems.add("serving.ingressDomain", domain, "not a DNS domain.",
+                     "give the domain model hosts are named under, e.g. example.com.")
+        domain = DEFAULT_DOMAIN
+    node_port = serving.get("ingressNodePort", DEFAULT_NODE_PORT)
+    low, high = NODE_PORT_RANGE
+    if isinstance(node_port, bool) or not isinstance(node_port, int) or not low <= node_port <= high:
+        problems.add("serving.ingressNodePort", node_port,
+                     f"outside the node port range {low}-{high}.",
+                     f"pick a free port from {low} to {high}, e.g. {DEFAULT_NODE_PORT}.")
+        node_port = DEFAULT_NODE_PORT
+    smoke = serving.get("smokeTest", True)
+    if not isinstance(smoke, bool):
+        problems.add("serving.smokeTest", smoke, "must be true or false.",
+                     "write smokeTest: false to skip the prediction after `pulumi up`.")
+        smoke = True
+    return {"deployment_mode": mode, "ingress_domain": domain,
+            "ingress_node_port": node_port, "smoke_test": smoke}
+
+
+def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add("runtimes", raw, "must be a list of serving runtimes.",
+                     "write runtimes as a YAML list of {name, namespace, image, args, env, modelFormats}.")
+        return []
+    runtimes = []
+    for i, item in enumerate(raw):
+        key = f"runtimes[{i}]"
+        if not isinstance(item, dict):
+            problems.add(key, item, "must be an object.", "give {name, namespace, image, ...}.")
+            continue
+        problems.unknown_keys(key, item, RUNTIME_KEYS)
+        name = _name(problems, f"{key}.name", item.get("name"), "custom-sklearn")
+        namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        image = check_text(problems, f"{key}.image", item.get("image"), "",
+                           "give the container image, e.g. kserve/sklearnserver:<tag>.")
+        if not image:
+            problems.add(f"{key}.image", None, "a runtime needs an image.",
+                         "give the container image that serves the model.")
+        args = item.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            problems.add(f"{key}.args", args, "must be a list of strings.",
+                         "e.g. ['--model_name={{.Name}}', '--model_dir=/mnt/models'].")
+            args = []
+        env = check_mapping(problems, f"{key}.env", item.get("env"),
+                            "give NAME: value pairs, e.g. PREDICT_PROBA: 'True'.")
+        for env_name, env_value in env.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_name) or \
+                    not isinstance(env_value, (str, int, float, bool)):
+                problems.add(f"{key}.env.{env_name}", env_value, "not a NAME: value pair.",
+                             "names are letters, digits and '_'; values are strings (quote 'True').")
+        formats = []
+        raw_formats = item.get("modelFormats")
+        if not isinstance(raw_formats, list) or not raw_formats:
+            problems.add(f"{key}.modelFormats", raw_formats, "a runtime must list its model formats.",
+                         "e.g. modelFormats: [{name: sklearn, version: '1'}].")
+            raw_formats = []
+        for j, fmt in enumerate(raw_formats):
+            fmt_key = f"{key}.modelFormats[{j}]"
+            if isinstance(fmt, str):
+                fmt = {"name": fmt}
+            if not isinstance(fmt, dict) or not isinstance(fmt.get("name"), str) or not fmt["name"]:
+                problems.add(fmt_key, fmt, "a model format needs a name.", "e.g. {name: sklearn, version: '1'}.")
+                continue
+            problems.unknown_keys(fmt_key, fmt, FORMAT_KEYS)
+            version = fmt.get("version")
+            formats.append(ModelFormat(fmt["name"], None if version is None else str(version)))
+        runtimes.append(Runtime(
+            name=name, namespace=namespace, image=image, args=tuple(args),
+            env=tuple((k, str(v)) for k, v in env.items()), model_formats=tuple(formats)))
+    return runtimes
+
+
+def _quantity(problems: Problems, key: str, value: Any, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, (str, int)) or not _QUANTITY.match(str(value)):
+        problems.add(key, value, "not a Kubernetes quantity.", f"e.g. {default}.")
+        return default
+    return str(value)
+
+
+def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: str) -> list[Model]:
+    if raw is None:
+        return list(DEFAULT_MODELS)
+    if not isinstance(raw, list):
+        problems.add("models", raw, "must be a list of models.",
+                     "write models as a YAML list of {name, namespace, format, storageUri}.")
+        return []
+    custom = {r.name: r for r in runtimes}
+    formats = CLUSTER_RUNTIME_FORMATS | {f.name for r in runtimes for f in r.model_formats}
+    models = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(raw):
+        key = f"models[{i}]"
+        if not isinstance(item, dict):
+            problems.add(key, item, "must be an object.", "give {name, namespace, format, storageUri}.")
+            continue
+        problems.unknown_keys(key, item, MODEL_KEYS)
+        name = _name(problems, f"{key}.name", item.get("name"), "tf-flower")
+        namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        if name and namespace:
+            if (namespace, name) in seen:
+                problems.add(f"{key}.name", name, f"duplicates models[{seen[namespace, name]}] "
+                             f"in namespace {namespace}.", "give every model its own name.")
+            seen[namespace, name] = i
+        fmt = item.get("format")
+        if fmt not in formats:
+            problems.add(f"{key}.format", fmt, "unknown model format.",
+                         f"use one of {', '.join(sorted(formats))}, or declare a runtime for it "
+                         "in `runtimes`.")
+        storage = _storage_uri(problems, f"{key}.storageUri", item.get("storageUri"))
+        runtime = item.get("runtime")
+        if runtime is not None:
+            if runtime not in custom:
+                problems.add(f"{key}.runtime", runtime, "no runtime of that name in `runtimes`.",
+                             "name one of the custom runtimes, or remove the key to let KServe "
+                             "pick a cluster runtime by format.")
+            elif custom[runtime].namespace != namespace:
+                problems.add(f"{key}.runtime", runtime,
+                             f"that runtime lives in namespace {custom[runtime].namespace}, "
+                             f"the model in {namespace}.",
+                             "a ServingRuntime only serves models of its own namespace.")
+            elif fmt not in {f.name for f in custom[runtime].model_formats}:
+                problems.add(f"{key}.runtime", runtime, f"that runtime does not serve format {fmt!r}.",
+                             "add the format to the runtime's modelFormats, or pick another runtime.")
+        resources = check_mapping(problems, f"{key}.resources", item.get("resources"),
+                                  "give {cpu: 500m, memory: 1Gi}.")
+        problems.unknown_keys(f"{key}.resources", resources, RESOURCE_KEYS)
+        canary = None
+        if item.get("canary") is not None:
+            raw_canary = check_mapping(problems, f"{key}.canary", item["canary"],
+                                       "give {storageUri, trafficPercent}.")
+            problems.unknown_keys(f"{key}.canary", raw_canary, CANARY_KEYS)
+            percent = raw_canary.get("trafficPercent")
+            if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+                problems.add(f"{key}.canary.trafficPercent", percent,
+                             "must be a whole number from 0 to 100.",
+                             "e.g. 10 to send a tenth of the requests to the canary; 0 rolls back.")
+                percent = 0
+            if mode != SERVERLESS:
+                problems.add(f"{key}.canary", raw_canary,
+                             f"canary traffic splitting needs deploymentMode {SERVERLESS} "
+                             "(it rides on Knative revisions).",
+                             f"set serving.deploymentMode: {SERVERLESS}, or remove the canary.")
+            canary = Canary(_storage_uri(problems, f"{key}.canary.storageUri",
+                                         raw_canary.get("storageUri")), percent)
+        models.append(Model(
+            name=name, namespace=namespace, format=fmt if isinstance(fmt, str) else "",
+            storage_uri=storage, runtime=runtime,
+            cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
+            memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
+            canary=canary))
+    return models
+
+
+def parse_serving_config(problems: Problems, serving: Any, runtimes: Any, models: Any) -> ServingConfig:
+    settings = _parse_serving(problems, serving)
+    parsed_runtimes = _parse_runtimes(problems, runtimes)
+    parsed_models = _parse_models(problems, models, parsed_runtimes, settings["deployment_mode"])
+    return ServingConfig(runtimes=tuple(parsed_runtimes), models=tuple(parsed_models), **settings)

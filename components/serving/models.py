@@ -1,0 +1,121 @@
+"""Namespaces, custom ServingRuntimes and InferenceServices from the stack config."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.serving.config import Model, Runtime, ServingConfig
+from components.serving.context import ClusterHandle, k8s_options
+
+KSERVE_API = "serving.kserve.io/v1beta1"
+RUNTIME_API = "serving.kserve.io/v1alpha1"
+# Model images and weights are pulled on first rollout: allow for slow links.
+ROLLOUT_TIMEOUT = "30m"
+READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def runtime_spec(runtime: Runtime) -> dict:
+    """A ServingRuntime spec: one container, V1 protocol, the declared formats."""
+    container: dict = {"name": "kserve-container", "image": runtime.image}
+    if runtime.args:
+        container["args"] = list(runtime.args)
+    if runtime.env:
+        container["env"] = [{"name": name, "value": value} for name, value in runtime.env]
+    formats = []
+    for fmt in runtime.model_formats:
+        entry = {"name": fmt.name, "autoSelect": True}
+        if fmt.version is not None:
+            entry["version"] = fmt.version
+        formats.append(entry)
+    return {"supportedModelFormats": formats, "protocolVersions": ["v1"],
+            "containers": [container]}
+
+
+def inference_service_spec(model: Model, rollout: bool) -> dict:
+    """The InferenceService spec.
+
+    `rollout=False` is the first version: the primary storageUri alone. With
+    `rollout=True` the spec carries the canary, if any: its storageUri becomes
+    the latest revision and `canaryTrafficPercent` of the requests go to it,
+    the rest to the revision rolled out before.
+    """
+    canary = model.canary if rollout else None
+    predictor_model: dict = {
+        "modelFormat": {"name": model.format},
+        "storageUri": canary.storage_uri if canary else model.storage_uri,
+        "resources": {"requests": {"cpu": model.cpu, "memory": model.memory},
+                      "limits": {"cpu": model.cpu, "memory": model.memory}},
+    }
+    if model.runtime:
+        predictor_model["runtime"] = model.runtime
+    predictor: dict = {"model": predictor_model}
+    if canary is not None:
+        predictor["canaryTrafficPercent"] = canary.traffic_percent
+    return {"predictor": predictor}
+
+
+class ModelWorkloads(pulumi.ComponentResource):
+    """Everything users declare to serve: namespaces, runtimes, models.
+
+    Each model is two resources, so that a canary is never the first version:
+    - `<model>` creates the InferenceService with the primary storageUri and
+      waits until it is Ready; it never updates the spec afterwards;
+    - `<model>-rollout` applies the spec from the stack file on top of it
+      (server-side apply): the canary split, promotion and rollback. KServe only
+      splits traffic once an earlier revision has rolled out, which the first
+      resource guarantees, so a canary on a fresh stack does not get 100%.
+    """
+
+    def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
+                 webhook_ready: pulumi.Resource, cluster_runtimes: pulumi.Resource,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kserve-cluster:serving:ModelWorkloads", "models", None, opts)
+        self.namespaces = {
+            name: k8s.core.v1.Namespace(
+                f"namespace-{name}", metadata=k8s.meta.v1.ObjectMetaArgs(name=name),
+                opts=k8s_options(self, cluster))
+            for name in serving.namespaces
+        }
+        gate: Sequence[pulumi.Resource] = [webhook_ready]
+        self.runtimes = {
+            runtime.name: k8s.apiextensions.CustomResource(
+                f"runtime-{runtime.namespace}-{runtime.name}",
+                api_version=RUNTIME_API, kind="ServingRuntime",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=runtime.name, namespace=runtime.namespace),
+                spec=runtime_spec(runtime),
+                opts=k8s_options(self, cluster,
+                                 depends_on=[*gate, self.namespaces[runtime.namespace]]))
+            for runtime in serving.runtimes
+        }
+        self.services: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.rollouts: dict[str, k8s.apiextensions.CustomResourcePatch] = {}
+        for model in serving.models:
+            runtime = self.runtimes[model.runtime] if model.runtime else cluster_runtimes
+            self._model(cluster, model, [*gate, self.namespaces[model.namespace], runtime])
+        self.register_outputs({"models": [m.name for m in serving.models]})
+
+    def _model(self, cluster: ClusterHandle, model: Model, after: list) -> None:
+        resource_name = f"isvc-{model.namespace}-{model.name}"
+        timeouts = pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT)
+        first = k8s.apiextensions.CustomResource(
+            resource_name, api_version=KSERVE_API, kind="InferenceService",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=model.name, namespace=model.namespace,
+                                                annotations=READY),
+            spec=inference_service_spec(model, rollout=False),
+            opts=k8s_options(self, cluster, depends_on=after, ignore_changes=["spec"],
+                             custom_timeouts=timeouts))
+        rollout = k8s.apiextensions.CustomResourcePatch(
+            f"{resource_name}-rollout", api_version=KSERVE_API, kind="InferenceService",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=model.name, namespace=model.namespace,
+                # Take over the fields the first resource set (storageUri).
+                annotations={**READY, "pulumi.com/patchForce": "true"}),
+            spec=inference_service_spec(model, rollout=True),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_options(self, cluster, depends_on=[first], custom_timeouts=timeouts),
+                # Removing the model deletes the InferenceService; its patch goes with it.
+                pulumi.ResourceOptions(deleted_with=first)))
+        self.services[model.name] = first
+        self.rollouts[model.name] = rollout

@@ -1,0 +1,87 @@
+"""The serving layers, in dependency order, on the cluster's Kubernetes provider.
+
+    cert-manager  ||  Istio base -> istiod -> ingress gateway (NodePort)
+    Knative CRDs -> core -> net-istio, config-domain      [after Istio; Serverless only]
+    KServe CRDs -> controller + cluster runtimes          [after cert-manager's webhook serves, after Knative]
+    custom runtimes, InferenceServices                    [after KServe's webhook serves]
+    smoke prediction through the ingress                  [after the model is Ready]
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import pulumi
+
+from components.cluster.commands import node_command
+from components.serving.cert_manager import CertManager
+from components.serving.config import Model, ServingConfig
+from components.serving.context import ClusterHandle
+from components.serving.istio import Istio
+from components.serving.knative import KnativeServing
+from components.serving.kserve import KServe
+from components.serving.models import ModelWorkloads
+from components.serving.v1_protocol import (
+    SMOKE_IMAGE_JPEG, model_host, predict_url, request_body)
+
+
+def curl_command(url: str, host: str) -> str:
+    return (f"curl -sS -H 'Host: {host}' -H 'Content-Type: application/json' "
+            f"-d @input.json {url}")
+
+
+def summarize_prediction(stdout: str) -> dict:
+    """The smoke answer as an output: the parsed JSON, or the raw text."""
+    try:
+        return json.loads(stdout)
+    except (TypeError, ValueError):
+        return {"raw": stdout}
+
+
+class Serving(pulumi.ComponentResource):
+    def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.cert_manager = CertManager(cluster, opts=child)
+        self.istio = Istio(cluster, serving.ingress_node_port, opts=child)
+        kserve_after = [self.cert_manager.webhook_ready, self.istio.gateway]
+        self.knative = None
+        if serving.serverless:
+            self.knative = KnativeServing(cluster, serving.ingress_domain,
+                                          after_istio=self.istio.gateway, opts=child)
+            kserve_after += [self.knative.net_istio, self.knative.config_domain]
+        self.kserve = KServe(cluster, serving, after=kserve_after, opts=child)
+        self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
+                                        self.kserve.controller, opts=child)
+
+        self.ingress_address = cluster.control_plane_address
+        self.ingress_port = serving.ingress_node_port
+        self.models = {}
+        for model in serving.models:
+            host = model_host(serving.deployment_mode, model.name, model.namespace,
+                              serving.ingress_domain)
+            url = predict_url(self.ingress_address, self.ingress_port, model.name)
+            self.models[model.name] = {"namespace": model.namespace, "host": host, "url": url,
+                                       "curl": curl_command(url, host)}
+        self.smoke = None
+        if serving.smoke_test and serving.models:
+            self.smoke = self._smoke_prediction(cluster, serving.models[0])
+        self.smoke_prediction = self.smoke.stdout.apply(summarize_prediction) if self.smoke else None
+        self.register_outputs({"ingressAddress": self.ingress_address,
+                               "ingressPort": self.ingress_port, "models": self.models})
+
+    def _smoke_prediction(self, cluster: ClusterHandle, model: Model):
+        """One V1 request to the first model, from the control plane, through the
+        ingress gateway's node port: the path a user's request takes."""
+        entry = self.models[model.name]
+        revision = model.storage_uri + (
+            f" canary {model.canary.storage_uri} {model.canary.traffic_percent}%"
+            if model.canary else "")
+        return node_command(
+            f"smoke-predict-{model.name}", cluster.control_plane_connection, "smoke-predict.sh",
+            # MODEL_REVISION only makes the prediction run again when the model changes.
+            {"URL": entry["url"], "HOST_HEADER": entry["host"], "MODEL_REVISION": revision},
+            stdin=request_body(SMOKE_IMAGE_JPEG, key="smoke"),
+            opts=pulumi.ResourceOptions(parent=self, deleted_with=cluster.teardown,
+                                        depends_on=[self.workloads.rollouts[model.name]]))

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs on the control plane after a model is Ready: send the V1 request on
+# stdin through the Istio ingress gateway's node port, print the response.
+#
+# Inputs (environment): URL, HOST_HEADER, ATTEMPTS.
+set -euo pipefail
+SCRIPT_NAME=smoke-predict
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+: "${URL:?}" "${HOST_HEADER:?}" "${ATTEMPTS:=30}"
+body=$(mktemp)
+trap 'rm -f "$body" "$body.out"' EXIT
+cat >"$body"
+for attempt in $(seq 1 "$ATTEMPTS"); do
+  # A model that just became Ready can answer 503 for a moment while its route settles.
+  status=$(curl -sS -o "$body.out" -w '%{http_code}' --max-time 60 \
+             -H "Host: ${HOST_HEADER}" -H 'Content-Type: application/json' \
+             --data-binary "@${body}" "$URL" || echo 000)
+  if [ "$status" = 200 ]; then
+    cat "$body.out"
+    exit 0
+  fi
+  log "attempt ${attempt}: HTTP ${status} from ${URL} (Host: ${HOST_HEADER}); retrying" >&2
+  sleep 10
+done
+die "no prediction from ${URL} with Host ${HOST_HEADER} after ${ATTEMPTS} attempts (last HTTP ${status}: $(head -c 300 "$body.out" 2>/dev/null))"
