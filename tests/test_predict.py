@@ -1,0 +1,164 @@
+"""scripts/predict.py against a real HTTP server on loopback that speaks the V1 protocol."""
+import base64
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import predict
+from components import versions
+from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, build_request, parse_predictions
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "tf-flower.kserve-test.example.com"
+SCORES = [0.91, 0.02, 0.03, 0.01, 0.02, 0.01]
+
+
+class V1Handler(BaseHTTPRequestHandler):
+    """tf-flower behind an ingress: routes on Host, knows one ready model."""
+    models = {"tf-flower": "ready", "sleepy": "not-ready", "slow": "slow"}
+    received: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        payload = json.loads(self.rfile.read(length))
+        V1Handler.received.append((self.headers["Host"], self.path, payload))
+        name = self.path.removeprefix("/v1/models/").removesuffix(":predict")
+        if self.headers["Host"] != f"{name}.kserve-test.example.com" or name not in self.models:
+            return self._answer(404, {"error": f"Model with name {name} does not exist."})
+        if self.models[name] == "not-ready":
+            return self._answer(503, {"error": f"Model with name {name} is not ready."})
+        if self.models[name] == "slow":
+            time.sleep(2)
+        instance = payload["instances"][0]
+        base64.b64decode(instance["image_bytes"]["b64"], validate=True)
+        return self._answer(200, {"predictions": [
+            {"scores": SCORES, "prediction": 0, "key": instance["key"]}]})
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), V1Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "flower.jpg"
+    path.write_bytes(SMOKE_IMAGE_JPEG)
+    return path
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_prediction_printed_with_class_and_scores(server, image):
+    V1Handler.received.clear()
+    result = run("--url", server, "--host", HOST, "--model", "tf-flower", str(image))
+    assert result.returncode == 0, result.stderr
+    assert "class 0 (91.0%)" in result.stdout
+    assert "0.9100 0.0200 0.0300 0.0100 0.0200 0.0100" in result.stdout
+    host, path, payload = V1Handler.received[-1]
+    assert (host, path) == (HOST, "/v1/models/tf-flower:predict")
+    instance = payload["instances"][0]
+    assert set(instance) == {"image_bytes", "key"}
+    assert base64.b64decode(instance["image_bytes"]["b64"]) == SMOKE_IMAGE_JPEG
+
+
+def test_json_output(server, image):
+    result = run("--url", server, "--host", HOST, "--model", "tf-flower", "--json", str(image))
+    assert json.loads(result.stdout)["predictions"][0]["scores"] == SCORES
+
+
+def test_unreachable_gateway(image):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: nothing listens
+    result = run("--url", f"http://127.0.0.1:{port}", "--host", HOST, "--model", "tf-flower", str(image))
+    assert result.returncode == predict.EXIT_UNREACHABLE
+    assert "cannot reach the ingress gateway" in result.stderr
+
+
+def test_model_not_found(server, image):
+    result = run("--url", server, "--host", HOST, "--model", "no-such-model", str(image))
+    assert result.returncode == predict.EXIT_NOT_FOUND
+    assert "not found (HTTP 404" in result.stderr and "does not exist" in result.stderr
+
+
+def test_wrong_host_header_is_a_404(server, image):
+    result = run("--url", server, "--host", "tf-flower.kserve-test.svc.cluster.local",
+                 "--model", "tf-flower", str(image))
+    assert result.returncode == predict.EXIT_NOT_FOUND
+    assert "config-domain" in result.stderr
+
+
+def test_model_not_ready(server, image):
+    result = run("--url", server, "--host", "sleepy.kserve-test.example.com", "--model", "sleepy",
+                 str(image))
+    assert result.returncode == predict.EXIT_NOT_READY
+    assert "not ready (HTTP 503" in result.stderr
+
+
+def test_timeout(server, image):
+    result = run("--url", server, "--host", "slow.kserve-test.example.com", "--model", "slow",
+                 "--timeout", "0.5", str(image))
+    assert result.returncode == predict.EXIT_TIMEOUT
+    assert "within 0.5s" in result.stderr
+
+
+def test_missing_image_file(server, tmp_path):
+    result = run("--url", server, "--host", HOST, "--model", "tf-flower", str(tmp_path / "nope.jpg"))
+    assert result.returncode == 1 and "no image file" in result.stderr
+
+
+def test_stack_file_gives_address_port_and_host():
+    base_url, host, model = predict.endpoint_from_stack("lab", None)
+    assert (base_url, host, model) == ("http://10.0.2.21:31903", HOST, "tf-flower")
+
+
+def test_sample_image_taken_from_the_wheel_and_cached(tmp_path):
+    calls = []
+
+    def fake_download(directory):
+        calls.append(directory)
+        wheel = directory / "scikit_learn-0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(versions.SAMPLE_IMAGE_PATH_IN_WHEEL, SMOKE_IMAGE_JPEG)
+        return wheel
+
+    path = predict.sample_image(tmp_path / "cache", download=fake_download)
+    assert path.read_bytes() == SMOKE_IMAGE_JPEG and path.name == "flower.jpg"
+    assert predict.sample_image(tmp_path / "cache", download=fake_download) == path
+    assert len(calls) == 1  # the second call used the cache
+
+
+def test_request_and_answer_shapes():
+    request = build_request(b"\xff\xd8jpeg", key="7")
+    assert request == {"instances": [{"image_bytes": {"b64": "/9hqcGVn"}, "key": "7"}]}
+    [prediction] = parse_predictions({"predictions": [{"scores": [0.1, 0.7, 0.2], "key": "7"}]})
+    assert prediction.class_index == 1 and prediction.confidence == 0.7
+    with pytest.raises(ValueError):
+        parse_predictions({"error": "Model with name x does not exist."})

@@ -1,0 +1,146 @@
+"""Validation of the serving keys: every error names the key, the value and the fix."""
+import copy
+
+import pytest
+
+from components.serving.config import DEFAULT_MODELS, RAW_DEPLOYMENT
+from components.stack_config import ConfigError, parse_stack_config
+
+BASE = {"nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"},
+                  {"name": "worker1", "address": "10.0.2.22", "role": "worker"}]}
+FLOWER = {"name": "tf-flower", "namespace": "kserve-test", "format": "tensorflow",
+          "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"}
+RUNTIME = {"name": "custom-sklearn", "namespace": "kserve-test", "image": "kserve/sklearnserver:x",
+           "args": ["--model_name={{.Name}}"], "env": {"PREDICT_PROBA": "True"},
+           "modelFormats": [{"name": "sklearn", "version": "1"}]}
+
+
+def parse(**keys):
+    raw = copy.deepcopy(BASE)
+    raw.update(copy.deepcopy(keys))
+    return parse_stack_config(raw, has_secret_private_key=True)
+
+
+def problems(**keys):
+    with pytest.raises(ConfigError) as caught:
+        parse(**keys)
+    return caught.value.problems
+
+
+def only(**keys):
+    found = problems(**keys)
+    assert len(found) == 1, found
+    assert "Fix:" in found[0]
+    return found[0]
+
+
+def test_defaults():
+    serving = parse().serving
+    assert serving.deployment_mode == "Serverless" and serving.serverless
+    assert serving.ingress_domain == "example.com"
+    assert serving.ingress_node_port == 31903
+    assert serving.models == DEFAULT_MODELS
+    model = serving.models[0]
+    assert (model.name, model.namespace, model.format) == ("tf-flower", "kserve-test", "tensorflow")
+    assert (model.cpu, model.memory) == ("500m", "1Gi")
+
+
+def test_unknown_mode():
+    message = only(serving={"deploymentMode": "Knative"})
+    assert message.startswith("kserve-cluster:serving.deploymentMode = 'Knative': unknown deployment mode.")
+    assert "Serverless" in message and "RawDeployment" in message
+
+
+@pytest.mark.parametrize("port", [80, 29999, 32768, "31903", True])
+def test_node_port_outside_range(port):
+    message = only(serving={"ingressNodePort": port})
+    assert "serving.ingressNodePort" in message and "30000-32767" in message
+
+
+@pytest.mark.parametrize("uri", ["ftp://x/model", "/mnt/models", "flowers", 3])
+def test_bad_storage_uri_scheme(uri):
+    message = only(models=[{**FLOWER, "storageUri": uri}])
+    assert message.startswith("kserve-cluster:models[0].storageUri = ")
+    assert "gs://" in message and "s3://" in message
+
+
+@pytest.mark.parametrize("percent", [-1, 101, 12.5, "10"])
+def test_traffic_percent_outside_0_100(percent):
+    canary = {"storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2",
+              "trafficPercent": percent}
+    message = only(models=[{**FLOWER, "canary": canary}])
+    assert "models[0].canary.trafficPercent" in message and "0 to 100" in message
+
+
+@pytest.mark.parametrize("key,value", [("name", "TF_Flower"), ("namespace", "Kserve Test")])
+def test_model_names_must_be_dns1123(key, value):
+    message = only(models=[{**FLOWER, key: value}])
+    assert f"models[0].{key}" in message and "DNS-1123" in message
+
+
+def test_runtime_names_must_be_dns1123():
+    message = only(runtimes=[{**RUNTIME, "name": "Custom.SKLearn"}])
+    assert "runtimes[0].name" in message
+
+
+def test_unknown_model_format():
+    message = only(models=[{**FLOWER, "format": "tensorflw"}])
+    assert "models[0].format = 'tensorflw': unknown model format." in message
+    assert "tensorflow" in message
+
+
+def test_custom_runtime_format_becomes_known():
+    serving = parse(runtimes=[{**RUNTIME, "modelFormats": [{"name": "my-format"}]}],
+                    models=[{**FLOWER, "format": "my-format"}]).serving
+    assert serving.models[0].format == "my-format"
+
+
+def test_model_naming_a_missing_runtime():
+    message = only(models=[{**FLOWER, "runtime": "nope"}])
+    assert "models[0].runtime = 'nope'" in message
+
+
+def test_model_runtime_must_serve_its_format_in_its_namespace():
+    found = problems(runtimes=[RUNTIME], models=[{**FLOWER, "runtime": "custom-sklearn"}])
+    assert any("does not serve format 'tensorflow'" in p for p in found)
+    found = problems(runtimes=[{**RUNTIME, "namespace": "other"}],
+                     models=[{**FLOWER, "format": "sklearn", "runtime": "custom-sklearn"}])
+    assert any("lives in namespace other" in p for p in found)
+
+
+def test_runtime_needs_image_and_formats():
+    found = problems(runtimes=[{"name": "r", "namespace": "kserve-test"}])
+    assert any("runtimes[0].image" in p for p in found)
+    assert any("runtimes[0].modelFormats" in p for p in found)
+
+
+def test_canary_needs_serverless():
+    canary = {"storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2", "trafficPercent": 10}
+    message = only(serving={"deploymentMode": RAW_DEPLOYMENT}, models=[{**FLOWER, "canary": canary}])
+    assert "models[0].canary" in message and "deploymentMode Serverless" in message
+
+
+def test_duplicate_models():
+    message = only(models=[FLOWER, FLOWER])
+    assert "models[1].name = 'tf-flower': duplicates models[0]" in message
+
+
+def test_unknown_serving_keys_are_errors():
+    found = problems(serving={"nodePort": 31903}, models=[{**FLOWER, "storageURI": "x"}])
+    assert any(p.startswith("kserve-cluster:serving.nodePort = 31903: unknown key") for p in found)
+    assert any(p.startswith("kserve-cluster:models[0].storageURI = ") for p in found)
+
+
+def test_bad_quantity_and_domain():
+    found = problems(serving={"ingressDomain": "Not A Domain"},
+                     models=[{**FLOWER, "resources": {"cpu": "half", "memory": "1Gi"}}])
+    assert any("serving.ingressDomain" in p for p in found)
+    assert any("models[0].resources.cpu = 'half'" in p for p in found)
+
+
+def test_cluster_and_serving_problems_come_together():
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config({"nodes": [], "serving": {"deploymentMode": "x"}},
+                           has_secret_private_key=True)
+    keys = [p.split(" = ")[0] for p in caught.value.problems]
+    assert "kserve-cluster:nodes" in keys and "kserve-cluster:serving.deploymentMode" in keys
