@@ -1,0 +1,185 @@
+""".github/workflows: valid YAML, pinned actions, commands the README documents,
+and the preview's choice of stacks (its shell step is run here against a git repo)."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+README = (ROOT / "README.md").read_text()
+SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\b")
+
+
+def load(name):
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(workflow):
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_both_workflows_exist_and_parse():
+    assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == ["check.yml", "preview.yml"]
+    for name in ("check.yml", "preview.yml"):
+        workflow = load(name)
+        assert workflow["jobs"] and workflow["on"], name
+
+
+@pytest.mark.parametrize("name", ["check.yml", "preview.yml"])
+def test_every_action_is_pinned_to_a_commit_with_its_version_named(name):
+    text = (WORKFLOWS / name).read_text()
+    uses_lines = [line for line in text.splitlines() if re.match(r"^\s*(-\s*)?uses:", line)]
+    assert uses_lines
+    for line in uses_lines:
+        reference = line.split("uses:", 1)[1].split("#", 1)[0].strip()
+        assert SHA_PIN.match(reference), f"{name}: {reference} is not pinned to a full commit SHA"
+        assert VERSION_COMMENT.search(line), f"{name}: say which release {reference} is"
+    # One action, one release: two steps must not pin different commits of it.
+    pins = {}
+    for step in steps(load(name)):
+        if "uses" in step:
+            action, _, sha = step["uses"].partition("@")
+            assert pins.setdefault(action, sha) == sha, action
+
+
+def test_check_runs_the_readme_test_command_on_push_and_pull_request():
+    workflow = load("check.yml")
+    assert {"push", "pull_request"} <= set(workflow["on"])
+    runs = [step["run"] for step in steps(workflow) if "run" in step]
+    assert "scripts/test.sh" in [r.strip() for r in runs]
+    assert "scripts/test.sh" in README
+    assert os.access(ROOT / "scripts" / "test.sh", os.X_OK)
+    installs = "\n".join(runs)
+    assert "apt-get install -y shellcheck openssh-server" in installs
+
+
+def test_preview_triggers_on_what_changes_a_stack():
+    paths = set(load("preview.yml")["on"]["pull_request"]["paths"])
+    assert paths == {"stacks/**", "components/**", "scripts/**", "__main__.py", "Pulumi.yaml",
+                     "requirements.txt"}
+    for path in ("components", "scripts", "stacks", "__main__.py", "Pulumi.yaml", "requirements.txt"):
+        assert (ROOT / path).exists(), path
+
+
+def pulumi_steps(workflow):
+    return [s for s in steps(workflow) if s.get("uses", "").startswith("pulumi/actions@")]
+
+
+def test_preview_uses_the_official_action_with_a_self_managed_backend():
+    workflow = load("preview.yml")
+    job = workflow["jobs"]["preview"]
+    assert "self-hosted" in job["runs-on"] and len(job["runs-on"]) > 1  # plus the lab's own label
+    preview = [s for s in pulumi_steps(workflow) if s.get("with", {}).get("command") == "preview"]
+    assert len(preview) == 1
+    options = preview[0]["with"]
+    assert options["diff"] is True and options["comment-on-pr"] is True
+    assert options["stack-name"] == "${{ matrix.stack }}"
+    assert options["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}"
+    assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+    assert "PULUMI_ACCESS_TOKEN" not in (WORKFLOWS / "preview.yml").read_text()  # no Pulumi Cloud
+    assert workflow["permissions"]["pull-requests"] == "write"
+    # Fork pull requests never reach the lab runner.
+    assert "head.repo.full_name == github.repository" in workflow["jobs"]["stacks"]["if"]
+
+
+def test_the_cli_release_matches_the_sdk_pin():
+    requirements = (ROOT / "requirements.txt").read_text()
+    sdk = re.search(r"^pulumi==([\d.]+)$", requirements, re.M).group(1)
+    for step in pulumi_steps(load("preview.yml")):
+        assert str(step["with"]["pulumi-version"]) == sdk
+
+
+def test_every_secret_used_is_documented():
+    text = (WORKFLOWS / "preview.yml").read_text()
+    secrets = set(re.findall(r"secrets\.([A-Z_]+)", text)) - {"GITHUB_TOKEN"}
+    assert secrets == {"PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "LAB_SSH_PRIVATE_KEY"}
+    runbook = README.split("<!-- runbook:start -->", 1)[1]
+    for secret in secrets:
+        assert f"gh secret set {secret}" in runbook, secret
+    assert "kserve-lab" in runbook and "self-hosted" in runbook
+
+
+def test_every_command_the_workflows_run_is_in_the_readme():
+    """Each line of a run step (apart from the stack picker, run below) is a command
+    the README shows, so what CI does can be done by hand."""
+    for name in ("check.yml", "preview.yml"):
+        for step in steps(load(name)):
+            if "run" not in step or step.get("id") == "pick":
+                continue
+            for line in step["run"].strip().splitlines():
+                assert line.strip() in README, f"{name}: README does not show `{line.strip()}`"
+    assert "pulumi preview --diff" in README
+
+
+# --- the stack picker -----------------------------------------------------------
+
+def picker_script():
+    return next(s["run"] for s in steps(load("preview.yml")) if s.get("id") == "pick")
+
+
+def git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    for path in ("stacks/Pulumi.lab.yaml", "stacks/Pulumi.dev.yaml", "components/x.py",
+                 "README.md", "__main__.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1\n")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    base = git(tmp_path, "commit", "-q", "-m", "base")
+    return tmp_path, base
+
+
+def pick(repo_path, base, edits=(), deletes=()):
+    for path in edits:
+        (repo_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo_path / path).write_text("v2\n")
+    for path in deletes:
+        (repo_path / path).unlink()
+    git(repo_path, "add", "-A")
+    head = git(repo_path, "commit", "-q", "-m", "change")
+    output = repo_path.parent / "github_output"
+    output.write_text("")
+    subprocess.run(["bash", "-c", picker_script()], cwd=repo_path, check=True, capture_output=True,
+                   env={**os.environ, "BASE_SHA": base, "HEAD_SHA": head,
+                        "GITHUB_OUTPUT": str(output)})
+    line = output.read_text().strip()
+    assert line.startswith("stacks=")
+    return json.loads(line.removeprefix("stacks="))
+
+
+def test_a_stack_file_change_previews_that_stack_only(repo):
+    assert pick(*repo, edits=["stacks/Pulumi.dev.yaml", "README.md"]) == ["dev"]
+
+
+def test_a_code_change_previews_every_stack(repo):
+    assert pick(*repo, edits=["components/x.py"]) == ["dev", "lab"]
+
+
+def test_a_main_change_previews_every_stack(repo):
+    assert pick(*repo, edits=["__main__.py"]) == ["dev", "lab"]
+
+
+def test_a_new_stack_is_previewed_and_a_deleted_one_is_not(repo):
+    assert pick(*repo, edits=["stacks/Pulumi.staging.yaml"],
+                deletes=["stacks/Pulumi.dev.yaml"]) == ["staging"]
+
+
+def test_only_a_deleted_stack_gives_an_empty_list(repo):
+    assert pick(*repo, deletes=["stacks/Pulumi.dev.yaml"]) == []
