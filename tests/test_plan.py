@@ -231,7 +231,8 @@ def test_a_dependency_on_a_component_waits_for_its_children(serving_like_evaluat
     assert to_json(plan)["criticalPath"]["steps"][-1] == "gizmo"
 
 
-def test_estimates_cover_every_node_script():
-    scripts = {p.name for p in (ROOT / "scripts" / "node").glob("*.sh")}
-    # lib.sh is inlined into the others; reset.sh runs only on destroy.
-    assert scripts - {"lib.sh", "reset.sh"} <= set(SCRIPT_ESTIMATES)
+def test_every_script_the_program_runs_has_an_estimate(lab_evaluation):
+    # Without one the critical path falls back to a guess; name each script the program runs.
+    scripts = {script_name(c.inputs["create"]) for c in lab_evaluation.commands()}
+    assert scripts and None not in scripts
+    assert scripts <= set(SCRIPT_ESTIMATES), scripts - set(SCRIPT_ESTIMATES)
