@@ -32,6 +32,8 @@ KUBERNETES_APT_REPO = f"https://pkgs.k8s.io/core:/stable:/v{KUBERNETES_MINOR}/de
 CONTAINERD_PACKAGE_VERSION = "1.7.28-1*"
 DOCKER_APT_REPO = "https://download.docker.com/linux/ubuntu"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # what kubeadm 1.31 expects
+# Preflight asks the nodes whether they reach the image registry (warn only).
+IMAGE_REGISTRY_PROBE_URL = "https://registry.k8s.io/v2/"
 
 # --- CNI -----------------------------------------------------------------------
 CALICO_VERSION = "v3.29.7"

@@ -41,6 +41,13 @@ def fake_join_command(worker: str, endpoint: str = "10.0.2.21:6443") -> str:
             f"--discovery-token-ca-cert-hash sha256:{'ab' * 32}\n")
 
 
+# What scripts/node/preflight-facts.sh prints on a fit, fresh Ubuntu 22.04 node.
+HEALTHY_NODE_FACTS = "\n".join([
+    "time=1795000000.0", "sudo=ok", "os_id=ubuntu", "os_version=22.04",
+    "os_name=Ubuntu 22.04.5 LTS", "hostname=node", "product_uuid=uuid", "macs=mac",
+    "cpus=2", "memory_mb=3900", "swap_mb=0", "ports_busy=", "dpkg_lock=free",
+    "unreachable_urls=", "leftovers=", ""])
+
 FAKE_KUBECONFIG = yaml.safe_dump({
     "apiVersion": "v1", "kind": "Config",
     "clusters": [{"name": "kubernetes", "cluster": {"server": "https://10.0.2.21:6443",
@@ -128,6 +135,10 @@ class ClusterMocks(pulumi.runtime.Mocks):
 
     @staticmethod
     def default_stdout(name: str, inputs: dict) -> str:
+        if name.endswith("-preflight"):
+            return HEALTHY_NODE_FACTS.replace("hostname=node", f"hostname={name}").replace(
+                "product_uuid=uuid", f"product_uuid=uuid-{name}").replace(
+                "macs=mac", f"macs=02:00:{hashlib.sha256(name.encode()).hexdigest()[:8]}")
         if name.endswith("-join-token"):
             return fake_join_command(name.removesuffix("-join-token"))
         if name.endswith("-admin-kubeconfig"):
@@ -192,7 +203,12 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
     def program():
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as error:
+        # What was registered before the failure, for tests that check how far it got.
+        error.registrations = monitor.registrations  # type: ignore[attr-defined]
+        raise
     stack_resource = pulumi.runtime.settings.get_root_resource()
     if stack_resource is not None and getattr(stack_resource, "outputs", None) is not None:
         outputs = dict(stack_resource.outputs)

@@ -54,6 +54,7 @@ RUNTIME_KINDS = ("ServingRuntime", "ClusterServingRuntime")
 # for a lab of small VMs on a good link (package and image downloads dominate),
 # not measurements: the plan never runs anything.
 SCRIPT_ESTIMATES = {
+    "preflight-facts.sh": 10,      # read-only checks, a few 5 s URL probes
     "prepare.sh": 480,             # apt repos, containerd, kubelet/kubeadm, image pre-pull
     "init-control-plane.sh": 180,  # kubeadm init, control-plane pods Ready
     "read-kubeconfig.sh": 5,

@@ -89,7 +89,9 @@ def test_charts_with_their_pinned_versions(lab_run):
 def test_critical_path_is_a_chain_of_real_dependencies(lab_evaluation):
     plan = build_plan("lab", stack_file_config("lab"), lab_evaluation)
     path = [plan.steps[u] for u in plan.critical_path]
-    assert path[0].name == "cp1-prepare"  # the longest step of all starts it
+    # Preflight gates every node; then the longest step of all, preparing the control plane.
+    assert path[0].name.endswith("-preflight")
+    assert path[1].name == "cp1-prepare"
     assert path[-1].finish == plan.total_estimate
     for earlier, later in zip(path, path[1:]):
         assert earlier.urn in later.deps, f"{later.name} does not wait for {earlier.name}"
@@ -125,7 +127,8 @@ def test_json_output_has_every_step(lab_evaluation):
     expected = [r.name for r in lab_evaluation.registrations
                 if r.custom or not r.type.startswith(("kserve-cluster:", "pulumi:pulumi:"))]
     assert sorted(names) == sorted(expected)
-    assert data["criticalPath"]["steps"][0] == "cp1-prepare"
+    assert data["criticalPath"]["steps"][0].endswith("-preflight")
+    assert data["criticalPath"]["steps"][1] == "cp1-prepare"
 
 
 def test_png_is_written_or_refused_with_the_reason(tmp_path):

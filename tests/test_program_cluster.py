@@ -104,7 +104,7 @@ def test_every_ssh_connection_aims_at_the_configured_address(stack):
     config, evaluation, _ = stack
     address = {n["name"]: n["address"] for n in config["nodes"]}
     cp = control_plane(config)
-    on_own_node = {f"{n}-prepare": n for n in names(config)}
+    on_own_node = {f"{n}-{step}": n for n in names(config) for step in ("prepare", "preflight")}
     on_own_node.update({f"{w}-kubeadm-join": w for w in names(config, "worker")})
     for command in evaluation.commands():
         # Steps on a node itself go there; every other step talks to the cluster
@@ -178,7 +178,8 @@ def test_adding_a_worker_leaves_the_others_inputs_unchanged():
     bigger["nodes"].append({"name": "worker3", "address": "10.0.2.24", "role": "worker"})
     after = {r.name: r.plain for r in evaluate(bigger).registrations}
     added = set(after) - set(before)
-    assert added == {"worker3", "worker3-prepare", "worker3-join-token", "worker3-kubeadm-join",
+    assert added == {"worker3", "worker3-preflight", "worker3-prepare", "worker3-join-token",
+                     "worker3-kubeadm-join",
                      "worker3-membership"}
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"nodes-ready", "cluster"} or changed == {"nodes-ready"}, changed

@@ -12,6 +12,7 @@ from components.cluster.connection import node_connection
 from components.cluster.control_plane import ControlPlane
 from components.cluster.node_preparation import PreparedNode
 from components.cluster.worker import WorkerNode
+from components.preflight.gate import Preflight
 from components.stack_config import StackConfig
 
 READY_TIMEOUT_SECONDS = "900"
@@ -29,10 +30,14 @@ class Cluster(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:cluster:Cluster", "cluster", None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        connections = {node.name: node_connection(node, config.ssh, private_key)
+                       for node in config.nodes}
+        self.preflight = Preflight(list(config.nodes), connections,
+                                   config.serving.ingress_node_port, opts=child)
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
-            node.name: PreparedNode(node, node_connection(node, config.ssh, private_key),
-                                    config.kubernetes, opts=child)
+            node.name: PreparedNode(node, connections[node.name], config.kubernetes,
+                                    self.preflight.passed, opts=child)
             for node in config.nodes
         }
         # With no workers the control plane must run workloads itself.

@@ -16,6 +16,7 @@ def node_command(name: str, connection: remote.ConnectionArgs, script: str,
                  delete_env: Optional[dict[str, str]] = None,
                  secret_stdout: bool = False,
                  triggers: Optional[list] = None,
+                 sudo: bool = True,
                  opts: Optional[pulumi.ResourceOptions] = None) -> remote.Command:
     """A remote.Command that runs scripts/node/<script> (and <delete_script> on delete).
 
@@ -28,7 +29,7 @@ def node_command(name: str, connection: remote.ConnectionArgs, script: str,
     return remote.Command(
         name,
         connection=connection,
-        create=render_command(script, env),
+        create=render_command(script, env, sudo=sudo),
         delete=render_command(delete_script, delete_env) if delete_script else None,
         stdin=stdin,
         triggers=triggers,

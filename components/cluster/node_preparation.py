@@ -32,12 +32,14 @@ class PreparedNode(pulumi.ComponentResource):
     """
 
     def __init__(self, node: Node, connection: remote.ConnectionArgs,
-                 kubernetes: KubernetesSettings,
+                 kubernetes: KubernetesSettings, preflight_passed: pulumi.Input[str],
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:cluster:PreparedNode", node.name, None, opts)
         self.node = node
         self.connection = connection
         self.prepare = node_command(
             f"{node.name}-prepare", connection, "prepare.sh", prepare_inputs(node, kubernetes),
+            # The preflight verdict over every node: nothing is prepared until all pass.
+            triggers=[preflight_passed],
             opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"prepared": self.prepare.stdout})

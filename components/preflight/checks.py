@@ -1,0 +1,208 @@
+"""The preflight checks, as named rules over the facts each node reported (pure).
+
+Each rule gives pass, warn or fail per node, with a message that says what to
+do. `scripts/node/preflight-facts.sh` gathers the facts; nothing here touches
+a node.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from components import versions
+from components.stack_config import CONTROL_PLANE, Node
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+
+# kubeadm's preflight thresholds for a control plane.
+MIN_CONTROL_PLANE_CPUS = 2
+MIN_CONTROL_PLANE_MEMORY_MB = 1700
+# Ports kubeadm and its components bind (Kubernetes 1.31 "Ports and Protocols").
+CONTROL_PLANE_PORTS = (6443, 2379, 2380, 10250, 10257, 10259)
+WORKER_PORTS = (10250, 10256)
+MAX_CLOCK_SKEW_SECONDS = 5.0  # certificates and tokens start failing beyond a few seconds
+
+CHECKS = ("ssh", "sudo", "os", "resources", "identity", "swap", "ports", "dpkg", "clock",
+          "repositories", "leftovers")
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    status: str
+    message: str = ""
+
+
+@dataclass
+class NodeReport:
+    node: str
+    address: str
+    results: dict[str, Result] = field(default_factory=dict)
+
+    def add(self, check: str, status: str, message: str = "") -> None:
+        self.results[check] = Result(check, status, message)
+
+
+@dataclass
+class Report:
+    nodes: list[NodeReport]
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status == FAIL for n in self.nodes for r in n.results.values())
+
+    def problems(self) -> list[str]:
+        """One line per warning or failure, saying what to do."""
+        return [f"{n.node} ({n.address}) {r.check} {r.status.upper()}: {r.message}"
+                for n in self.nodes for r in n.results.values() if r.status != PASS]
+
+    def table(self) -> str:
+        head = ["node"] + list(CHECKS)
+        rows = [[f"{n.node} ({n.address})"] +
+                [n.results[c].status if c in n.results else "-" for c in CHECKS]
+                for n in self.nodes]
+        widths = [max(len(str(row[i])) for row in [head] + rows) for i in range(len(head))]
+        lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+                 for row in [head] + rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": not self.failed, "nodes": [
+            {"node": n.node, "address": n.address,
+             "checks": {c: {"status": r.status, "message": r.message} for c, r in n.results.items()}}
+            for n in self.nodes]}, indent=2)
+
+    def render(self) -> str:
+        problems = self.problems()
+        summary = ("preflight FAILED: fix the problems above, then run it again."
+                   if self.failed else "preflight passed" + (" with warnings." if problems else "."))
+        return "\n".join([self.table(), ""] + problems + ([""] if problems else []) + [summary])
+
+
+def parse_facts(text: str) -> dict[str, str]:
+    facts = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key and key.isidentifier():
+            facts[key] = value.strip()
+    return facts
+
+
+def node_ports(node: Node, ingress_node_port: Optional[int] = None) -> tuple[int, ...]:
+    ports = CONTROL_PLANE_PORTS if node.role == CONTROL_PLANE else WORKER_PORTS
+    return ports + ((ingress_node_port,) if ingress_node_port else ())
+
+
+def probe_urls() -> tuple[str, ...]:
+    return (versions.KUBERNETES_APT_REPO, versions.IMAGE_REGISTRY_PROBE_URL)
+
+
+def _check_node(report: NodeReport, node: Node, facts: dict[str, str]) -> None:
+    if facts.get("sudo") == "ok":
+        report.add("sudo", PASS)
+    else:
+        report.add("sudo", FAIL, f"sudo asks {node.ssh_user} for a password. Give the user "
+                   f"passwordless sudo: echo '{node.ssh_user} ALL=(ALL) NOPASSWD:ALL' | "
+                   f"sudo tee /etc/sudoers.d/{node.ssh_user}")
+    os_id, os_version = facts.get("os_id", "unknown"), facts.get("os_version", "unknown")
+    if (os_id, os_version) == ("ubuntu", "22.04"):
+        report.add("os", PASS)
+    else:
+        report.add("os", FAIL, f"the node runs {facts.get('os_name', os_id + ' ' + os_version)}; "
+                   "only Ubuntu 22.04 is supported (the scripts and package pins are made for it). "
+                   "Reinstall it with Ubuntu 22.04 or remove it from the stack.")
+    cpus, memory = int(facts.get("cpus", "0") or 0), int(facts.get("memory_mb", "0") or 0)
+    if node.role == CONTROL_PLANE and (cpus < MIN_CONTROL_PLANE_CPUS or memory < MIN_CONTROL_PLANE_MEMORY_MB):
+        report.add("resources", FAIL, f"{cpus} CPU(s) and {memory} MB; kubeadm needs at least "
+                   f"{MIN_CONTROL_PLANE_CPUS} CPUs and {MIN_CONTROL_PLANE_MEMORY_MB} MB on a "
+                   "control plane. Give the VM more CPUs or memory.")
+    elif memory < MIN_CONTROL_PLANE_MEMORY_MB:
+        report.add("resources", WARN, f"{memory} MB of memory leaves little room for models; "
+                   "give the worker at least 2 GB.")
+    else:
+        report.add("resources", PASS)
+    swap = int(facts.get("swap_mb", "0") or 0)
+    report.add("swap", PASS if swap == 0 else WARN, "" if swap == 0 else
+               f"swap is on ({swap} MB); the prepare step turns it off and comments it out of "
+               "/etc/fstab, since kubelet refuses to start with swap.")
+    busy = facts.get("ports_busy", "").split()
+    report.add("ports", PASS if not busy else FAIL, "" if not busy else
+               f"port(s) {', '.join(busy)} are already in use; kubeadm and the ingress need them. "
+               f"Find the owner with `sudo ss -ltnp | grep -E ':({'|'.join(busy)})\\b'` and stop it.")
+    held = facts.get("dpkg_lock") == "held"
+    report.add("dpkg", WARN if held else PASS, "" if not held else
+               "the dpkg lock is held (unattended-upgrades after boot?); the prepare step waits "
+               "up to 15 minutes for it. To check: `sudo fuser -v /var/lib/dpkg/lock-frontend`.")
+    unreachable = facts.get("unreachable_urls", "").split()
+    report.add("repositories", WARN if unreachable else PASS, "" if not unreachable else
+               f"cannot reach {', '.join(unreachable)} from the node; packages and images must "
+               "then come from a mirror or be there already (air-gapped lab).")
+    leftovers = facts.get("leftovers", "").split()
+    report.add("leftovers", FAIL if leftovers else PASS, "" if not leftovers else
+               f"an earlier cluster is still on this node ({', '.join(leftovers)}). Reset it: "
+               "`sudo kubeadm reset -f && sudo rm -rf /etc/cni/net.d`, or run "
+               "`pulumi destroy` on the stack that built it.")
+
+
+def _check_identity(reports: dict[str, NodeReport], facts: dict[str, dict[str, str]]) -> None:
+    owners: dict[tuple[str, str], list[str]] = {}
+    for name, node_facts in facts.items():
+        for kind in ("hostname", "product_uuid"):
+            value = node_facts.get(kind, "")
+            if value and value != "unreadable":
+                owners.setdefault((kind, value), []).append(name)
+        for mac in node_facts.get("macs", "").split():
+            owners.setdefault(("MAC address", mac), []).append(name)
+    for name in facts:
+        clashes = [(kind, value, others) for (kind, value), others in owners.items()
+                   if name in others and len(others) > 1]
+        if clashes:
+            detail = "; ".join(f"{kind} {value} is shared with {', '.join(o for o in others if o != name)}"
+                               for kind, value, others in clashes)
+            reports[name].add("identity", FAIL, f"{detail}. Cloned VMs must get their own "
+                              "hostname, MAC addresses and product_uuid (regenerate them in the "
+                              "hypervisor), or kubeadm join breaks.")
+        elif facts[name].get("product_uuid") == "unreadable":
+            reports[name].add("identity", WARN, "product_uuid could not be read (sudo?); "
+                              "its uniqueness was not checked.")
+        else:
+            reports[name].add("identity", PASS)
+
+
+def _check_clock(reports: dict[str, NodeReport], offsets: Optional[dict[str, float]]) -> None:
+    if offsets is None:
+        for report in reports.values():
+            report.add("clock", PASS, "not measured here: scripts/preflight.py measures clock skew")
+        return
+    for name, offset in offsets.items():
+        if abs(offset) > MAX_CLOCK_SKEW_SECONDS:
+            reports[name].add("clock", FAIL, f"the clock is {offset:+.1f}s off this machine's; "
+                              "certificates and join tokens fail with skew. Enable time sync: "
+                              "`sudo timedatectl set-ntp true`.")
+        else:
+            reports[name].add("clock", PASS)
+
+
+def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
+             ssh_errors: Optional[dict[str, str]] = None,
+             clock_offsets: Optional[dict[str, float]] = None) -> Report:
+    """Judge every node. `facts_text` maps node name to the facts script's output
+    (None when SSH failed; the reason is in `ssh_errors`). `clock_offsets` (node
+    time minus this machine's, in seconds) is known only to the CLI."""
+    ssh_errors = ssh_errors or {}
+    reports = {n.name: NodeReport(n.name, n.address) for n in nodes}
+    facts = {}
+    for node in nodes:
+        text = facts_text.get(node.name)
+        if text is None:
+            reports[node.name].add("ssh", FAIL, ssh_errors.get(node.name, "no answer over SSH."))
+            continue
+        reports[node.name].add("ssh", PASS)
+        facts[node.name] = parse_facts(text)
+        _check_node(reports[node.name], node, facts[node.name])
+    _check_identity(reports, facts)
+    _check_clock(reports, None if clock_offsets is None else
+                 {name: offset for name, offset in clock_offsets.items() if name in facts})
+    return Report([reports[n.name] for n in nodes])

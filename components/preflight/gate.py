@@ -1,0 +1,54 @@
+"""`pulumi up`'s first step: the preflight checks on every node, as a gate.
+
+Each node runs `scripts/node/preflight-facts.sh` (read-only, without sudo) in
+a remote.Command. Its answer is judged by `checks.evaluate`, the same code
+`scripts/preflight.py` uses; every node's preparation takes the verdict as an
+input, so one bad node stops the run before any node has changed. The facts
+are gathered when a node is first added (a command runs on create), so a
+cluster built by this stack is not later mistaken for leftovers.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+from pulumi_command import remote
+
+from components.cluster.commands import node_command
+from components.preflight.checks import evaluate, node_ports, probe_urls
+from components.stack_config import Node
+
+PASSED = "preflight passed"
+
+
+class PreflightFailed(pulumi.RunError):
+    pass
+
+
+def facts_inputs(node: Node, ingress_node_port: Optional[int]) -> dict[str, str]:
+    return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port)),
+            "PROBE_URLS": " ".join(probe_urls())}
+
+
+def verdict(nodes: list[Node], outputs: list[str]) -> str:
+    report = evaluate(nodes, dict(zip((n.name for n in nodes), outputs)))
+    if report.failed:
+        raise PreflightFailed("preflight failed; nothing was changed on any node.\n" + report.render())
+    return PASSED
+
+
+class Preflight(pulumi.ComponentResource):
+    def __init__(self, nodes: list[Node], connections: dict[str, remote.ConnectionArgs],
+                 ingress_node_port: Optional[int] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
+        self.facts = {
+            node.name: node_command(
+                f"{node.name}-preflight", connections[node.name], "preflight-facts.sh",
+                facts_inputs(node, ingress_node_port), sudo=False,
+                opts=pulumi.ResourceOptions(parent=self))
+            for node in nodes
+        }
+        self.passed: pulumi.Output[str] = pulumi.Output.all(
+            *[self.facts[n.name].stdout for n in nodes]).apply(lambda out: verdict(nodes, list(out)))
+        self.register_outputs({"passed": self.passed})

@@ -1,0 +1,147 @@
+"""SSH for the preflight CLI and the host key checks (paramiko).
+
+Connections go through the bastion when the stack has one, and check the
+node's pinned host key when it has one, exactly as the program's connections do.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import paramiko
+
+from components.stack_config import Bastion, Node, SshSettings
+
+CONNECT_TIMEOUT = 10.0
+
+
+class HostKeyMismatch(Exception):
+    def __init__(self, where: str, pinned: str, offered: str, node: Optional[str] = None):
+        fix = (f"If the VM was recreated on purpose, trust its new key: "
+               f"scripts/preflight.py --stack <stack> --trust {node}" if node else
+               "If the bastion was recreated on purpose, update ssh.bastion.hostKey.")
+        super().__init__(f"host key mismatch for {where}: the stack pins {pinned}, the server "
+                         f"offers {offered}. Someone may be intercepting the connection. {fix}")
+        self.pinned, self.offered = pinned, offered
+
+
+def fingerprint(key_line: str) -> str:
+    """'ssh-ed25519 AAAA...' -> 'SHA256:...' as ssh-keygen -l prints it."""
+    blob = base64.b64decode(key_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def key_line(key: paramiko.PKey) -> str:
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+@dataclass
+class Credentials:
+    private_key: Optional[str] = None  # PEM/OpenSSH text
+    key_path: Optional[str] = None
+    use_agent: bool = False
+
+    def connect_kwargs(self) -> dict:
+        kwargs: dict = {"allow_agent": self.use_agent, "look_for_keys": False}
+        if self.private_key:
+            kwargs["pkey"] = _load_key(self.private_key)
+        elif self.key_path:
+            kwargs["key_filename"] = os.path.expanduser(self.key_path)
+        return kwargs
+
+
+def _load_key(text: str) -> paramiko.PKey:
+    import io
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise ValueError("the SSH private key could not be read (ed25519, ECDSA or RSA, unencrypted)")
+
+
+class _Capture(paramiko.MissingHostKeyPolicy):
+    """Accept any key but remember it: used when nothing is pinned, and by --trust."""
+
+    def __init__(self) -> None:
+        self.key: Optional[paramiko.PKey] = None
+
+    def missing_host_key(self, client, hostname, key):
+        self.key = key
+
+
+def _open(host: str, port: int, user: str, pinned: Optional[str], creds: Credentials,
+          sock=None, label: str = "", node: Optional[str] = None) -> tuple[paramiko.SSHClient, str]:
+    client = paramiko.SSHClient()
+    capture = _Capture()
+    client.set_missing_host_key_policy(capture)
+    try:
+        client.connect(host, port=port, username=user, timeout=CONNECT_TIMEOUT,
+                       banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, sock=sock,
+                       **creds.connect_kwargs())
+    except Exception:
+        client.close()
+        raise
+    offered = key_line(client.get_transport().get_remote_server_key())
+    if pinned and offered.split()[:2] != pinned.split()[:2]:
+        client.close()
+        raise HostKeyMismatch(label or f"{host}:{port}", fingerprint(pinned), fingerprint(offered), node)
+    return client, offered
+
+
+@contextmanager
+def connect(node: Node, ssh: SshSettings, creds: Credentials) -> Iterator[tuple[paramiko.SSHClient, str]]:
+    """An authenticated client for `node` (through the bastion if any) and its host key line."""
+    jump = None
+    try:
+        sock = None
+        if ssh.bastion is not None:
+            jump, _ = _open(ssh.bastion.address, ssh.bastion.port, ssh.bastion.user,
+                            ssh.bastion.host_key, creds, label=f"bastion {ssh.bastion.address}")
+            sock = jump.get_transport().open_channel(
+                "direct-tcpip", (node.address, node.ssh_port), ("127.0.0.1", 0))
+        client, offered = _open(node.address, node.ssh_port, node.ssh_user, node.host_key, creds,
+                                sock=sock, label=f"{node.name} ({node.address})", node=node.name)
+        try:
+            yield client, offered
+        finally:
+            client.close()
+    finally:
+        if jump is not None:
+            jump.close()
+
+
+def run(client: paramiko.SSHClient, command: str, timeout: float = 120.0) -> tuple[int, str, str]:
+    stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+    stdin.close()
+    out, err = stdout.read().decode(errors="replace"), stderr.read().decode(errors="replace")
+    return stdout.channel.recv_exit_status(), out, err
+
+
+def describe_error(error: Exception) -> str:
+    """A connection failure in words that say what to check."""
+    if isinstance(error, HostKeyMismatch):
+        return str(error)
+    if isinstance(error, paramiko.AuthenticationException):
+        return "SSH login refused: check ssh.user and that the key is in ~/.ssh/authorized_keys."
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return "no answer on the SSH port within 10s: is the VM up and the address right?"
+    if isinstance(error, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
+        return "SSH connection refused: is sshd running, and is the address and port right?"
+    if isinstance(error, paramiko.ChannelException):
+        return f"the bastion could not reach the node ({error})."
+    if isinstance(error, OSError):
+        return f"cannot reach the node over SSH: {error.strerror or error}."
+    return f"SSH failed: {error}"
+
+
+def fetch_host_key(node: Node, ssh: SshSettings, creds: Credentials) -> str:
+    """The node's host key line, read over an authenticated connection (for --trust)."""
+    unpinned = Node(node.name, node.address, node.role, node.ssh_user, node.ssh_port, None)
+    with connect(unpinned, ssh, creds) as (_, offered):
+        return offered

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Read-only: print what the preflight checks need to know about this node, one
+# `key=value` per line. Changes nothing, and runs without sudo so that a sudo
+# asking for a password is reported instead of hanging; the few root-only
+# reads use `sudo -n` and say so when it fails.
+# The verdicts are made in components/preflight/checks.py, for
+# scripts/preflight.py and `pulumi up` alike.
+#
+# Inputs (environment): PORTS (space-separated TCP ports kubeadm needs free here),
+#   PROBE_URLS (space-separated URLs whose reachability is reported).
+set -euo pipefail
+SCRIPT_NAME=preflight-facts
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+fact() { printf '%s=%s\n' "$1" "$2"; }
+
+# First, so that the CLI can measure clock skew against the moment it asked.
+fact time "$(date +%s.%N)"
+
+if sudo -n true 2>/dev/null; then fact sudo ok; else fact sudo password-required; fi
+as_root() { sudo -n "$@" 2>/dev/null; }
+
+if [ -r /etc/os-release ]; then
+  # shellcheck disable=SC1091
+  . /etc/os-release
+  fact os_id "${ID:-unknown}"
+  fact os_version "${VERSION_ID:-unknown}"
+  fact os_name "${PRETTY_NAME:-unknown}"
+fi
+fact hostname "$(hostname)"
+fact product_uuid "$(as_root cat /sys/class/dmi/id/product_uuid || echo unreadable)"
+macs=""
+for iface in /sys/class/net/*; do
+  name=${iface##*/}
+  [ "$name" = lo ] && continue
+  mac=$(cat "$iface/address" 2>/dev/null || true)
+  case "$mac" in ""|00:00:00:00:00:00) continue ;; esac
+  macs="$macs $mac"
+done
+fact macs "${macs# }"
+fact cpus "$(nproc)"
+fact memory_mb "$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)"
+fact swap_mb "$(awk 'NR > 1 {sum += $3} END {print int(sum / 1024)}' /proc/swaps 2>/dev/null || echo 0)"
+
+listening=$(ss -Hltn 2>/dev/null | awk '{print $4}' | sed -E 's/.*:([0-9]+)$/\1/' | sort -u | tr '\n' ' ' || true)
+busy=""
+for port in ${PORTS:-}; do
+  case " $listening " in *" $port "*) busy="$busy $port" ;; esac
+done
+fact ports_busy "${busy# }"
+
+if as_root fuser /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock >/dev/null; then
+  fact dpkg_lock held
+else
+  fact dpkg_lock free
+fi
+unreachable=""
+for url in ${PROBE_URLS:-}; do
+  code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$url" 2>/dev/null || true)
+  if [ -z "$code" ] || [ "$code" = 000 ]; then unreachable="$unreachable $url"; fi
+done
+fact unreachable_urls "${unreachable# }"
+
+leftovers=""
+for path in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kubernetes/manifests/kube-apiserver.yaml /var/lib/etcd/member; do
+  if [ -e "$path" ]; then leftovers="$leftovers $path"; fi
+done
+if systemctl is-active --quiet kubelet 2>/dev/null; then leftovers="$leftovers kubelet-running"; fi
+fact leftovers "${leftovers# }"

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Check every node of a stack before anything on it changes; pin SSH host keys.
+
+    preflight.py --stack lab                 a table of checks per node, then what to fix
+    preflight.py --stack lab --json          the same for machines
+    preflight.py --stack lab --trust [NODE]  record the nodes' host keys in the stack file
+
+The checks are the ones `pulumi up` runs first (components/preflight/checks.py).
+SSH goes through ssh.bastion when the stack has one and checks pinned host keys.
+The key comes from --key-file, SSH_KEY_FILE, ssh.privateKeyPath or the SSH agent
+(the stack's encrypted sshPrivateKey secret needs the Pulumi CLI to read).
+Exit status: 0 passed (maybe with warnings), 1 a check failed, 2 bad usage or config.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from components.cluster.node_scripts import render_command  # noqa: E402
+from components.preflight.checks import evaluate, parse_facts  # noqa: E402
+from components.preflight.gate import facts_inputs  # noqa: E402
+from components.preflight.ssh import (  # noqa: E402
+    Credentials, connect, describe_error, fetch_host_key, fingerprint, run)
+from components.preflight.stack_file import set_host_keys  # noqa: E402
+from components.stack_config import ConfigError, Node, StackConfig, parse_stack_config  # noqa: E402
+from offline_program import stack_file_config  # noqa: E402
+
+
+def load_stack(stack: str) -> StackConfig:
+    raw = stack_file_config(stack)
+    ssh = raw.get("ssh") or {}
+    has_other = bool(ssh.get("privateKeyPath") or ssh.get("useAgent"))
+    return parse_stack_config(raw, has_secret_private_key=not has_other)
+
+
+def credentials(config: StackConfig, key_file: Optional[str]) -> Credentials:
+    key_file = key_file or os.environ.get("SSH_KEY_FILE") or config.ssh.private_key_path
+    if key_file:
+        return Credentials(private_key=Path(os.path.expanduser(key_file)).read_text())
+    if os.environ.get("SSH_AUTH_SOCK"):
+        return Credentials(use_agent=True)
+    default = Path.home() / ".ssh" / "id_ed25519"
+    if default.is_file():
+        return Credentials(private_key=default.read_text())
+    raise ConfigError(["no SSH key: pass --key-file, set SSH_KEY_FILE or ssh.privateKeyPath, "
+                       "or start an SSH agent"])
+
+
+def gather(node: Node, config: StackConfig, creds: Credentials) -> tuple[Optional[str], Optional[str], Optional[float]]:
+    """(facts text, error, clock offset) for one node."""
+    command = render_command("preflight-facts.sh",
+                             facts_inputs(node, config.serving.ingress_node_port), sudo=False)
+    try:
+        with connect(node, config.ssh, creds) as (client, _):
+            asked = time.time()
+            status, out, err = run(client, command)
+    except Exception as error:  # every failure becomes a row in the report
+        return None, describe_error(error), None
+    if status != 0:
+        return None, f"the facts script failed (exit {status}): {err.strip()[-300:]}", None
+    node_time = parse_facts(out).get("time")
+    offset = float(node_time) - asked if node_time else None
+    return out, None, offset
+
+
+def check(config: StackConfig, creds: Credentials, as_json: bool) -> int:
+    nodes = list(config.nodes)
+    facts, errors, offsets = {}, {}, {}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=min(32, len(nodes))) as pool:
+        futures = {pool.submit(gather, node, config, creds): node for node in nodes}
+        for done, future in enumerate(as_completed(futures), 1):
+            node = futures[future]
+            text, error, offset = future.result()
+            facts[node.name] = text
+            if error:
+                errors[node.name] = error
+            if offset is not None:
+                offsets[node.name] = offset
+            print(f"[{done}/{len(nodes)}] {node.name} ({node.address}) "
+                  f"{'answered' if text is not None else 'FAILED'} after "
+                  f"{time.monotonic() - started:.1f}s", file=sys.stderr)
+    report = evaluate(nodes, facts, errors, offsets)
+    print(report.to_json() if as_json else report.render())
+    return 1 if report.failed else 0
+
+
+def trust(stack: str, config: StackConfig, creds: Credentials, names: list[str]) -> int:
+    chosen = [n for n in config.nodes if not names or n.name in names]
+    unknown = sorted(set(names) - {n.name for n in config.nodes})
+    if unknown:
+        print(f"preflight.py: no such node(s) in stack {stack}: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    keys, failed = {}, False
+    with ThreadPoolExecutor(max_workers=min(32, len(chosen))) as pool:
+        for node, future in [(n, pool.submit(fetch_host_key, n, config.ssh, creds)) for n in chosen]:
+            try:
+                keys[node.name] = future.result()
+            except Exception as error:
+                print(f"{node.name} ({node.address}): {describe_error(error)}", file=sys.stderr)
+                failed = True
+    for node in chosen:
+        if node.name in keys:
+            old = f" (was {fingerprint(node.host_key)})" if node.host_key and \
+                node.host_key.split()[:2] != keys[node.name].split()[:2] else ""
+            print(f"{node.name} ({node.address}): {keys[node.name].split()[0]} "
+                  f"{fingerprint(keys[node.name])}{old}")
+    if keys:
+        path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+        set_host_keys(path, keys)
+        print(f"pinned {len(keys)} host key(s) in {path.relative_to(ROOT)}; compare the "
+              "fingerprints with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the nodes.")
+    return 1 if failed else 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.STACK.yaml)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--trust", nargs="*", metavar="NODE",
+                        help="record the host keys of these nodes (all if none) in the stack file")
+    parser.add_argument("--key-file", help="SSH private key file")
+    args = parser.parse_args(argv)
+    try:
+        config = load_stack(args.stack)
+        creds = credentials(config, args.key_file)
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        print(f"preflight.py: {error}", file=sys.stderr)
+        return 2
+    if args.trust is not None:
+        return trust(args.stack, config, creds, args.trust)
+    return check(config, creds, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
