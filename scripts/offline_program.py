@@ -188,7 +188,7 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
     """Run __main__.py for `config` (keys without the project prefix)."""
     mocks = mocks or ClusterMocks(preview)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.settings.SETTINGS.root_resource = None
+    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack resource for every evaluation
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=monitor)
     full = {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
