@@ -188,7 +188,11 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
     """Run __main__.py for `config` (keys without the project prefix)."""
     mocks = mocks or ClusterMocks(preview)
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.settings.ROOT.set(None)  # a fresh Stack resource for every evaluation
+    # Each evaluation starts clean, as pulumi.runtime.test does: no RPC or error
+    # left over from an earlier one, and a fresh Stack resource (ROOT is a ContextVar).
+    pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
+    pulumi.runtime.settings.SETTINGS.outputs.clear()
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=monitor)
     full = {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
