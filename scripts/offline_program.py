@@ -10,6 +10,7 @@ can be followed.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import runpy
@@ -155,6 +156,11 @@ class ClusterMocks(pulumi.runtime.Mocks):
         return {}
 
 
+def _quiet_unretrieved(loop, context):
+    if "never retrieved" not in context.get("message", ""):
+        loop.default_exception_handler(context)
+
+
 def stack_file_config(stack: str) -> dict[str, Any]:
     """The `kserve-cluster:*` keys of stacks/Pulumi.<stack>.yaml, without the prefix."""
     data = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
@@ -212,6 +218,9 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
     except Exception as error:
         # What was registered before the failure, for tests that check how far it got.
         error.registrations = monitor.registrations  # type: ignore[attr-defined]
+        # Every output that waited on the failed one holds the same error; asyncio
+        # would print each of them as "never retrieved" when it is collected.
+        asyncio.get_event_loop().set_exception_handler(_quiet_unretrieved)
         raise
     stack_resource = pulumi.runtime.settings.get_root_resource()
     if stack_resource is not None and getattr(stack_resource, "outputs", None) is not None:

@@ -16,6 +16,8 @@ def test_every_node_is_checked_read_only_and_gates_every_preparation():
         assert not facts.inputs["create"].startswith("sudo")  # a password prompt is reported, not awaited
         assert "PORTS=" in facts.inputs["create"]
         assert "delete" not in facts.inputs or not facts.inputs["delete"]
+        # Gathered once: a later change must not re-run it on a node that now runs the cluster.
+        assert set(facts.ignore_changes) >= {"create", "connection"}
         for other in nodes:
             # Cross-node: every preparation waits for every node's facts.
             assert graph.waits_for(f"{node}-prepare", f"{other}-preflight")

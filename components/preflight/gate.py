@@ -46,7 +46,10 @@ class Preflight(pulumi.ComponentResource):
             node.name: node_command(
                 f"{node.name}-preflight", connections[node.name], "preflight-facts.sh",
                 facts_inputs(node, ingress_node_port), sudo=False,
-                opts=pulumi.ResourceOptions(parent=self))
+                # Facts are gathered once, before a node is first touched. Re-running
+                # them later (a rotated key, a new port) would find this stack's own
+                # cluster and call it leftovers.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["create", "connection"]))
             for node in nodes
         }
         self.passed: pulumi.Output[str] = pulumi.Output.all(
