@@ -1,0 +1,46 @@
+# Sourced by every stand-in. Stand-ins replace the tools that need the kernel, the
+# init system or the internet; they record each call and keep their state on the
+# node (under /var/lib/lab, inside the node's private /var) like the real tools.
+# @LAB_STANDINS@ and @LAB_PYTHON@ are filled in when the lab is created.
+# shellcheck shell=bash
+LAB_STANDINS=@LAB_STANDINS@
+LAB_PYTHON=@LAB_PYTHON@
+LAB_STATE=/var/lib/lab
+LAB_CALLS=/var/log/lab/calls.log
+export LAB_STANDINS LAB_PYTHON LAB_STATE LAB_CALLS
+
+# One line per call: time, tool, arguments (%q-quoted, so they split back exactly).
+lab_record() {
+  local tool=$1 line
+  shift
+  mkdir -p "${LAB_CALLS%/*}"
+  printf -v line '%s\t%s' "$(date +%s.%N)" "$tool"
+  if [ "$#" -gt 0 ]; then
+    printf -v line '%s\t%s' "$line" "$(printf '%q ' "$@")"
+  fi
+  printf '%s\n' "$line" >>"$LAB_CALLS"
+}
+
+# Faults the harness plants for a step (STEP is e.g. apt-get-install, kubeadm-join):
+#   faults/STEP.delay  seconds to sleep first (a slow step)
+#   faults/STEP.fail   how many more calls fail ("always" for every call);
+#                      faults/STEP.message is printed on stderr when one does.
+lab_fault() {
+  local step=$1 dir=$LAB_STATE/faults delay left
+  if [ -s "$dir/$step.delay" ]; then
+    delay=$(cat "$dir/$step.delay")
+    sleep "$delay"
+  fi
+  [ -e "$dir/$step.fail" ] || return 0
+  exec 9>>"$dir/.lock"
+  flock 9
+  left=$(cat "$dir/$step.fail")
+  case "$left" in
+    always) ;;
+    ''|0) exec 9>&-; return 0 ;;
+    *) echo $((left - 1)) >"$dir/$step.fail" ;;
+  esac
+  exec 9>&-
+  cat "$dir/$step.message" >&2 2>/dev/null || echo "lab: injected failure of $step" >&2
+  exit "$(cat "$dir/$step.status" 2>/dev/null || echo 1)"
+}
