@@ -373,7 +373,10 @@ LogLevel ERROR
         """Hold /var/lib/dpkg/lock-frontend the way unattended-upgrades does after boot."""
         holder = subprocess.Popen(
             ["nsenter", "-t", str(self.pid), "-m", "-u", "--",
-             "flock", "/var/lib/dpkg/lock-frontend", "sleep", f"{seconds:g}"],
+             "flock", "/var/lib/dpkg/lock-frontend", "bash", "-c",
+             # The moment of release is written while the lock is still held, so
+             # anything that ran under the lock ran before this time.
+             f"sleep {seconds:g}; date +%s.%N > /{NODE_STATE}/dpkg-lock-released"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._helpers.append(holder)
         deadline = time.monotonic() + 10
@@ -382,6 +385,9 @@ LogLevel ERROR
                 raise RuntimeError(f"could not take the dpkg lock on {self.name}")
             time.sleep(0.02)
         return holder
+
+    def dpkg_lock_released_at(self) -> float:
+        return float(self.read(f"/{NODE_STATE}/dpkg-lock-released"))
 
     def _table(self, name: str) -> dict[str, str]:
         path = self.path(f"/{NODE_STATE}/{name}")

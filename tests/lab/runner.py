@@ -19,6 +19,7 @@ operations; those already running finish and are recorded.
 """
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import io
 import socket
@@ -392,7 +393,15 @@ class LabRunner:
                 result["error"] = error
             finally:
                 result["monitor"] = pulumi.runtime.settings.get_monitor()
+                # After a failure, registrations waiting on the failed step are still
+                # pending: cancel them (they can start nothing, the run is stopping).
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 pool.shutdown(wait=False)
+                loop.close()
 
         thread = threading.Thread(target=target, name="lab-evaluation", daemon=True)
         thread.start()

@@ -1,0 +1,78 @@
+"""SSH lab, scenarios 4 and 6: a worker added and removed later; a step failing on one worker."""
+from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
+from lab.runner import LabRunError
+
+pytestmark = lab_marks
+
+NAMES = ["cp1", "worker1", "worker2"]
+
+
+def test_a_worker_added_later_joins_and_nothing_reruns_elsewhere(lab):
+    cp, worker1, worker2, worker3 = lab.start(NAMES + ["worker3"])
+    runner = runner_for(lab)
+    up(lab, runner, NAMES)
+    assert worker3.calls() == []  # not in the stack yet: untouched
+    others = (cp, worker1, worker2)
+    before = {n.name: n.snapshot() for n in others}
+    calls_before = {n.name: len(n.calls()) for n in others}
+
+    up(lab, runner, NAMES + ["worker3"])
+
+    ran = {r.resource for r in runner.last_run}
+    assert {"worker3-prepare", "worker3-join-token", "worker3-kubeadm-join", "worker3-membership"} <= ran
+    # Besides the new worker's own steps, only the read-only readiness wait runs
+    # again (its node list changed).
+    assert ran - {r for r in ran if r.startswith("worker3-")} <= {"nodes-ready"}
+    assert lab.cluster()["nodes"]["worker3"]["host"] == "worker3"
+    assert len(cp.calls_matching("kubeadm", "init")) == 1
+    for node in others:
+        assert node.snapshot() == before[node.name], node.name
+    for worker in (worker1, worker2):
+        assert len(worker.calls()) == calls_before[worker.name], worker.name
+    new_on_cp = {c.tool + " " + c.args[0] for c in cp.calls()[calls_before["cp1"]:]}
+    assert new_on_cp <= {"kubeadm token", "kubectl --kubeconfig"}, new_on_cp
+
+    # Removed again: drained and deleted from the cluster first, then reset.
+    up(lab, runner, NAMES)
+    deletes = [r.resource for r in runner.last_run if r.phase == "delete"]
+    assert deletes == ["worker3-membership", "worker3-kubeadm-join"]
+    assert {r.resource for r in runner.last_run if r.phase != "delete"} <= {"nodes-ready"}
+    drain = cp.calls_matching("kubectl", "drain", "worker3")
+    assert len(drain) == 1 and drain[0].time < worker3.calls_matching("kubeadm", "reset")[0].time
+    assert "worker3" not in lab.cluster()["nodes"]
+    assert not worker3.exists("/etc/kubernetes/kubelet.conf")
+    assert sorted(lab.cluster()["nodes"]) == NAMES
+
+
+def test_a_failing_step_on_one_worker_names_it_and_a_rerun_completes(lab):
+    cp, worker1, worker2 = lab.start(NAMES)
+    worker2.fault("kubeadm-join", fail="always",
+                  message="[preflight] Some fatal errors occurred:\n\t[ERROR CRI]: container runtime is not running")
+    runner = runner_for(lab)
+    try:
+        up(lab, runner)
+    except LabRunError as error:
+        failure = error
+    else:
+        raise AssertionError("the run succeeded despite the failing join on worker2")
+    message = str(failure)
+    assert "worker2-kubeadm-join" in message and "worker2" in message and worker2.address in message
+    assert "kubeadm join failed on worker2" in message  # the script's own explanation
+    assert [f.resource for f in failure.failures] == ["worker2-kubeadm-join"]
+    # worker2 is left as it was before the join: no half-joined state, no token on disk.
+    assert "worker2" not in lab.cluster()["nodes"]
+    assert not worker2.exists("/etc/kubernetes/kubelet.conf")
+    assert not worker2.exists("/etc/kubernetes/kubeadm-join.yaml")
+    # The other nodes are unaffected.
+    assert len(cp.calls_matching("kubeadm", "init")) == 1
+    assert cp.calls_matching("kubeadm", "reset") == [] and worker1.calls_matching("kubeadm", "reset") == []
+
+    worker2.clear_faults()
+    up(lab, runner)
+    ran = {r.resource for r in runner.last_run}
+    assert "worker2-kubeadm-join" in ran
+    assert not ran & {"cp1-prepare", "worker1-prepare", "worker2-prepare", "cp1-kubeadm-init"}
+    assert sorted(lab.cluster()["nodes"]) == NAMES
+    assert len(cp.calls_matching("kubeadm", "init")) == 1
+    assert len(worker1.calls_matching("kubeadm", "join")) == 1
+    assert len(worker2.calls_matching("kubeadm", "join")) == 2  # the failed one, then the good one

@@ -1,0 +1,75 @@
+"""SSH lab, scenarios 5, 7 and 8 (and apt retrying): a held dpkg lock, a late SSH server,
+a host key that is not the pinned one, a transient apt failure."""
+import socket
+
+from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
+from lab.nodes import KeyPair
+from lab.runner import LabRunError
+
+pytestmark = lab_marks
+
+
+def run_of(runner, resource):
+    return next(r for r in runner.transcript if r.resource == resource)
+
+
+def test_a_held_dpkg_lock_is_waited_out(lab):
+    (cp,) = lab.start(["cp1"])
+    cp.hold_dpkg_lock(3)
+    runner = runner_for(lab)
+    up(lab, runner)
+
+    assert "dpkg_lock=held" in run_of(runner, "cp1-preflight").stdout  # preflight saw it
+    assert "waiting for the dpkg lock" in run_of(runner, "cp1-prepare").stdout
+    first_apt = cp.calls("apt-get")[0]
+    assert first_apt.time > cp.dpkg_lock_released_at()  # nothing ran apt under the lock
+    assert len(cp.calls_matching("kubeadm", "init")) == 1
+
+
+def test_an_apt_failure_is_retried(lab):
+    (cp,) = lab.start(["cp1"])
+    cp.fault("apt-get-update", fail=1, status=100,
+             message="E: Failed to fetch http://archive.ubuntu.com/ubuntu/dists/jammy/InRelease")
+    runner = runner_for(lab)
+    up(lab, runner)
+    prepare = run_of(runner, "cp1-prepare")
+    assert "apt-get update failed (attempt 1 of 5); retrying" in prepare.stdout
+    assert "E: Failed to fetch" in prepare.stderr
+    assert cp.packages().get("kubeadm")
+
+
+def test_an_ssh_server_that_comes_up_late_is_retried_then_used(lab):
+    (cp,) = lab.start(["cp1"], sshd_delay=2)
+    try:  # the premise: nobody listens yet
+        socket.create_connection((cp.address, cp.port), timeout=1).close()
+        raise AssertionError("sshd of cp1 was already listening")
+    except ConnectionRefusedError:
+        pass
+    runner = runner_for(lab)
+    up(lab, runner)
+    first = runner.transcript[0]
+    assert first.node == "cp1" and first.dial_attempts > 1
+    assert all(r.exit_status == 0 for r in runner.transcript)
+    assert len(cp.calls_matching("kubeadm", "init")) == 1
+
+
+def test_a_host_key_other_than_the_pinned_one_is_refused(lab):
+    cp, worker1 = lab.start(["cp1", "worker1"])
+    impostor = KeyPair.generate().public_line
+    runner = runner_for(lab)
+    try:
+        up(lab, runner, host_keys={"worker1": impostor})
+    except LabRunError as error:
+        failure = error
+    else:
+        raise AssertionError("a node with the wrong host key was used")
+    assert [(f.resource, f.node, f.host) for f in failure.failures] == \
+        [("worker1-preflight", "worker1", worker1.address)]
+    assert "host key mismatch" in str(failure)
+    assert worker1.calls() == []  # nothing ran there
+    # The preflight gate holds every node back: nothing changed on the control plane either.
+    assert cp.calls("apt-get") == [] and cp.packages().get("kubeadm") is None
+
+    # With the right key pinned, the same nodes are used.
+    up(lab, runner)
+    assert sorted(lab.cluster()["nodes"]) == ["cp1", "worker1"]
