@@ -161,9 +161,13 @@ def _quiet_unretrieved(loop, context):
         loop.default_exception_handler(context)
 
 
-def stack_file_config(stack: str) -> dict[str, Any]:
+def stack_file(stack: str, stacks_dir: Optional[Path] = None) -> Path:
+    return (stacks_dir or ROOT / "stacks") / f"Pulumi.{stack}.yaml"
+
+
+def stack_file_config(stack: str, stacks_dir: Optional[Path] = None) -> dict[str, Any]:
     """The `kserve-cluster:*` keys of stacks/Pulumi.<stack>.yaml, without the prefix."""
-    data = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    data = yaml.safe_load((stack_file(stack, stacks_dir)).read_text())
     return {key.partition(":")[2]: value for key, value in (data.get("config") or {}).items()
             if key.startswith(f"{PROJECT}:")}
 

@@ -31,11 +31,11 @@ from components.preflight.ssh import (  # noqa: E402
     Credentials, connect, describe_error, fetch_host_key, fingerprint, run)
 from components.preflight.stack_file import set_host_keys  # noqa: E402
 from components.stack_config import ConfigError, Node, StackConfig, parse_stack_config  # noqa: E402
-from offline_program import stack_file_config  # noqa: E402
+from offline_program import stack_file, stack_file_config  # noqa: E402
 
 
-def load_stack(stack: str) -> StackConfig:
-    raw = stack_file_config(stack)
+def load_stack(stack: str, stacks_dir: Optional[Path] = None) -> StackConfig:
+    raw = stack_file_config(stack, stacks_dir)
     ssh = raw.get("ssh") or {}
     has_other = bool(ssh.get("privateKeyPath") or ssh.get("useAgent"))
     return parse_stack_config(raw, has_secret_private_key=not has_other)
@@ -93,7 +93,8 @@ def check(config: StackConfig, creds: Credentials, as_json: bool) -> int:
     return 1 if report.failed else 0
 
 
-def trust(stack: str, config: StackConfig, creds: Credentials, names: list[str]) -> int:
+def trust(stack: str, config: StackConfig, creds: Credentials, names: list[str],
+          stacks_dir: Optional[Path] = None) -> int:
     chosen = [n for n in config.nodes if not names or n.name in names]
     unknown = sorted(set(names) - {n.name for n in config.nodes})
     if unknown:
@@ -114,9 +115,9 @@ def trust(stack: str, config: StackConfig, creds: Credentials, names: list[str])
             print(f"{node.name} ({node.address}): {keys[node.name].split()[0]} "
                   f"{fingerprint(keys[node.name])}{old}")
     if keys:
-        path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+        path = stack_file(stack, stacks_dir)
         set_host_keys(path, keys)
-        print(f"pinned {len(keys)} host key(s) in {path.relative_to(ROOT)}; compare the "
+        print(f"pinned {len(keys)} host key(s) in {path}; compare the "
               "fingerprints with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the nodes.")
     return 1 if failed else 0
 
@@ -128,15 +129,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--trust", nargs="*", metavar="NODE",
                         help="record the host keys of these nodes (all if none) in the stack file")
     parser.add_argument("--key-file", help="SSH private key file")
+    parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     args = parser.parse_args(argv)
     try:
-        config = load_stack(args.stack)
+        config = load_stack(args.stack, args.stacks_dir)
         creds = credentials(config, args.key_file)
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f"preflight.py: {error}", file=sys.stderr)
         return 2
     if args.trust is not None:
-        return trust(args.stack, config, creds, args.trust)
+        return trust(args.stack, config, creds, args.trust, args.stacks_dir)
     return check(config, creds, args.json)
 
 

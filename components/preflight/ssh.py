@@ -6,6 +6,7 @@ node's pinned host key when it has one, exactly as the program's connections do.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import socket
@@ -131,8 +132,14 @@ def describe_error(error: Exception) -> str:
         return "SSH login refused: check ssh.user and that the key is in ~/.ssh/authorized_keys."
     if isinstance(error, (socket.timeout, TimeoutError)):
         return "no answer on the SSH port within 10s: is the VM up and the address right?"
-    if isinstance(error, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+        # paramiko wraps the socket error of every address it tried.
+        error = next(iter(error.errors.values()), error)
+    if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == errno.ECONNREFUSED:
         return "SSH connection refused: is sshd running, and is the address and port right?"
+    if getattr(error, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return ("no route to the node from here: is the address right, or is it only "
+                "reachable through a jump host (ssh.bastion)?")
     if isinstance(error, paramiko.ChannelException):
         return f"the bastion could not reach the node ({error})."
     if isinstance(error, OSError):

@@ -16,39 +16,40 @@ from components.problems import PROJECT
 NODES_KEY = f"{PROJECT}:nodes"
 
 
-def _node_entries(lines: list[str]) -> dict[str, tuple[int, int, str]]:
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _node_entries(lines: list[str]) -> dict[str, tuple[int, int, int]]:
     """node name -> (first line, end line, indent of the entry's keys)."""
     start = next((i for i, line in enumerate(lines) if line.strip() == f"{NODES_KEY}:"), None)
     if start is None:
         raise ValueError(f"no `{NODES_KEY}:` block in the stack file")
-    block_indent = len(lines[start]) - len(lines[start].lstrip())
-    entries, current = {}, None
-    for i in range(start + 1, len(lines) + 1):
-        line = lines[i] if i < len(lines) else ""
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip())
-        ends_block = i == len(lines) or (stripped and not stripped.startswith("#") and indent <= block_indent)
-        starts_item = stripped.startswith("- ") and not ends_block
-        if current and (ends_block or starts_item):
-            name, first, key_indent = current
-            entries[name] = (first, i, key_indent)
-            current = None
-        if ends_block:
+    key_indent, item_indent, items, end = _indent(lines[start]), None, [], len(lines)
+    for i in range(start + 1, len(lines)):
+        text = lines[i].strip()
+        if not text or text.startswith("#"):
+            continue
+        indent = _indent(lines[i])
+        # The list may sit at the key's own indent (`- name:` under `nodes:`) or deeper.
+        if indent < key_indent or (indent == key_indent and not text.startswith("- ")):
+            end = i
             break
-        if starts_item:
-            key_indent = indent + 2
-            body = lines[i][:indent] + "  " + stripped[2:]
-            match = None
-            for j in range(i, len(lines)):
-                candidate = body if j == i else lines[j]
-                match = re.match(r"^\s*name:\s*['\"]?([a-z0-9-]+)['\"]?\s*$", candidate)
-                if match or (j > i and lines[j].strip().startswith("- ")):
-                    break
-            if match:
-                current = (match.group(1), i, key_indent)
-            if stripped.startswith("- {"):
+        if text.startswith("- ") and item_indent in (None, indent):
+            if text.startswith("- {"):
                 raise ValueError("node entries in flow style ({...}) cannot be edited; "
                                  "write them as block mappings")
+            item_indent = indent
+            items.append(i)
+    entries = {}
+    for k, first in enumerate(items):
+        last = items[k + 1] if k + 1 < len(items) else end
+        for j in range(first, last):
+            candidate = lines[j].strip().removeprefix("- ")
+            match = re.match(r"^name:\s*['\"]?([a-z0-9-]+)['\"]?\s*$", candidate)
+            if match:
+                entries[match.group(1)] = (first, last, item_indent + 2)
+                break
     return entries
 
 

@@ -14,6 +14,8 @@ SCRIPT_NAME=preflight-facts
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 fact() { printf '%s=%s\n' "$1" "$2"; }
+# Not root: an SSH session's PATH may lack the sbin directories (swapon lives there).
+PATH="$PATH:/usr/sbin:/sbin"
 
 # First, so that the CLI can measure clock skew against the moment it asked.
 fact time "$(date +%s.%N)"
@@ -41,7 +43,7 @@ done
 fact macs "${macs# }"
 fact cpus "$(nproc)"
 fact memory_mb "$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)"
-fact swap_mb "$(awk 'NR > 1 {sum += $3} END {print int(sum / 1024)}' /proc/swaps 2>/dev/null || echo 0)"
+fact swap_mb "$(swapon --noheadings --bytes --show=SIZE 2>/dev/null | awk '{sum += $1} END {print int(sum / 1048576)}' || echo 0)"
 
 listening=$(ss -Hltn 2>/dev/null | awk '{print $4}' | sed -E 's/.*:([0-9]+)$/\1/' | sort -u | tr '\n' ' ' || true)
 busy=""

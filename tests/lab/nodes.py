@@ -69,7 +69,7 @@ UBUNTU_FSTAB = """\
 PREINSTALLED = {"ca-certificates": "20240203~22.04.1", "curl": "7.81.0-1ubuntu1.20",
                 "gpg": "2.2.27-3ubuntu2.1"}
 BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "systemctl", "curl", "gpg"],
-              "usr-sbin": ["modprobe", "sysctl", "swapoff", "iptables"]}
+              "usr-sbin": ["modprobe", "sysctl", "swapoff", "swapon", "iptables"]}
 REQUIRED_TOOLS = ("/usr/sbin/sshd", "unshare", "nsenter", "sudo", "flock", "fuser", "useradd")
 
 # The node's start-up, run by `unshare --uts --mount --propagation private`. It ends
