@@ -1,5 +1,6 @@
 """Preflight against real OpenSSH servers (the SSH lab's nodes): every check's
 failure provoked for real, host key pinning with --trust, and a bastion hop."""
+import shutil
 import socket
 import subprocess
 import sys
@@ -195,8 +196,12 @@ def start_in_netns(lab, name: str, address: str, netns: str) -> Node:
     return node
 
 
-@pytest.mark.skipif(subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0,
-                    reason="network namespaces (ip netns) are not available")
+def _netns_unavailable() -> bool:
+    return shutil.which("ip") is None or \
+        subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0
+
+
+@pytest.mark.skipif(_netns_unavailable(), reason="network namespaces (ip netns, iproute2) are not available")
 def test_a_bastion_reaches_a_node_that_is_not_reachable_directly(lab, tmp_path, key_file, two_networks):
     jump_ns, hidden_ns = two_networks
     jump = start_in_netns(lab, "jump", JUMP_OUTER, jump_ns)
