@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +164,19 @@ def _quiet_unretrieved(loop, context):
 
 def stack_file(stack: str, stacks_dir: Optional[Path] = None) -> Path:
     return (stacks_dir or ROOT / "stacks") / f"Pulumi.{stack}.yaml"
+
+
+def parse_stack_file(stack: str, stacks_dir: Optional[Path] = None,
+                     path_exists: Callable[[str], bool] = os.path.isfile):
+    """The stack file validated as the program validates it, for the tools that
+    need no SSH key from it: its encrypted `sshPrivateKey` secret (which only the
+    Pulumi CLI can read) counts as given unless the file names another credential."""
+    from components.stack_config import parse_stack_config
+
+    raw = stack_file_config(stack, stacks_dir)
+    ssh = raw.get("ssh") if isinstance(raw.get("ssh"), dict) else {}
+    other = bool(ssh.get("privateKeyPath") or ssh.get("useAgent"))
+    return parse_stack_config(raw, has_secret_private_key=not other, path_exists=path_exists)
 
 
 def stack_file_config(stack: str, stacks_dir: Optional[Path] = None) -> dict[str, Any]:

@@ -76,15 +76,9 @@ def sample_image(cache_dir: Path = CACHE_DIR,
 def endpoint_from_stack(stack: str, model: Optional[str]) -> tuple[str, str, str]:
     """(base URL, Host header, model name) from stacks/Pulumi.<stack>.yaml."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from offline_program import stack_file_config  # the stack file, read as the program reads it
-    from components.stack_config import parse_stack_config
+    from offline_program import parse_stack_file  # reads the stack file as the program does
 
-    raw = stack_file_config(stack)
-    ssh = raw.get("ssh") or {}
-    # The SSH key is not needed here: count the stack's secret as given unless
-    # the file names another credential.
-    config = parse_stack_config(raw, path_exists=lambda _: True,
-                                has_secret_private_key=not (ssh.get("privateKeyPath") or ssh.get("useAgent")))
+    config = parse_stack_file(stack, path_exists=lambda _: True)  # no SSH needed here
     serving = config.serving
     models = {m.name: m for m in serving.models}
     chosen = models.get(model) if model else serving.models[0] if serving.models else None

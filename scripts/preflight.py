@@ -30,15 +30,8 @@ from components.preflight.gate import facts_inputs  # noqa: E402
 from components.preflight.ssh import (  # noqa: E402
     Credentials, connect, describe_error, fetch_host_key, fingerprint, run)
 from components.preflight.stack_file import set_host_keys  # noqa: E402
-from components.stack_config import ConfigError, Node, StackConfig, parse_stack_config  # noqa: E402
-from offline_program import stack_file, stack_file_config  # noqa: E402
-
-
-def load_stack(stack: str, stacks_dir: Optional[Path] = None) -> StackConfig:
-    raw = stack_file_config(stack, stacks_dir)
-    ssh = raw.get("ssh") or {}
-    has_other = bool(ssh.get("privateKeyPath") or ssh.get("useAgent"))
-    return parse_stack_config(raw, has_secret_private_key=not has_other)
+from components.stack_config import ConfigError, Node, StackConfig  # noqa: E402
+from offline_program import parse_stack_file, stack_file  # noqa: E402
 
 
 def credentials(config: StackConfig, key_file: Optional[str]) -> Credentials:
@@ -132,7 +125,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     args = parser.parse_args(argv)
     try:
-        config = load_stack(args.stack, args.stacks_dir)
+        config = parse_stack_file(args.stack, args.stacks_dir)
         creds = credentials(config, args.key_file)
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f"preflight.py: {error}", file=sys.stderr)
