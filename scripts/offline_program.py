@@ -107,8 +107,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.options: dict[tuple[str, str], dict] = {}
 
     def RegisterResource(self, request):
+        # Options the mocks cannot see in their arguments, for mocks that act like
+        # the engine (tests/lab/runner.py honours ignore_changes).
+        self.options[(request.type, request.name)] = {"ignore_changes": list(request.ignoreChanges)}
         response = super().RegisterResource(request)
         raw = json_format.MessageToDict(request.object)
         secrets: set[str] = set()

@@ -76,3 +76,19 @@ def test_a_failing_step_on_one_worker_names_it_and_a_rerun_completes(lab):
     assert len(cp.calls_matching("kubeadm", "init")) == 1
     assert len(worker1.calls_matching("kubeadm", "join")) == 1
     assert len(worker2.calls_matching("kubeadm", "join")) == 2  # the failed one, then the good one
+
+
+def test_preflight_is_not_run_again_on_nodes_the_stack_already_runs(lab):
+    # A change that alters the preflight step's inputs (here the ingress node port
+    # it checks) must not re-run it: on a built node it would find this stack's own
+    # cluster and call it leftovers. ignore_changes keeps it as it was.
+    lab.start(["cp1", "worker1"])
+    runner = runner_for(lab)
+    up(lab, runner)
+    config = lab.stack_config()
+    config["serving"] = {"ingressNodePort": 30080}
+    runner.last_run = []
+    runner.up(config, lab.key.private_openssh)
+    rerun = {r.resource for r in runner.last_run}
+    assert not {"cp1-preflight", "worker1-preflight"} & rerun, rerun
+    assert lab.nodes["cp1"].exists("/etc/kubernetes/admin.conf")  # the cluster is there, untouched

@@ -10,7 +10,7 @@ SCRIPT_NAME=kubeadm-init
 
 : "${LOGIN_USER:?}"
 config=/etc/kubernetes/kubeadm-init.yaml
-install -d -m 0700 /etc/kubernetes
+mkdir -p /etc/kubernetes  # kubeadm keeps it 0755; our files in it are 0600
 cat | write_if_changed "$config" 0600 || true
 
 if [ -f /etc/kubernetes/admin.conf ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]; then

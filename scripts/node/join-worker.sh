@@ -16,7 +16,7 @@ if [ -f /etc/kubernetes/kubelet.conf ]; then
   log "${NODE_NAME} has already joined (/etc/kubernetes/kubelet.conf exists): nothing to do"
   exit 0
 fi
-install -d -m 0700 /etc/kubernetes
+mkdir -p /etc/kubernetes
 (umask 077 && cat >"$config")
 trap 'rm -f "$config"' EXIT
 log "kubeadm join as ${NODE_NAME}"

@@ -220,6 +220,12 @@ class LabMocks(pulumi.runtime.Mocks):
         return {}
 
 
+def _ignored_changes(type_: str, name: str) -> list[str]:
+    monitor = pulumi.runtime.settings.get_monitor()
+    options = getattr(monitor, "options", {}).get((type_, name), {})
+    return options.get("ignore_changes", [])
+
+
 class LabRunner:
     def __init__(self, node_names: Optional[dict[str, str]] = None, *,
                  on_resource: Optional[Callable[[str, str, dict], None]] = None,
@@ -288,6 +294,10 @@ class LabRunner:
             self._in_flight += 1
             self._registered.add(key)
             previous = self.state.get(key)
+        if previous is not None:
+            # Like the engine: an input named in ignore_changes keeps its old value.
+            ignored = _ignored_changes(type_, name)
+            inputs = {**inputs, **{k: previous.inputs[k] for k in ignored if k in previous.inputs}}
         try:
             if type_ == COMMAND and script_of(inputs.get("create")) not in EMULATED_SCRIPTS:
                 with self._lock:
