@@ -239,3 +239,13 @@ def test_every_script_the_program_runs_has_an_estimate(lab_evaluation):
     scripts = {script_name(c.inputs["create"]) for c in lab_evaluation.commands()}
     assert scripts and None not in scripts
     assert scripts <= set(SCRIPT_ESTIMATES), scripts - set(SCRIPT_ESTIMATES)
+
+
+def test_the_committed_lab_graph_is_current(tmp_path):
+    # README shows docs/plan-lab.svg: it must be what plan.py draws for the lab today.
+    fresh = tmp_path / "plan-lab.svg"
+    result = run_plan("lab", "--graph", str(fresh))
+    assert result.returncode == 0, result.stderr
+    committed = Path(__file__).resolve().parents[1] / "docs" / "plan-lab.svg"
+    assert fresh.read_text() == committed.read_text(), \
+        "docs/plan-lab.svg is stale: run venv/bin/python scripts/plan.py lab --graph docs/plan-lab.svg"
