@@ -2,6 +2,8 @@
 a host key that is not the pinned one, a transient apt failure."""
 import socket
 
+import pytest
+
 from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
 from lab.nodes import KeyPair
 from lab.runner import LabRunError
@@ -73,3 +75,36 @@ def test_a_host_key_other_than_the_pinned_one_is_refused(lab):
     # With the right key pinned, the same nodes are used.
     up(lab, runner)
     assert sorted(lab.cluster()["nodes"]) == ["cp1", "worker1"]
+
+
+def test_a_kubeadm_init_that_stopped_half_way_is_reset_and_run_again(lab):
+    # The first run's init fails after writing certificates and the static pod
+    # manifest but before admin.conf, which kubeadm's preflight then refuses. The
+    # re-run (preflight already passed for this node) resets first.
+    (cp,) = lab.start(["cp1"])
+    cp.fault("kubeadm-init", fail=1, message="[wait-control-plane] timed out waiting for the condition")
+    runner = runner_for(lab)
+    with pytest.raises(LabRunError):
+        up(lab, runner)
+    cp.run("mkdir -p /etc/kubernetes/pki /etc/kubernetes/manifests && "
+           "echo half > /etc/kubernetes/pki/ca.crt && "
+           "echo half > /etc/kubernetes/manifests/kube-apiserver.yaml")
+    up(lab, runner)
+    assert any("earlier kubeadm init stopped half-way" in r.stdout for r in runner.last_run)
+    reset = cp.calls_matching("kubeadm", "reset")[0]
+    assert reset.time < cp.calls_matching("kubeadm", "init")[-1].time
+    assert cp.exists("/etc/kubernetes/admin.conf")
+
+
+def test_a_kubeadm_join_that_stopped_half_way_is_reset_and_run_again(lab):
+    cp, worker1 = lab.start(["cp1", "worker1"])
+    worker1.fault("kubeadm-join", fail=1, message="[kubelet-start] timed out waiting for the kubelet")
+    runner = runner_for(lab)
+    with pytest.raises(LabRunError):
+        up(lab, runner)
+    worker1.run("mkdir -p /etc/kubernetes/pki && echo half > /etc/kubernetes/pki/ca.crt")
+    up(lab, runner)
+    assert any("earlier kubeadm join stopped half-way" in r.stdout for r in runner.last_run)
+    assert worker1.calls_matching("kubeadm", "reset")[0].time < \
+        worker1.calls_matching("kubeadm", "join")[-1].time
+    assert "worker1" in lab.cluster()["nodes"]

@@ -16,10 +16,18 @@ cat | write_if_changed "$config" 0600 || true
 if [ -f /etc/kubernetes/admin.conf ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]; then
   log "already initialised (/etc/kubernetes/admin.conf exists): nothing to do"
 else
+  # No admin.conf means no usable cluster here: files of an init that stopped
+  # half-way would fail kubeadm's preflight, so clear them and start over.
+  # (A foreign cluster's files were refused by the preflight gate before this.)
+  if [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -e /etc/kubernetes/pki/ca.crt ] \
+     || [ -d /var/lib/etcd/member ]; then
+    log "an earlier kubeadm init stopped half-way: kubeadm reset before trying again"
+    kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock 2>&1 | redact
+  fi
   log "kubeadm init --config $config"
   # The output names the bootstrap token: log it only redacted.
   if ! kubeadm init --config "$config" 2>&1 | redact; then
-    die "kubeadm init failed (output above). Fix the cause, run 'sudo kubeadm reset -f' on this node if it got half-way, then re-run pulumi up."
+    die "kubeadm init failed (output above). Fix the cause and re-run pulumi up: what this init left behind is reset first."
   fi
 fi
 

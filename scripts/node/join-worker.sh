@@ -16,6 +16,12 @@ if [ -f /etc/kubernetes/kubelet.conf ]; then
   log "${NODE_NAME} has already joined (/etc/kubernetes/kubelet.conf exists): nothing to do"
   exit 0
 fi
+# Not joined, but files of a join that stopped half-way: kubeadm's preflight would
+# refuse them, so reset first (the node is not a member yet, nothing is lost).
+if [ -e /etc/kubernetes/pki/ca.crt ] || [ -e /etc/kubernetes/bootstrap-kubelet.conf ]; then
+  log "an earlier kubeadm join stopped half-way: kubeadm reset before trying again"
+  kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock 2>&1 | redact
+fi
 mkdir -p /etc/kubernetes
 (umask 077 && cat >"$config")
 trap 'rm -f "$config"' EXIT

@@ -421,6 +421,14 @@ def node_registration(document: dict) -> tuple[str, dict[str, str]]:
 
 def preflight(kind: str) -> None:
     errors = []
+    # Files an earlier run left behind, which the real preflight refuses too.
+    leftovers = {"init": ("/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/etcd/member"),
+                 "join": ("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf")}[kind]
+    for path in leftovers:
+        if os.path.exists(path):
+            check = "DirAvailable" if path.endswith("member") else "FileAvailable"
+            errors.append(f"[ERROR {check}-{path.strip('/').replace('/', '-').replace('.', '-')}]: "
+                          f"{path} already exists")
     if os.geteuid() != 0:
         errors.append("[ERROR IsPrivilegedUser]: user is not running as root")
     if (STATE / "swaps").exists() and (STATE / "swaps").read_text().strip():
