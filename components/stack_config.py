@@ -41,8 +41,9 @@ SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
 KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"}
 
+# As in a .pub file or `preflight.py --trust`: type, base64, optionally a comment.
 _HOST_KEY = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}$"
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( \S.*)?$"
 )
 
 

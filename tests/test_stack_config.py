@@ -197,6 +197,12 @@ def test_per_node_ssh_overrides_and_host_key():
     assert (config.nodes[0].ssh_user, config.nodes[0].ssh_port) == ("ubuntu", 22)
 
 
+def test_host_key_may_carry_the_comment_of_its_pub_file():
+    raw = lab()
+    raw["nodes"][1]["hostKey"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx root@worker1"
+    assert parse_stack_config(raw, has_secret_private_key=True).nodes[1].host_key.endswith("root@worker1")
+
+
 def test_bad_host_key_and_port():
     raw = lab()
     raw["nodes"][1]["hostKey"] = "SHA256:abcdef"
