@@ -93,6 +93,8 @@ def endpoint_from_stack(stack: str, model: Optional[str]) -> tuple[str, str, str
 
 def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0) -> dict:
     url = base_url.rstrip("/") + predict_path(model)
+    timed_out = PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still "
+                             "be loading; try again, or raise --timeout)", EXIT_TIMEOUT)
     request = urllib.request.Request(url, data=request_body(image).encode(), method="POST",
                                      headers={"Host": host, "Content-Type": "application/json"})
     try:
@@ -113,14 +115,12 @@ def predict(base_url: str, host: str, model: str, image: bytes, timeout: float =
         raise PredictError(f"HTTP {error.code} from {url}: {body or 'no body'}") from None
     except urllib.error.URLError as error:
         if isinstance(error.reason, (socket.timeout, TimeoutError)):
-            raise PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still "
-                               "be loading; try again, or raise --timeout)", EXIT_TIMEOUT) from None
+            raise timed_out from None
         raise PredictError(f"cannot reach the ingress gateway at {base_url}: {error.reason}. "
                            "Check ingressAddress and ingressPort (pulumi stack output) and that "
                            "the istio-ingressgateway pods run.", EXIT_UNREACHABLE) from None
     except (socket.timeout, TimeoutError):
-        raise PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still be "
-                           "loading; try again, or raise --timeout)", EXIT_TIMEOUT) from None
+        raise timed_out from None
     except json.JSONDecodeError:
         raise PredictError(f"the answer from {url} is not JSON") from None
 

@@ -5,3 +5,6 @@ ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "scripts", ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+# The SSH lab's `lab` fixture, for every test module that asks for it.
+pytest_plugins = ["lab.fixtures"]

@@ -6,10 +6,8 @@ The program's remote commands run over SSH on emulated Ubuntu 22.04 nodes
 import fnmatch
 import tomllib
 
-import pytest
-
 from components import versions
-from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
+from lab.fixtures import lab_marks, runner_for, up
 
 pytestmark = lab_marks
 

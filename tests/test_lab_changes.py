@@ -1,5 +1,5 @@
 """SSH lab, scenarios 4 and 6: a worker added and removed later; a step failing on one worker."""
-from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
+from lab.fixtures import lab_marks, runner_for, up
 from lab.runner import LabRunError
 
 pytestmark = lab_marks

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
+from lab.fixtures import lab_marks, runner_for, up
 from lab.nodes import KeyPair
 from lab.runner import LabRunError
 

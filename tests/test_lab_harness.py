@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from lab.fixtures import lab, lab_marks, runner_for, up  # noqa: F401 (lab is a fixture)
+from lab.fixtures import lab_marks, runner_for, up
 from lab.nodes import Lab
 from lab.runner import SshExecutor
 

@@ -34,7 +34,7 @@ def test_command_round_trips_values_through_the_shell():
     tricky = {"NODE_NAME": "it's a \"node\" $(rm -rf /) `x`", "ACTION": "wait"}
     words = shlex.split(render_command("node-membership.sh", tricky))
     assert words[:3] == ["sudo", "-n", "env"]
-    assert words[3:5] == [f"ACTION=wait", f"NODE_NAME={tricky['NODE_NAME']}"]
+    assert words[3:5] == ["ACTION=wait", f"NODE_NAME={tricky['NODE_NAME']}"]
     assert words[5:7] == ["bash", "-c"]
     assert words[7] == script_text("node-membership.sh")
     assert words[8] == "node-membership.sh"

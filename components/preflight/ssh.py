@@ -16,7 +16,7 @@ from typing import Iterator, Optional
 
 import paramiko
 
-from components.stack_config import Bastion, Node, SshSettings
+from components.stack_config import Node, SshSettings
 
 CONNECT_TIMEOUT = 10.0
 

@@ -27,10 +27,12 @@ class ClusterHandle:
 
 def k8s_options(parent: pulumi.Resource, cluster: ClusterHandle,
                 depends_on: Optional[Sequence[pulumi.Resource]] = None,
+                deleted_with: Optional[pulumi.Resource] = None,
                 **extra) -> pulumi.ResourceOptions:
-    """parent, provider and deleted_with passed explicitly on every Kubernetes object."""
+    """parent, provider and deleted_with passed explicitly on every Kubernetes object
+    (deleted with the cluster unless another resource is named)."""
     return pulumi.ResourceOptions(parent=parent, provider=cluster.provider,
-                                  deleted_with=cluster.teardown,
+                                  deleted_with=deleted_with or cluster.teardown,
                                   depends_on=list(depends_on or []), **extra)
 
 

@@ -113,9 +113,8 @@ class ModelWorkloads(pulumi.ComponentResource):
                 # Take over the fields the first resource set (storageUri).
                 annotations={**READY, "pulumi.com/patchForce": "true"}),
             spec=inference_service_spec(model, rollout=True),
-            opts=pulumi.ResourceOptions.merge(
-                k8s_options(self, cluster, depends_on=[first], custom_timeouts=timeouts),
-                # Removing the model deletes the InferenceService; its patch goes with it.
-                pulumi.ResourceOptions(deleted_with=first)))
+            # Removing the model deletes the InferenceService; its patch goes with it.
+            opts=k8s_options(self, cluster, depends_on=[first], deleted_with=first,
+                             custom_timeouts=timeouts))
         self.services[model.name] = first
         self.rollouts[model.name] = rollout

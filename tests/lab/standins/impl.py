@@ -578,14 +578,16 @@ def admin_cluster(kubeconfig_path: str) -> None:
                  "x509: certificate signed by unknown authority")
 
 
-def kubeadm_token(args: list[str]) -> None:
-    options = {"--ttl": "24h", "--description": ""}
-    flags = set()
-    words = []
+def split_args(args: list[str], with_value: set[str]) -> tuple[dict[str, str], set[str], list[str]]:
+    """(options, flags, words) as Go CLIs read them: `--opt value` for the options
+    in `with_value`, `--opt=value` for any option, other dashes are flags."""
+    options: dict[str, str] = {}
+    flags: set[str] = set()
+    words: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in ("--ttl", "--description", "--kubeconfig"):
+        if arg in with_value:
             options[arg] = args[i + 1]
             i += 2
             continue
@@ -597,6 +599,12 @@ def kubeadm_token(args: list[str]) -> None:
         else:
             words.append(arg)
         i += 1
+    return options, flags, words
+
+
+def kubeadm_token(args: list[str]) -> None:
+    options, flags, words = split_args(args, {"--ttl", "--description", "--kubeconfig"})
+    options = {"--ttl": "24h", "--description": "", **options}
     admin_cluster(options.get("--kubeconfig", "/etc/kubernetes/admin.conf"))
     if words[:1] == ["list"]:
         with cluster_state() as state:
@@ -754,25 +762,8 @@ def node_ready(state: dict, name: str) -> bool:
 
 def kubectl(args: list[str]) -> None:
     require_installed("kubectl", "kubectl")
-    options: dict[str, str] = {}
-    flags: set[str] = set()
-    words: list[str] = []
-    i = 0
-    with_value = {"--kubeconfig", "-o", "--output", "--for", "--timeout", "-n", "--namespace"}
-    while i < len(args):
-        arg = args[i]
-        if arg in with_value:
-            options[arg] = args[i + 1]
-            i += 2
-            continue
-        if arg.startswith("--") and "=" in arg:
-            key, value = arg.split("=", 1)
-            options[key] = value
-        elif arg.startswith("-"):
-            flags.add(arg)
-        else:
-            words.append(arg)
-        i += 1
+    options, flags, words = split_args(
+        args, {"--kubeconfig", "-o", "--output", "--for", "--timeout", "-n", "--namespace"})
     config_path = options.get("--kubeconfig") or os.environ.get("KUBECONFIG") \
         or os.path.expanduser("~/.kube/config")
     output = options.get("-o") or options.get("--output", "")
