@@ -7,28 +7,33 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.stack_config import PROJECT, SECRET_PRIVATE_KEY, StackConfig, parse_stack_config
+from components.stack_config import (
+    PROJECT, SECRET_PRIVATE_KEY, StackConfig, parse_namespaced_config)
+
+SECRET_KEY = f"{PROJECT}:{SECRET_PRIVATE_KEY}"
 
 
-def raw_project_config() -> dict[str, Any]:
-    """Every `kserve-cluster:*` key, JSON values decoded (objects, lists, numbers)."""
+def raw_config() -> dict[str, Any]:
+    """Every config key of the stack, in every namespace, JSON values decoded."""
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     raw = {}
     for full_key, value in merged.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace != PROJECT:
-            continue
         try:
-            raw[key] = json.loads(value) if isinstance(value, str) else value
+            raw[full_key] = json.loads(value) if isinstance(value, str) else value
         except json.JSONDecodeError:
-            raw[key] = value  # a plain string
+            raw[full_key] = value  # a plain string
     return raw
 
 
 def load_stack_config() -> tuple[StackConfig, Optional[pulumi.Output]]:
-    """The validated config, and the SSH private key as a secret Output (or None)."""
-    raw = raw_project_config()
-    secret = raw.pop(SECRET_PRIVATE_KEY, None)
-    config = parse_stack_config(raw, has_secret_private_key=bool(secret))
+    """The validated config, and the SSH private key as a secret Output (or None).
+
+    Warnings are logged; problems raise ConfigError with every one of them.
+    """
+    raw = raw_config()
+    secret = raw.pop(SECRET_KEY, None)
+    config = parse_namespaced_config(raw, has_secret_private_key=bool(secret))
+    for warning in config.warnings:
+        pulumi.log.warn(warning)
     key = pulumi.Output.secret(str(secret)) if secret else None
     return config, key

@@ -17,10 +17,10 @@ from typing import Any, Callable, Optional
 from components import versions
 from components.serving.config import ServingConfig, parse_serving_config
 from components.problems import (
-    DNS1123_LABEL, PROJECT, ConfigError, Problems, check_mapping, check_port, check_text, is_host,
-    is_ip)
+    DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
+    check_port, check_text, close_match, is_host, is_ip, item_key)
 
-__all__ = ["ConfigError", "PROJECT", "StackConfig", "parse_stack_config"]
+__all__ = ["ConfigError", "PROJECT", "StackConfig", "parse_stack_config", "parse_namespaced_config"]
 
 CONTROL_PLANE = "control-plane"
 WORKER = "worker"
@@ -97,6 +97,8 @@ class StackConfig:
     kubernetes: KubernetesSettings
     has_secret_private_key: bool = False
     serving: ServingConfig = ServingConfig()
+    # Problems that do not stop a run; the program logs them, the tools print them.
+    warnings: tuple[str, ...] = ()
 
     @property
     def control_plane(self) -> Node:
@@ -172,11 +174,8 @@ def _parse_ssh(problems: Problems, raw: Any, has_secret_key: bool,
             problems.add("ssh.privateKeyPath", key_path, "no such file on this machine.",
                          "give the path of an existing private key file, or use "
                          f"`pulumi config set {SECRET_PRIVATE_KEY} --secret -- < KEYFILE`.")
-    use_agent = ssh.get("useAgent", False)
-    if not isinstance(use_agent, bool):
-        problems.add("ssh.useAgent", use_agent, "must be true or false.",
-                     "write useAgent: true to use the SSH agent (SSH_AUTH_SOCK).")
-        use_agent = False
+    use_agent = check_bool(problems, "ssh.useAgent", ssh.get("useAgent"), False,
+                           "write useAgent: true to use the SSH agent (SSH_AUTH_SOCK).")
     sources = [name for name, on in (
         (f"the secret {SECRET_PRIVATE_KEY}", has_secret_key),
         ("ssh.privateKeyPath", "privateKeyPath" in ssh),
@@ -196,7 +195,10 @@ def _parse_ssh(problems: Problems, raw: Any, has_secret_key: bool,
         problems.unknown_keys("ssh.bastion", raw_b, BASTION_KEYS)
         if raw_b:
             address = raw_b.get("address")
-            if not is_host(address):
+            if address is None:
+                problems.required("ssh.bastion.address",
+                                  "give the jump host's address, e.g. 203.0.113.10.")
+            elif not is_host(address):
                 problems.add("ssh.bastion.address", address, "not an IP address or host name.",
                              "give the jump host's address, e.g. 203.0.113.10.")
             bastion = Bastion(
@@ -221,23 +223,31 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
                      "write nodes as a YAML list of {name, address, role}.")
         return []
     nodes: list[tuple[int, Node]] = []
+    labels: dict[int, str] = {}
     for i, item in enumerate(raw):
-        key = f"nodes[{i}]"
+        key = labels[i] = item_key("nodes", i, item)
         if not isinstance(item, dict):
             problems.add(key, item, "must be an object.", "give {name, address, role}.")
             continue
         problems.unknown_keys(key, item, NODE_KEYS)
         name, address, role = item.get("name"), item.get("address"), item.get("role")
-        if not isinstance(name, str) or not DNS1123_LABEL.match(name):
-            problems.add(f"{key}.name", name,
-                         "not a valid node name (a DNS-1123 label: lower-case letters, "
-                         "digits and '-', at most 63, starting and ending with a letter or digit).",
+        if name is None:
+            problems.required(f"{key}.name", "give the node's Kubernetes name, e.g. 'worker-1'.")
+        elif not isinstance(name, str) or not DNS1123_LABEL.match(name):
+            problems.add(f"{key}.name", name, f"not a valid node name ({DNS1123_RULE}).",
                          "rename it, e.g. 'worker-1'.")
-        if not is_ip(address):
+        if address is None:
+            problems.required(f"{key}.address",
+                              "give the node's IPv4 or IPv6 address, e.g. 10.0.2.22.")
+        elif not is_ip(address):
             problems.add(f"{key}.address", address, "not a valid IP address.",
                          "give the node's IPv4 or IPv6 address, e.g. 10.0.2.22.")
-        if role not in ROLES:
-            problems.add(f"{key}.role", role, "unknown role.",
+        if role is None:
+            problems.required(f"{key}.role", f"give role: {CONTROL_PLANE} or role: {WORKER}.")
+        elif role not in ROLES:
+            guess = close_match(role, ROLES)
+            problems.add(f"{key}.role", role,
+                         "unknown role" + (f"; did you mean {guess!r}?" if guess else "."),
                          f"use {CONTROL_PLANE} or {WORKER}.")
         node_ssh = check_mapping(problems, f"{key}.ssh", item.get("ssh"),
                             "give per-node overrides {user, port}.")
@@ -266,8 +276,8 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
             if not value:
                 continue
             if value in seen:
-                problems.add(f"nodes[{i}].{label}", value,
-                             f"duplicates nodes[{seen[value]}].{label}.",
+                problems.add(f"{labels[i]}.{label}", value,
+                             f"duplicates {labels[seen[value]]}.{label}.",
                              f"give every node its own {label}.")
             else:
                 seen[value] = i
@@ -323,18 +333,61 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
     )
 
 
-def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
-                       path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
-    """Validate the whole stack config; raise ConfigError with every problem."""
-    problems = Problems()
-    known = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
-    problems.unknown_keys("", raw, known)
+# Config namespaces a stack file may use besides this project's: the providers the
+# program creates resources with, and Pulumi's own settings.
+OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
+PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
+
+
+def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
+    """The project's keys without their `kserve-cluster:` prefix.
+
+    A key in a namespace that neither this project nor a provider it uses reads
+    would be silently ignored by Pulumi: it is a problem, with the close match.
+    """
+    raw: dict[str, Any] = {}
+    for full_key, value in full.items():
+        namespace, colon, key = str(full_key).partition(":")
+        if colon and namespace == PROJECT:
+            raw[key] = value
+        elif not colon:
+            guess = close_match(full_key, PROJECT_KEYS)
+            problems.add_as_written(full_key, value, "a config key without a namespace.",
+                         f"write it as '{PROJECT}:{guess or full_key}'.")
+        elif namespace not in OTHER_NAMESPACES:
+            guess = close_match(namespace, (PROJECT, *OTHER_NAMESPACES))
+            problems.add_as_written(full_key, value,
+                         f"unknown config namespace {namespace!r}"
+                         + (f"; did you mean {guess!r}?" if guess else "")
+                         + " Nothing reads it, so it would be ignored.",
+                         f"write it as '{guess or PROJECT}:{key}'." if guess else
+                         f"use the project's namespace ({PROJECT}:{key}) or remove it.")
+    return raw
+
+
+def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool,
+           path_exists: Callable[[str], bool]) -> StackConfig:
+    problems.unknown_keys("", raw, PROJECT_KEYS)
     ssh = _parse_ssh(problems, raw.get("ssh"), has_secret_private_key, path_exists)
     nodes = _parse_nodes(problems, raw.get("nodes"), ssh)
     kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
     serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
                                    raw.get("models"))
-    if problems.items:
-        raise ConfigError(problems.items)
+    problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
-                       has_secret_private_key=has_secret_private_key, serving=serving)
+                       has_secret_private_key=has_secret_private_key, serving=serving,
+                       warnings=tuple(problems.warnings))
+
+
+def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
+                       path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
+    """Validate the project's keys (no prefix); raise ConfigError with every problem."""
+    return _parse(Problems(), raw, has_secret_private_key, path_exists)
+
+
+def parse_namespaced_config(full: dict[str, Any], has_secret_private_key: bool = False,
+                            path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
+    """Validate a whole stack config (`namespace:key` keys, values decoded), every
+    namespace included; raise ConfigError with every problem."""
+    problems = Problems()
+    return _parse(problems, split_namespaces(problems, full), has_secret_private_key, path_exists)

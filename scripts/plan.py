@@ -1,477 +1,30 @@
 #!/usr/bin/env python3
 """Offline plan of a stack: what `pulumi up` would create, layer by layer.
 
-Usage: venv/bin/python scripts/plan.py STACK [--graph FILE.svg|FILE.png] [--json]
+Usage: scripts/plan.py STACK [--graph FILE.svg|FILE.png] [--json]
 
-Evaluates __main__.py for stacks/Pulumi.STACK.yaml under Pulumi's mock runtime
-(scripts/offline_program.py): no Pulumi CLI, engine, backend, SSH key or cluster
-is needed, and no remote command runs. It prints every resource grouped by the
-component (layer) that owns it, which script runs on which node, which Helm
-charts and manifests are installed at which version, and which models and
-serving runtimes are deployed. Resource types it has no special wording for are
-still listed, by type token and name.
-
-With --graph it draws the dependency graph (steps grouped by layer, the critical
-path highlighted). The durations behind the critical path are estimates.
+Needs no Pulumi CLI, backend, SSH key or cluster: the program is evaluated under
+Pulumi's mock runtime (components/plan/). With --graph it also draws the
+deployment graph, the critical path highlighted (its durations are estimates).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
-for path in (ROOT, SCRIPTS):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from components import project_venv  # noqa: E402
 
-from deployment_graph import Graph  # noqa: E402
-from offline_program import PROJECT, Evaluation, Registration, evaluate, stack_file_config  # noqa: E402
+project_venv.ensure()
 
-# Stands in for the SSH key so the program can be evaluated; it is never used to connect.
-PLACEHOLDER_PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
-                           "cGxhY2Vob2xkZXIta2V5LW5vdC1hLXJlYWwta2V5\n"
-                           "-----END OPENSSH PRIVATE KEY-----\n")
-
-NOT_RUN_NOTE = ("Offline plan: evaluated under Pulumi's mock runtime with a placeholder SSH key. "
-                "No remote command was run and no backend or cluster was contacted; "
-                "command outputs (join lines, kubeconfig) are made up.")
-
-COMPONENT_PREFIX = f"{PROJECT}:"
-REMOTE_COMMAND = "command:remote:Command"
-HELM_RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
-MANIFEST_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup",
-                  "kubernetes:yaml:ConfigFile", "kubernetes:yaml:ConfigGroup")
-KSERVE_GROUP = "serving.kserve.io"
-MODEL_KINDS = ("InferenceService",)
-RUNTIME_KINDS = ("ServingRuntime", "ClusterServingRuntime")
-
-# Rough durations in seconds, for the critical path only. These are ESTIMATES
-# for a lab of small VMs on a good link (package and image downloads dominate),
-# not measurements: the plan never runs anything.
-SCRIPT_ESTIMATES = {
-    "preflight-facts.sh": 10,      # read-only checks, a few 5 s URL probes
-    "prepare.sh": 480,             # apt repos, containerd, kubelet/kubeadm, image pre-pull
-    "init-control-plane.sh": 180,  # kubeadm init, control-plane pods Ready
-    "read-kubeconfig.sh": 5,
-    "join-token.sh": 5,
-    "join-worker.sh": 90,
-    "node-membership.sh": 10,
-    "wait-nodes-ready.sh": 120,    # Calico up on every node
-    "wait-endpoints.sh": 60,       # a webhook Service gets ready endpoints
-    "smoke-predict.sh": 30,        # one prediction through the ingress
-}
-TYPE_ESTIMATES = {
-    "kubernetes:helm.sh/v3:Release": 120,
-    "kubernetes:helm.sh/v4:Chart": 120,
-    "kubernetes:yaml/v2:ConfigFile": 60,
-    "kubernetes:yaml/v2:ConfigGroup": 60,
-    f"kubernetes:{KSERVE_GROUP}/v1beta1:InferenceService": 300,  # model download, image pull
-}
-UNKNOWN_SCRIPT_ESTIMATE = 60
-KUBERNETES_OBJECT_ESTIMATE = 5
-OTHER_ESTIMATE = 10
-
-
-@dataclass
-class Step:
-    """One resource the engine would create (anything but a component)."""
-    urn: str
-    name: str
-    type: str
-    kind: str                      # command, chart, manifest, model, runtime, kubernetes, provider, other
-    summary: str                   # one line: what it is, in the plan's words
-    layer: str = ""                # outermost project component, "<layer>:<Type> <name>"
-    group: str = ""                # innermost project component, "<layer>:<Type> <name>"
-    group_type: str = ""           # its type token without the project prefix
-    node: Optional[str] = None     # where a remote command runs
-    host: Optional[str] = None
-    script: Optional[str] = None
-    estimate: int = 0
-    deps: set[str] = field(default_factory=set)
-    start: int = 0                 # earliest start with unlimited parallelism (estimate)
-    rank: int = 0                  # longest chain of steps before this one
-    critical: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def finish(self) -> int:
-        return self.start + self.estimate
-
-
-@dataclass
-class Plan:
-    stack: str
-    nodes: list[dict[str, Any]]
-    steps: dict[str, Step]
-    critical_path: list[str]       # step URNs, first to last
-    notes: list[str]
-
-    @property
-    def total_estimate(self) -> int:
-        return max((s.finish for s in self.steps.values()), default=0)
-
-    def ordered(self) -> list[Step]:
-        return sorted(self.steps.values(), key=lambda s: (s.start, s.rank, s.name, s.type))
-
-    def layers(self) -> list[tuple[str, list[tuple[str, list[Step]]]]]:
-        """[(layer, [(group, [steps])])], each in the order it would start."""
-        layers: dict[str, dict[str, list[Step]]] = {}
-        for step in self.ordered():
-            layers.setdefault(step.layer, {}).setdefault(step.group, []).append(step)
-        # A group comes after the groups whose work it waits for: order by its last start.
-        return [(layer, sorted(groups.items(), key=lambda item: (max(s.start for s in item[1]),
-                                                                   item[0])))
-                for layer, groups in layers.items()]
-
-
-# --- reading registrations ----------------------------------------------------
-
-def _short_type(type_token: str) -> str:
-    return type_token.removeprefix(COMPONENT_PREFIX)
-
-
-def _label(registration: Registration) -> str:
-    return f"{_short_type(registration.type)} {registration.name}"
-
-
-def script_name(create: Any) -> Optional[str]:
-    """node_scripts.render_command ends the command line with the script's name."""
-    if not isinstance(create, str) or not create.strip():
-        return None
-    last = create.rstrip().rsplit(None, 1)[-1].strip("'\"")
-    return last if "." in last and "/" not in last and len(last) < 80 else None
-
-
-def _metadata(inputs: dict) -> dict:
-    metadata = inputs.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def _object_name(registration: Registration) -> str:
-    metadata = _metadata(registration.inputs)
-    name = metadata.get("name") if isinstance(metadata.get("name"), str) else registration.name
-    namespace = metadata.get("namespace")
-    return f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
-
-
-def _api_and_kind(registration: Registration) -> tuple[str, str]:
-    """From the type token kubernetes:<group>/<version>:<Kind> (Kind keeps a "Patch" suffix)."""
-    _, _, rest = registration.type.partition(":")
-    api, _, kind = rest.rpartition(":")
-    api = api.removeprefix("core/")
-    if isinstance(registration.inputs.get("apiVersion"), str):
-        api = registration.inputs["apiVersion"]
-    return api, kind
-
-
-def _text(value: Any, default: str = "?") -> str:
-    return value if isinstance(value, (str, int, float)) and value != "" else default
-
-
-def _describe_model(registration: Registration) -> dict[str, Any]:
-    spec = registration.inputs.get("spec") if isinstance(registration.inputs.get("spec"), dict) else {}
-    predictor = spec.get("predictor") if isinstance(spec.get("predictor"), dict) else {}
-    model = predictor.get("model") if isinstance(predictor.get("model"), dict) else {}
-    model_format = model.get("modelFormat") if isinstance(model.get("modelFormat"), dict) else {}
-    return {
-        "name": _object_name(registration),
-        "format": model_format.get("name"),
-        "storageUri": model.get("storageUri"),
-        "runtime": model.get("runtime"),
-        "canaryTrafficPercent": predictor.get("canaryTrafficPercent"),
-    }
-
-
-def _describe_runtime(registration: Registration) -> dict[str, Any]:
-    spec = registration.inputs.get("spec") if isinstance(registration.inputs.get("spec"), dict) else {}
-    formats = [f"{f.get('name')}" + (f":{f['version']}" if f.get("version") else "")
-               for f in spec.get("supportedModelFormats") or [] if isinstance(f, dict)]
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-    return {"name": _object_name(registration), "formats": formats,
-            "image": containers[0].get("image") if containers else None}
-
-
-def describe(registration: Registration, node_by_address: dict[str, str]) -> Step:
-    """What one resource is, in words a reviewer reads. Unknown types still get a line."""
-    inputs = registration.inputs
-    step = Step(urn=registration.urn, name=registration.name, type=registration.type,
-                kind="other", summary=registration.type)
-    if registration.type == REMOTE_COMMAND:
-        connection = inputs.get("connection") if isinstance(inputs.get("connection"), dict) else {}
-        host = connection.get("host") if isinstance(connection.get("host"), str) else None
-        step.kind, step.host = "command", host
-        step.node = node_by_address.get(host or "", host)
-        step.script = script_name(inputs.get("create")) or "inline command"
-        step.summary = f"runs {step.script} on {step.node or 'an unknown host'}" + (
-            f" ({host})" if host and host != step.node else "")
-        if isinstance(inputs.get("delete"), str):
-            step.details["onDestroy"] = script_name(inputs["delete"]) or "inline command"
-            step.summary += f"; on destroy {step.details['onDestroy']}"
-    elif registration.type in HELM_RELEASE_TYPES:
-        repo = (inputs.get("repositoryOpts") or {}).get("repo") if isinstance(
-            inputs.get("repositoryOpts"), dict) else None
-        step.kind = "chart"
-        step.details = {"chart": inputs.get("chart"), "version": inputs.get("version"),
-                        "repo": repo or inputs.get("repo"), "namespace": inputs.get("namespace"),
-                        "release": inputs.get("name") or registration.name}
-        chart = _text(step.details["chart"])
-        # An OCI or URL chart reference names its own source; a bare name needs the repo.
-        source = "" if "://" in chart else f" from {_text(step.details['repo'], 'a local path')}"
-        step.summary = (f"Helm chart {chart} {_text(step.details['version'], 'unpinned')}{source}"
-                        f" into namespace {_text(step.details['namespace'], 'default')}")
-    elif registration.type in MANIFEST_TYPES:
-        files = inputs.get("files") if isinstance(inputs.get("files"), list) else []
-        if isinstance(inputs.get("file"), str):
-            files = [inputs["file"]] + files
-        step.kind = "manifest"
-        step.details = {"files": [f for f in files if isinstance(f, str)],
-                        "inlineYaml": bool(inputs.get("yaml") or inputs.get("objs"))}
-        sources = ", ".join(step.details["files"]) or "inline YAML"
-        step.summary = f"manifest {sources}"
-    elif registration.type.startswith("pulumi:providers:"):
-        step.kind = "provider"
-        step.summary = f"{registration.type.rsplit(':', 1)[-1]} provider"
-    elif registration.type.startswith("kubernetes:"):
-        api, kind = _api_and_kind(registration)
-        step.details = {"apiVersion": api, "kind": kind, "name": _object_name(registration)}
-        if api.startswith(f"{KSERVE_GROUP}/") and kind.removesuffix("Patch") in MODEL_KINDS:
-            step.kind = "model"
-            step.details.update(_describe_model(registration))
-            model = step.details
-            patch = "patch of " if kind.endswith("Patch") else ""
-            step.summary = (f"{patch}model {model['name']}: {_text(model['format'])} from "
-                            f"{_text(model['storageUri'])}"
-                            + (f", runtime {model['runtime']}" if model.get("runtime") else "")
-                            + (f", canary {model['canaryTrafficPercent']}%"
-                               if model.get("canaryTrafficPercent") is not None else ""))
-        elif api.startswith(f"{KSERVE_GROUP}/") and kind in RUNTIME_KINDS:
-            step.kind = "runtime"
-            step.details.update(_describe_runtime(registration))
-            step.summary = (f"{kind} {step.details['name']}: "
-                            f"{', '.join(step.details['formats']) or 'no formats'}"
-                            f" with {_text(step.details['image'], 'no image')}")
-        else:
-            step.kind = "kubernetes"
-            step.summary = f"{kind} {step.details['name']} ({api})"
-    return step
-
-
-def estimate_for(step: Step) -> int:
-    if step.kind == "provider":
-        return 0
-    if step.kind == "command":
-        return SCRIPT_ESTIMATES.get(step.script or "", UNKNOWN_SCRIPT_ESTIMATE)
-    if step.type in TYPE_ESTIMATES:
-        return TYPE_ESTIMATES[step.type]
-    if step.type.startswith("kubernetes:"):
-        return KUBERNETES_OBJECT_ESTIMATE
-    return OTHER_ESTIMATE
-
-
-# --- building the plan ----------------------------------------------------------
-
-def _is_component(registration: Registration) -> bool:
-    return registration.type.startswith(COMPONENT_PREFIX) and not registration.custom
-
-
-def build_plan(stack: str, config: dict[str, Any], evaluation: Evaluation,
-               notes: Optional[list[str]] = None) -> Plan:
-    nodes = [n for n in config.get("nodes") or [] if isinstance(n, dict)]
-    node_by_address = {n.get("address"): n.get("name") for n in nodes}
-    by_urn = {r.urn: r for r in evaluation.registrations}
-    components = {r.urn for r in evaluation.registrations if _is_component(r)}
-    steps: dict[str, Step] = {}
-    for registration in evaluation.registrations:
-        if registration.urn in components or registration.type == "pulumi:pulumi:Stack":
-            continue
-        step = describe(registration, node_by_address)
-        ancestors = []  # project components, innermost first
-        parent = registration.parent
-        while parent in by_urn:
-            if parent in components:
-                ancestors.append(by_urn[parent])
-            parent = by_urn[parent].parent
-        if ancestors:
-            step.layer, step.group = _label(ancestors[-1]), _label(ancestors[0])
-            step.group_type = _short_type(ancestors[0].type)
-        else:
-            step.layer = step.group = step.group_type = "(stack root)"
-        step.estimate = estimate_for(step)
-        steps[step.urn] = step
-
-    # A dependency on a component means: on every resource under it.
-    children: dict[str, list[str]] = {}
-    for registration in evaluation.registrations:
-        children.setdefault(registration.parent, []).append(registration.urn)
-
-    def expand(urn: str) -> set[str]:
-        if urn in steps:
-            return {urn}
-        return set().union(*(expand(child) for child in children.get(urn, ())))
-
-    graph = Graph(evaluation)
-    for urn, step in steps.items():
-        for dep in graph.edges.get(urn, ()):
-            step.deps |= expand(dep) - {urn}
-
-    critical = _schedule(steps)
-    return Plan(stack=stack, nodes=nodes, steps=steps, critical_path=critical,
-                notes=list(notes or []))
-
-
-def _schedule(steps: dict[str, Step]) -> list[str]:
-    """Earliest starts with unlimited parallelism; returns the critical path."""
-    order: list[str] = []
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(urn: str) -> None:
-        # Iterative depth-first order: a 1+100 node stack must not hit the recursion limit.
-        stack = [(urn, iter(sorted(steps[urn].deps)))]
-        state[urn] = 1
-        while stack:
-            current, pending = stack[-1]
-            for dep in pending:
-                if state.get(dep) == 1:
-                    raise ValueError(f"dependency cycle through {steps[dep].name}")
-                if dep not in state:
-                    state[dep] = 1
-                    stack.append((dep, iter(sorted(steps[dep].deps))))
-                    break
-            else:
-                stack.pop()
-                state[current] = 2
-                order.append(current)
-
-    for urn in sorted(steps):
-        if urn not in state:
-            visit(urn)
-    best_before: dict[str, Optional[str]] = {}
-    for urn in order:
-        step = steps[urn]
-        deps = sorted(step.deps, key=lambda d: (-steps[d].finish, steps[d].name))
-        step.start = steps[deps[0]].finish if deps else 0
-        step.rank = max((steps[d].rank + 1 for d in deps), default=0)
-        best_before[urn] = deps[0] if deps else None
-    if not steps:
-        return []
-    last = max(steps.values(), key=lambda s: (s.finish, s.rank, s.name)).urn
-    path = []
-    current: Optional[str] = last
-    while current is not None:
-        path.append(current)
-        steps[current].critical = True
-        current = best_before[current]
-    return path[::-1]
-
-
-def plan_stack(stack: str) -> Plan:
-    return plan_config(stack, stack_file_config(stack))
-
-
-def plan_config(stack: str, config: dict[str, Any]) -> Plan:
-    """The plan for a stack config (keys without the project prefix)."""
-    config = dict(config)
-    notes = [NOT_RUN_NOTE]
-    # Whatever credential the stack file names, the plan uses a placeholder: a key
-    # file or agent of the operator's machine must not be needed to read a plan.
-    config.pop("sshPrivateKey", None)
-    ssh = config.get("ssh")
-    if isinstance(ssh, dict) and ({"privateKeyPath", "useAgent"} & set(ssh)):
-        config["ssh"] = {k: v for k, v in ssh.items() if k not in ("privateKeyPath", "useAgent")}
-        notes.append("The stack's ssh.privateKeyPath/useAgent was replaced by the placeholder key.")
-    evaluation = evaluate(config, preview=False, stack=stack,
-                          secret_private_key=PLACEHOLDER_PRIVATE_KEY)
-    return build_plan(stack, config, evaluation, notes)
-
-
-# --- output -----------------------------------------------------------------------
-
-def minutes(seconds: int) -> str:
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def render_text(plan: Plan) -> str:
-    steps = plan.steps
-    lines = [f"Plan for stack '{plan.stack}': {len(steps)} resources in "
-             f"{len(plan.layers())} layers", *plan.notes, ""]
-    lines.append("Nodes:")
-    for node in plan.nodes:
-        lines.append(f"  {node.get('name')}  {node.get('address')}  {node.get('role')}")
-    for layer, groups in plan.layers():
-        lines += ["", f"== Layer {layer} =="]
-        for group, members in groups:
-            lines.append(f"  -- {group}" + (" (directly)" if group == layer else ""))
-            for step in members:
-                after = ", ".join(sorted(steps[d].name for d in step.deps)) or "nothing"
-                mark = " *" if step.critical else ""
-                lines.append(f"    + {step.name} [{step.type}]{mark}")
-                lines.append(f"        {step.summary}")
-                lines.append(f"        after: {after}; starts ~{minutes(step.start)}, "
-                             f"takes ~{minutes(step.estimate)}")
-
-    lines += ["", "Commands by node (in order):"]
-    by_node: dict[str, list[Step]] = {}
-    for step in plan.ordered():
-        if step.kind == "command":
-            by_node.setdefault(step.node or "?", []).append(step)
-    for node in plan.nodes:
-        name = node.get("name")
-        lines.append(f"  {name} ({node.get('address')}):")
-        for step in by_node.pop(name, []):
-            lines.append(f"    {step.name}: {step.script}")
-    for name, others in by_node.items():  # hosts that are not stack nodes
-        lines.append(f"  {name}:")
-        lines += [f"    {step.name}: {step.script}" for step in others]
-
-    lines += ["", "Charts and manifests:"]
-    installs = [s for s in plan.ordered() if s.kind in ("chart", "manifest")]
-    lines += [f"  {s.name}: {s.summary}" for s in installs] or ["  (none)"]
-    patches = [s for s in plan.ordered() if s.kind == "kubernetes"]
-    if patches:
-        lines += ["", "Other Kubernetes objects:"]
-        lines += [f"  {s.name}: {s.summary}" for s in patches]
-
-    lines += ["", "Serving runtimes:"]
-    lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "runtime"] or ["  (none)"]
-    lines += ["", "Models:"]
-    lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "model"] or ["  (none)"]
-    others = sorted({s.type for s in steps.values() if s.kind == "other"})
-    if others:
-        lines += ["", "Resource types listed without details: " + ", ".join(others)]
-
-    lines += ["", f"Critical path (estimated durations, ~{minutes(plan.total_estimate)} in all; "
-                  "marked * above):"]
-    lines += [f"  {minutes(steps[u].start):>7}  {steps[u].name} (~{minutes(steps[u].estimate)})"
-              for u in plan.critical_path]
-    return "\n".join(lines) + "\n"
-
-
-def to_json(plan: Plan) -> dict[str, Any]:
-    def step_json(step: Step) -> dict[str, Any]:
-        return {"name": step.name, "type": step.type, "urn": step.urn, "kind": step.kind,
-                "summary": step.summary, "node": step.node, "host": step.host,
-                "script": step.script, "details": step.details,
-                "after": sorted(plan.steps[d].name for d in step.deps),
-                "estimatedStartSeconds": step.start, "estimatedSeconds": step.estimate,
-                "critical": step.critical}
-
-    return {
-        "stack": plan.stack,
-        "notes": plan.notes,
-        "nodes": plan.nodes,
-        "layers": [{"layer": layer,
-                    "groups": [{"component": group, "steps": [step_json(s) for s in members]}
-                               for group, members in groups]}
-                   for layer, groups in plan.layers()],
-        "criticalPath": {"steps": [plan.steps[u].name for u in plan.critical_path],
-                         "estimatedSeconds": plan.total_estimate,
-                         "note": "durations are estimates from scripts/plan.py, not measurements"},
-    }
+from components.plan.build import plan_stack  # noqa: E402
+from components.plan.svg import GraphOutputError, write_graph  # noqa: E402
+from components.plan.text import render_text, to_json  # noqa: E402
+from components.stack_config import ConfigError  # noqa: E402
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -480,27 +33,30 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--graph", metavar="FILE", type=Path,
                         help="also draw the deployment graph to FILE.svg (or FILE.png)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     args = parser.parse_args(argv)
 
-    if not (ROOT / "stacks" / f"Pulumi.{args.stack}.yaml").is_file():
-        print(f"No stack file stacks/Pulumi.{args.stack}.yaml", file=sys.stderr)
-        return 2
     if args.graph and args.graph.suffix.lower() not in (".svg", ".png"):
-        print(f"--graph {args.graph}: the file name must end in .svg or .png", file=sys.stderr)
+        print(f"plan.py: --graph {args.graph}: the file name must end in .svg or .png",
+              file=sys.stderr)
         return 2
     try:
-        plan = plan_stack(args.stack)
-    except Exception as error:  # config errors arrive wrapped by the runtime
-        print(f"The program failed for stack {args.stack}:\n{error}", file=sys.stderr)
+        plan = plan_stack(args.stack, args.stacks_dir)
+    except ConfigError as error:
+        print(f"plan.py: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the program failed; its config errors arrive wrapped
+        print(f"plan.py: the program failed for stack {args.stack}:\n{error}", file=sys.stderr)
         return 1
-    print(json.dumps(to_json(plan), indent=2, default=str) if args.json else render_text(plan),
-          end="" if not args.json else "\n")
+    if args.json:
+        print(json.dumps(to_json(plan), indent=2, default=str))
+    else:
+        print(render_text(plan), end="")
     if args.graph:
-        from plan_render import GraphOutputError, write_graph
         try:
             write_graph(plan, args.graph)
         except GraphOutputError as error:
-            print(str(error), file=sys.stderr)
+            print(f"plan.py: {error}", file=sys.stderr)
             return 2
         print(f"Deployment graph written to {args.graph}", file=sys.stderr)
     return 0

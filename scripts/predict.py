@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Send an image to a model through the Istio ingress gateway and print the predictions.
 
-    predict.py --stack lab [--model tf-flower] [IMAGE]
+    predict.py --stack lab [--model [NAMESPACE/]NAME] [IMAGE]
     predict.py --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --model tf-flower IMAGE
 
 Without IMAGE it sends the default flower photo (flower.jpg from the
 scikit-learn wheel on PyPI, fetched once with pip and cached; nothing is
 installed). Exit status: 0 answered, 2 gateway unreachable, 3 model not found
-(404), 4 model not ready (503), 5 timeout, 1 any other error.
+(404), 4 model not ready (503), 5 timeout, 6 a bad stack file, 1 any other error.
 """
 from __future__ import annotations
 
@@ -25,13 +25,19 @@ from pathlib import Path
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from components import project_venv  # noqa: E402
+
+project_venv.ensure()
 
 from components import versions  # noqa: E402
+from components.problems import ConfigError  # noqa: E402
+from components.stack_file import parse_stack_file, print_warnings  # noqa: E402
 from components.serving.v1_protocol import (  # noqa: E402
     model_host, parse_predictions, predict_path, request_body)
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
 EXIT_OTHER, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_NOT_READY, EXIT_TIMEOUT = 1, 2, 3, 4, 5
+EXIT_USAGE = 6  # a bad stack file or arguments
 
 
 class PredictError(Exception):
@@ -73,17 +79,29 @@ def sample_image(cache_dir: Path = CACHE_DIR,
     return target
 
 
-def endpoint_from_stack(stack: str, model: Optional[str]) -> tuple[str, str, str]:
-    """(base URL, Host header, model name) from stacks/Pulumi.<stack>.yaml."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from offline_program import parse_stack_file  # reads the stack file as the program does
+def choose_model(models, wanted: Optional[str], stack: str):
+    """The model named `namespace/name`, or `name` when only one namespace has it."""
+    if not models:
+        raise PredictError(f"stack {stack} declares no model")
+    if not wanted:
+        return models[0]
+    found = [m for m in models if wanted in (m.key, m.name)]
+    if len(found) == 1:
+        return found[0]
+    listed = ", ".join(m.key for m in models)
+    if found:
+        raise PredictError(f"model {wanted!r} is in several namespaces of stack {stack}: "
+                           f"{', '.join(m.key for m in found)}; give --model NAMESPACE/NAME")
+    raise PredictError(f"stack {stack} has no model {wanted!r}; it has: {listed}")
 
-    config = parse_stack_file(stack, path_exists=lambda _: True)  # no SSH needed here
+
+def endpoint_from_stack(stack: str, model: Optional[str],
+                        stacks_dir: Optional[Path] = None) -> tuple[str, str, str]:
+    """(base URL, Host header, model name) from stacks/Pulumi.<stack>.yaml."""
+    config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)  # no SSH needed
+    print_warnings(config, "predict.py")
     serving = config.serving
-    models = {m.name: m for m in serving.models}
-    chosen = models.get(model) if model else serving.models[0] if serving.models else None
-    if chosen is None:
-        raise PredictError(f"stack {stack} has no model {model!r}; it has: {', '.join(models) or 'none'}")
+    chosen = choose_model(serving.models, model, stack)
     address = config.control_plane.address
     host = f"[{address}]" if ":" in address else address
     return (f"http://{host}:{serving.ingress_node_port}",
@@ -131,13 +149,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stack", help="read address, port and host from stacks/Pulumi.STACK.yaml")
     parser.add_argument("--url", help="base URL of the ingress, e.g. http://10.0.2.21:31903")
     parser.add_argument("--host", help="Host header, e.g. tf-flower.kserve-test.example.com")
-    parser.add_argument("--model", help="model name (default: the stack's first model)")
+    parser.add_argument("--model", help="model as NAME or NAMESPACE/NAME (default: the stack's first model)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     parser.add_argument("--json", action="store_true", help="print the raw answer as JSON")
+    parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     args = parser.parse_args(argv)
     try:
         if args.stack:
-            base_url, host, model = endpoint_from_stack(args.stack, args.model)
+            base_url, host, model = endpoint_from_stack(args.stack, args.model, args.stacks_dir)
             base_url, host = args.url or base_url, args.host or host
         elif args.url and args.host and args.model:
             base_url, host, model = args.url, args.host, args.model
@@ -158,6 +177,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except PredictError as error:
         print(f"predict.py: {error}", file=sys.stderr)
         return error.exit_code
+    except ConfigError as error:
+        print(f"predict.py: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as error:
         print(f"predict.py: unexpected answer: {error}", file=sys.stderr)
         return EXIT_OTHER

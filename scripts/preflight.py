@@ -22,16 +22,19 @@ from pathlib import Path
 from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+sys.path.insert(0, str(ROOT))
+from components import project_venv  # noqa: E402
+
+project_venv.ensure()
 
 from components.cluster.node_scripts import render_command  # noqa: E402
 from components.preflight.checks import evaluate, parse_facts  # noqa: E402
 from components.preflight.gate import facts_inputs  # noqa: E402
 from components.preflight.ssh import (  # noqa: E402
     Credentials, connect, describe_error, fetch_host_key, fingerprint, run)
-from components.preflight.stack_file import set_host_keys  # noqa: E402
+from components.preflight.host_key_pins import set_host_keys  # noqa: E402
 from components.stack_config import ConfigError, Node, StackConfig  # noqa: E402
-from offline_program import parse_stack_file, stack_file  # noqa: E402
+from components.stack_file import parse_stack_file, print_warnings, stack_file  # noqa: E402
 
 
 def credentials(config: StackConfig, key_file: Optional[str]) -> Credentials:
@@ -126,6 +129,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = parse_stack_file(args.stack, args.stacks_dir)
+        print_warnings(config, "preflight.py")
         creds = credentials(config, args.key_file)
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f"preflight.py: {error}", file=sys.stderr)

@@ -11,8 +11,9 @@ import yaml
 
 from components.preflight.ssh import fingerprint
 from lab.fixtures import lab_marks
-from lab.nodes import KeyPair, Node
-from offline_program import evaluate, stack_file_config
+from lab.nodes import ADDRESS_PREFIX, KeyPair, Node
+from components.offline.program import evaluate
+from components.stack_file import stack_file_config
 
 pytestmark = lab_marks
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_fit_nodes_pass_with_a_table_and_progress(lab, tmp_path, key_file):
     assert result.returncode == 0, result.stdout + result.stderr
     table = result.stdout.splitlines()
     assert table[0].split()[:4] == ["node", "ssh", "sudo", "os"]
-    assert table[2].startswith("cp1 (127.0.10.21)") and "fail" not in table[2]
+    assert table[2].startswith(f"cp1 ({ADDRESS_PREFIX}21)") and "fail" not in table[2]
     assert result.stdout.rstrip().endswith("preflight passed."), result.stdout
     assert "[1/2]" in result.stderr and "[2/2]" in result.stderr  # a progress line per node
 
@@ -80,7 +81,7 @@ def test_every_failure_is_provoked_and_named(lab, tmp_path, key_file):
     # worker3: unattended-upgrades holds the dpkg lock.
     worker3.hold_dpkg_lock(60)
     config = lab.stack_config(pin_host_keys=True)
-    config["nodes"].append({"name": "ghost", "address": "127.0.10.99", "role": "worker"})
+    config["nodes"].append({"name": "ghost", "address": f"{ADDRESS_PREFIX}99", "role": "worker"})
     write_stack(tmp_path, config)
     try:
         result = preflight(tmp_path, key_file)

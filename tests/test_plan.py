@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from offline_program import Evaluation, Registration, evaluate, stack_file_config
-from plan import (NOT_RUN_NOTE, PLACEHOLDER_PRIVATE_KEY, SCRIPT_ESTIMATES, build_plan,
-                  plan_config, render_text, script_name, to_json)
-from plan_render import render_svg
+from components.offline.program import Evaluation, Registration, evaluate
+from components.stack_file import stack_file_config
+from components.plan.build import (NOT_RUN_NOTE, PLACEHOLDER_PRIVATE_KEY, SCRIPT_ESTIMATES,
+                                   build_plan, plan_config, script_name)
+from components.plan.text import render_text, to_json
+from components.plan.svg import render_svg
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -165,7 +167,7 @@ def test_a_key_file_in_the_stack_is_not_needed(tmp_path):
 
 
 def test_placeholder_key_is_not_the_test_key():
-    from offline_program import FAKE_PRIVATE_KEY
+    from components.offline.program import FAKE_PRIVATE_KEY
     assert PLACEHOLDER_PRIVATE_KEY != FAKE_PRIVATE_KEY
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from components.preflight.checks import FAIL, PASS, WARN, evaluate, parse_facts
 from components.stack_config import Node
-from offline_program import HEALTHY_NODE_FACTS
+from components.offline.program import HEALTHY_NODE_FACTS
 
 CP = Node("cp1", "10.0.2.21", "control-plane")
 W1 = Node("worker1", "10.0.2.22", "worker")

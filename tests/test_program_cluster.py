@@ -4,8 +4,9 @@ import copy
 import pulumi
 import pytest
 
-from deployment_graph import Graph
-from offline_program import FAKE_PRIVATE_KEY, evaluate, fake_join_command, stack_file_config
+from components.offline.graph import Graph
+from components.offline.program import FAKE_PRIVATE_KEY, evaluate, fake_join_command
+from components.stack_file import stack_file_config
 
 
 def big_stack(workers=10):
@@ -190,7 +191,7 @@ def test_bad_config_stops_before_any_resource():
     config["nodes"][1]["address"] = "10.0.2.300"
     with pytest.raises(Exception) as caught:
         evaluate(config)
-    assert "nodes[1].address = '10.0.2.300'" in str(caught.value)
+    assert "nodes[1] (worker1).address = '10.0.2.300'" in str(caught.value)
 
 
 def test_private_key_file_is_read_into_a_secret(tmp_path):

@@ -13,8 +13,9 @@ import yaml
 
 import test_program_cluster
 import test_program_serving
-from deployment_graph import Graph
-from offline_program import evaluate, stack_file_config
+from components.offline.graph import Graph
+from components.offline.program import evaluate
+from components.stack_file import stack_file_config
 
 DEV = "dev"
 
@@ -122,13 +123,13 @@ def test_dev_smoke_prediction_and_outputs(stack):
     address = config["nodes"][0]["address"]
     port = config["serving"]["ingressNodePort"]
     url = f"http://{address}:{port}/v1/models/tf-flower:predict"
-    smoke = evaluation.named("smoke-predict-tf-flower")
+    smoke = evaluation.named("smoke-predict-kserve-test-tf-flower")
     assert f"URL={url}" in smoke.inputs["create"]
     assert smoke.inputs["connection"]["host"] == address
     assert graph.waits_for(smoke.name, "isvc-kserve-test-tf-flower")
     outputs = evaluation.outputs
     assert (outputs["ingressAddress"], outputs["ingressPort"]) == (address, port)
-    assert outputs["models"]["tf-flower"]["url"] == url
+    assert outputs["models"]["kserve-test/tf-flower"]["url"] == url
     assert outputs["apiEndpoint"] == f"https://{address}:6443"
 
 
@@ -159,7 +160,7 @@ def test_dev_two_evaluations_give_identical_inputs(dev_config, stack):
 
 
 def test_dev_stack_file_passes_the_offline_plan():
-    from plan import plan_stack
+    from components.plan.build import plan_stack
     plan = plan_stack(DEV)
     assert {s.node for s in plan.steps.values() if s.kind == "command"} == {"dev1"}
     assert any(s.kind == "model" for s in plan.steps.values())

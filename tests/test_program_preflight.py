@@ -1,8 +1,9 @@
 """`pulumi up` runs the preflight checks first: one bad node stops every preparation."""
 import pytest
 
-from deployment_graph import Graph
-from offline_program import ClusterMocks, evaluate, stack_file_config
+from components.offline.graph import Graph
+from components.offline.program import ClusterMocks, evaluate
+from components.stack_file import stack_file_config
 
 
 def test_every_node_is_checked_read_only_and_gates_every_preparation():

@@ -5,8 +5,9 @@ import pytest
 
 from components import versions
 from components.serving.kserve import controller_images
-from deployment_graph import Graph
-from offline_program import evaluate, stack_file_config
+from components.offline.graph import Graph
+from components.offline.program import evaluate
+from components.stack_file import stack_file_config
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def test_raw_deployment_graph_contains_no_knative():
     assert controller["deploymentMode"] == "RawDeployment"
     assert evaluation.named("istio-ingress-class").inputs["spec"]["controller"] == \
         "istio.io/ingress-controller"
-    host = evaluation.outputs["models"]["tf-flower"]["host"]
+    host = evaluation.outputs["models"]["kserve-test/tf-flower"]["host"]
     assert host == "tf-flower-kserve-test.example.com"
 
 
@@ -228,7 +229,7 @@ def test_canary_on_a_fresh_model_deploys_the_primary_first():
     assert patched["model"]["storageUri"].endswith("/flowers-2")
     assert patched["canaryTrafficPercent"] == 10
     assert rollout.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
-    assert graph.waits_for("smoke-predict-tf-flower", rollout.name)
+    assert graph.waits_for("smoke-predict-kserve-test-tf-flower", rollout.name)
 
 
 def test_promote_and_roll_back_are_config_edits():
@@ -257,7 +258,7 @@ def test_kubernetes_objects_go_with_the_cluster(lab):
 
 def test_smoke_prediction_and_outputs(lab):
     evaluation, graph = lab
-    smoke = evaluation.named("smoke-predict-tf-flower")
+    smoke = evaluation.named("smoke-predict-kserve-test-tf-flower")
     create = smoke.inputs["create"]
     assert "URL=http://10.0.2.21:31903/v1/models/tf-flower:predict" in create
     assert "HOST_HEADER=tf-flower.kserve-test.example.com" in create
@@ -265,7 +266,7 @@ def test_smoke_prediction_and_outputs(lab):
     assert set(request["instances"][0]) == {"image_bytes", "key"}
     outputs = evaluation.outputs
     assert outputs["ingressAddress"] == "10.0.2.21" and outputs["ingressPort"] == 31903
-    assert outputs["models"]["tf-flower"]["url"] == "http://10.0.2.21:31903/v1/models/tf-flower:predict"
+    assert outputs["models"]["kserve-test/tf-flower"]["url"] == "http://10.0.2.21:31903/v1/models/tf-flower:predict"
     assert "-H 'Host: tf-flower.kserve-test.example.com'" in outputs["curl"]
     assert "smokePrediction" in outputs
     off = evaluate(with_serving(smokeTest=False))
@@ -289,3 +290,30 @@ def test_second_evaluation_is_identical():
                                     "canary": CANARY}]))
     assert sorted((r.name, r.plain) for r in first.registrations) == \
         sorted((r.name, r.plain) for r in second.registrations)
+
+
+def test_one_model_name_in_two_namespaces_is_kept_apart_everywhere():
+    flower = {"name": "tf-flower", "format": "tensorflow",
+              "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"}
+    evaluation = evaluate(with_models([{**flower, "namespace": "kserve-test"},
+                                       {**flower, "namespace": "ml",
+                                        "storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2"}]))
+    graph = Graph(evaluation)
+    models = evaluation.outputs["models"]
+    assert set(models) == {"kserve-test/tf-flower", "ml/tf-flower"}
+    assert models["kserve-test/tf-flower"]["host"] == "tf-flower.kserve-test.example.com"
+    assert models["ml/tf-flower"]["host"] == "tf-flower.ml.example.com"
+    assert {models[k]["namespace"] for k in models} == {"kserve-test", "ml"}
+    # The smoke prediction goes to the first model: its Host header, its rollout.
+    smoke = evaluation.named("smoke-predict-kserve-test-tf-flower")
+    assert "HOST_HEADER=tf-flower.kserve-test.example.com" in smoke.inputs["create"]
+    assert graph.waits_for(smoke.name, "isvc-kserve-test-tf-flower-rollout")
+    assert not graph.waits_for(smoke.name, "isvc-ml-tf-flower-rollout")
+    assert evaluation.named("isvc-ml-tf-flower").inputs["metadata"]["namespace"] == "ml"
+
+
+def test_a_misspelt_project_prefix_stops_the_program_before_any_resource():
+    with pytest.raises(Exception) as caught:
+        evaluate(stack_file_config("lab"), namespaced={"kserve-clustr:serving": {"smokeTest": False}})
+    assert "unknown config namespace 'kserve-clustr'; did you mean 'kserve-cluster'?" in str(caught.value)
+    assert not [r for r in caught.value.registrations if r.custom]

@@ -47,20 +47,27 @@ def test_defaults():
 
 def test_unknown_mode():
     message = only(serving={"deploymentMode": "Knative"})
-    assert message.startswith("kserve-cluster:serving.deploymentMode = 'Knative': unknown deployment mode.")
+    assert message.startswith("kserve-cluster:serving.deploymentMode = 'Knative': unknown deployment mode")
     assert "Serverless" in message and "RawDeployment" in message
 
 
-@pytest.mark.parametrize("port", [80, 29999, 32768, "31903", True])
+@pytest.mark.parametrize("port", [80, 29999, 32768])
 def test_node_port_outside_range(port):
     message = only(serving={"ingressNodePort": port})
-    assert "serving.ingressNodePort" in message and "30000-32767" in message
+    assert "serving.ingressNodePort" in message and "outside the range 30000-32767" in message
+
+
+@pytest.mark.parametrize("port", ["thirty-one", "31903", True, 31903.5])
+def test_node_port_that_is_not_a_whole_number_says_so(port):
+    message = only(serving={"ingressNodePort": port})
+    assert "serving.ingressNodePort" in message and ": not a whole number." in message
+    assert "outside" not in message
 
 
 @pytest.mark.parametrize("uri", ["ftp://x/model", "/mnt/models", "flowers", 3])
 def test_bad_storage_uri_scheme(uri):
     message = only(models=[{**FLOWER, "storageUri": uri}])
-    assert message.startswith("kserve-cluster:models[0].storageUri = ")
+    assert message.startswith("kserve-cluster:models[0] (tf-flower).storageUri = ")
     assert "gs://" in message and "s3://" in message
 
 
@@ -69,24 +76,48 @@ def test_traffic_percent_outside_0_100(percent):
     canary = {"storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2",
               "trafficPercent": percent}
     message = only(models=[{**FLOWER, "canary": canary}])
-    assert "models[0].canary.trafficPercent" in message and "0 to 100" in message
+    assert "models[0] (tf-flower).canary.trafficPercent" in message and "0 to 100" in message
 
 
 @pytest.mark.parametrize("key,value", [("name", "TF_Flower"), ("namespace", "Kserve Test")])
 def test_model_names_must_be_dns1123(key, value):
     message = only(models=[{**FLOWER, key: value}])
-    assert f"models[0].{key}" in message and "DNS-1123" in message
+    assert f".{key} = {value!r}" in message and "DNS-1123" in message
+
+
+@pytest.mark.parametrize("key", ["name", "namespace", "format", "storageUri"])
+def test_a_missing_model_key_is_required(key):
+    model = dict(FLOWER)
+    del model[key]
+    message = only(models=[model])
+    assert f".{key} = (not set): required." in message
 
 
 def test_runtime_names_must_be_dns1123():
     message = only(runtimes=[{**RUNTIME, "name": "Custom.SKLearn"}])
-    assert "runtimes[0].name" in message
+    assert "runtimes[0] (Custom.SKLearn).name" in message
+
+
+def test_one_runtime_name_twice_in_one_namespace_is_refused_naming_both():
+    message = only(runtimes=[RUNTIME, {**RUNTIME, "image": "other:1"}])
+    assert message.startswith("kserve-cluster:runtimes[1] (custom-sklearn).name = 'custom-sklearn'")
+    assert "duplicates runtimes[0] (custom-sklearn) in namespace kserve-test" in message
+
+
+def test_one_runtime_name_in_two_namespaces_is_fine_and_each_model_gets_its_own():
+    serving = parse(runtimes=[RUNTIME, {**RUNTIME, "namespace": "ml"}],
+                    models=[{**FLOWER, "format": "sklearn", "runtime": "custom-sklearn"},
+                            {**FLOWER, "namespace": "ml", "format": "sklearn",
+                             "runtime": "custom-sklearn"}]).serving
+    assert [(r.namespace, r.name) for r in serving.runtimes] == [
+        ("kserve-test", "custom-sklearn"), ("ml", "custom-sklearn")]
+    assert [m.key for m in serving.models] == ["kserve-test/tf-flower", "ml/tf-flower"]
 
 
 def test_unknown_model_format():
     message = only(models=[{**FLOWER, "format": "tensorflw"}])
-    assert "models[0].format = 'tensorflw': unknown model format." in message
-    assert "tensorflow" in message
+    assert "models[0] (tf-flower).format = 'tensorflw': unknown model format; " \
+        "did you mean 'tensorflow'?" in message
 
 
 def test_custom_runtime_format_becomes_known():
@@ -97,7 +128,7 @@ def test_custom_runtime_format_becomes_known():
 
 def test_model_naming_a_missing_runtime():
     message = only(models=[{**FLOWER, "runtime": "nope"}])
-    assert "models[0].runtime = 'nope'" in message
+    assert "models[0] (tf-flower).runtime = 'nope'" in message
 
 
 def test_model_runtime_must_serve_its_format_in_its_namespace():
@@ -110,32 +141,38 @@ def test_model_runtime_must_serve_its_format_in_its_namespace():
 
 def test_runtime_needs_image_and_formats():
     found = problems(runtimes=[{"name": "r", "namespace": "kserve-test"}])
-    assert any("runtimes[0].image" in p for p in found)
-    assert any("runtimes[0].modelFormats" in p for p in found)
+    assert any("runtimes[0] (r).image = (not set): required." in p for p in found)
+    assert any("runtimes[0] (r).modelFormats" in p for p in found)
 
 
 def test_canary_needs_serverless():
     canary = {"storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2", "trafficPercent": 10}
     message = only(serving={"deploymentMode": RAW_DEPLOYMENT}, models=[{**FLOWER, "canary": canary}])
-    assert "models[0].canary" in message and "deploymentMode Serverless" in message
+    assert "models[0] (tf-flower).canary" in message and "deploymentMode Serverless" in message
 
 
 def test_duplicate_models():
     message = only(models=[FLOWER, FLOWER])
-    assert "models[1].name = 'tf-flower': duplicates models[0]" in message
+    assert "models[1] (tf-flower).name = 'tf-flower': duplicates models[0] (tf-flower)" in message
+
+
+def test_one_model_name_in_two_namespaces_is_fine():
+    serving = parse(models=[FLOWER, {**FLOWER, "namespace": "ml"}]).serving
+    assert [m.key for m in serving.models] == ["kserve-test/tf-flower", "ml/tf-flower"]
 
 
 def test_unknown_serving_keys_are_errors():
     found = problems(serving={"nodePort": 31903}, models=[{**FLOWER, "storageURI": "x"}])
     assert any(p.startswith("kserve-cluster:serving.nodePort = 31903: unknown key") for p in found)
-    assert any(p.startswith("kserve-cluster:models[0].storageURI = ") for p in found)
+    assert any(p.startswith("kserve-cluster:models[0] (tf-flower).storageURI = ")
+               and "did you mean 'storageUri'?" in p for p in found)
 
 
 def test_bad_quantity_and_domain():
     found = problems(serving={"ingressDomain": "Not A Domain"},
                      models=[{**FLOWER, "resources": {"cpu": "half", "memory": "1Gi"}}])
     assert any("serving.ingressDomain" in p for p in found)
-    assert any("models[0].resources.cpu = 'half'" in p for p in found)
+    assert any("models[0] (tf-flower).resources.cpu = 'half'" in p for p in found)
 
 
 def test_cluster_and_serving_problems_come_together():

@@ -4,7 +4,7 @@ import copy
 import pytest
 
 from components import versions
-from components.stack_config import ConfigError, parse_stack_config
+from components.stack_config import ConfigError, parse_namespaced_config, parse_stack_config
 
 LAB = {
     "nodes": [
@@ -76,32 +76,56 @@ def test_duplicate_names_and_addresses():
     raw["nodes"][2]["name"] = "worker1"
     raw["nodes"][2]["address"] = "10.0.2.22"
     found = problems(raw)
-    assert any("nodes[2].name = 'worker1': duplicates nodes[1].name" in p for p in found)
-    assert any("nodes[2].address = '10.0.2.22': duplicates nodes[1].address" in p for p in found)
+    assert any("nodes[2] (worker1).name = 'worker1': duplicates nodes[1] (worker1).name" in p
+               for p in found)
+    assert any("nodes[2] (worker1).address = '10.0.2.22': duplicates nodes[1] (worker1).address"
+               in p for p in found)
 
 
-@pytest.mark.parametrize("address", ["10.0.2.300", "node1.lab", "", None, 42])
+@pytest.mark.parametrize("address", ["10.0.2.300", "node1.lab", "", 42])
 def test_invalid_node_address(address):
     raw = lab()
     raw["nodes"][1]["address"] = address
     message = only_problem(raw)
-    assert message.startswith("kserve-cluster:nodes[1].address = ")
+    assert message.startswith("kserve-cluster:nodes[1] (worker1).address = ")
     assert "not a valid IP address" in message and "e.g. 10.0.2.22" in message
 
 
-@pytest.mark.parametrize("name", ["Worker1", "worker_1", "-worker", "w" * 64, "", None])
+@pytest.mark.parametrize("key", ["name", "address", "role"])
+def test_a_missing_node_key_is_required_not_invalid(key):
+    raw = lab()
+    del raw["nodes"][1][key]
+    found = problems(raw)
+    message = next(p for p in found if f".{key} = " in p)
+    assert f".{key} = (not set): required." in message and "Fix:" in message
+    assert "not a valid" not in message and "unknown role" not in message
+
+
+def test_list_items_are_named_by_their_name():
+    raw = lab()
+    raw["nodes"][1]["address"] = "10.0.2.300"
+    del raw["nodes"][2]["name"]
+    raw["nodes"][2]["address"] = "bad"
+    found = problems(raw)
+    assert any(p.startswith("kserve-cluster:nodes[1] (worker1).address = ") for p in found)
+    # No name to show: the index alone.
+    assert any(p.startswith("kserve-cluster:nodes[2].address = 'bad'") for p in found)
+
+
+@pytest.mark.parametrize("name", ["Worker1", "worker_1", "-worker", "w" * 64, ""])
 def test_node_name_must_be_a_dns1123_label(name):
     raw = lab()
     raw["nodes"][1]["name"] = name
     message = only_problem(raw)
-    assert "nodes[1].name" in message and "DNS-1123 label" in message
+    assert message.startswith("kserve-cluster:nodes[1]") and f".name = {name!r}" in message
+    assert "DNS-1123 label" in message
 
 
 def test_unknown_role():
     raw = lab()
     raw["nodes"][1]["role"] = "master"
     message = only_problem(raw)
-    assert "nodes[1].role = 'master': unknown role" in message
+    assert "nodes[1] (worker1).role = 'master': unknown role" in message
     assert "control-plane or worker" in message
 
 
@@ -176,14 +200,30 @@ def test_agent_is_a_credential():
 ])
 def test_unknown_keys_are_reported(raw, key):
     message = only_problem(raw)
-    assert message.startswith(f"{key} = ") and "unknown key" in message and "use one of:" in message
+    assert message.startswith(f"{key} = ") and "unknown key" in message
+
+
+@pytest.mark.parametrize("raw,guess", [
+    (lab(kubernets={"version": "1.31.14"}), "kubernetes"),
+    (lab(ssh={"usr": "ubuntu"}), "user"),
+    (lab(kubernetes={"podCIDR": "10.244.0.0/16"}), "podCidr"),
+])
+def test_an_unknown_key_close_to_a_known_one_gets_did_you_mean(raw, guess):
+    message = only_problem(raw)
+    assert f"did you mean {guess!r}?" in message and f"rename it to {guess!r}" in message
+
+
+def test_an_unknown_key_far_from_any_lists_the_known_ones():
+    message = only_problem(lab(ssh={"xyzzy": 1}))
+    assert "did you mean" not in message and "use one of: bastion, port" in message
 
 
 def test_unknown_node_key():
     raw = lab()
     raw["nodes"][0]["adress"] = "10.0.2.21"
     found = problems(raw)
-    assert any(p.startswith("kserve-cluster:nodes[0].adress = ") and "unknown key" in p for p in found)
+    assert any(p.startswith("kserve-cluster:nodes[0] (cp1).adress = ") and "unknown key" in p
+               and "did you mean 'address'?" in p for p in found)
 
 
 def test_per_node_ssh_overrides_and_host_key():
@@ -208,8 +248,14 @@ def test_bad_host_key_and_port():
     raw["nodes"][1]["hostKey"] = "SHA256:abcdef"
     raw["nodes"][1]["ssh"] = {"port": 70000}
     found = problems(raw)
-    assert any("nodes[1].hostKey" in p and "not an OpenSSH public host key" in p for p in found)
-    assert any("nodes[1].ssh.port = 70000: not a TCP port" in p for p in found)
+    assert any("nodes[1] (worker1).hostKey" in p and "not an OpenSSH public host key" in p
+               for p in found)
+    assert any("nodes[1] (worker1).ssh.port = 70000: outside the range 1-65535" in p for p in found)
+
+
+def test_a_port_that_is_not_a_number_says_so():
+    message = only_problem(lab(ssh={"port": "twenty-two"}))
+    assert "ssh.port = 'twenty-two': not a whole number." in message
 
 
 def test_bastion():
@@ -239,10 +285,49 @@ def test_every_problem_is_reported_at_once():
     }
     found = problems(raw, secret=False)
     keys = [p.split(" = ")[0] for p in found]
-    for key in ["kserve-cluster:typo", "kserve-cluster:nodes[0].name", "kserve-cluster:nodes[0].address",
-                "kserve-cluster:nodes[0].role", "kserve-cluster:nodes", "kserve-cluster:kubernetes.version",
+    for key in ["kserve-cluster:typo", "kserve-cluster:nodes[0] (CP).name",
+                "kserve-cluster:nodes[0] (CP).address", "kserve-cluster:nodes[0] (CP).role",
+                "kserve-cluster:nodes", "kserve-cluster:kubernetes.version",
                 "kserve-cluster:kubernetes.podCidr", "kserve-cluster:sshPrivateKey"]:
         assert key in keys, (key, found)
     assert all("Fix:" in p for p in found)
     text = str(ConfigError(found))
     assert text.startswith(f"{len(found)} problems in the stack config (nothing was changed on any node):")
+
+
+# --- namespaces: a key under a misspelt project prefix is never silently ignored
+
+def namespaced(extra):
+    full = {f"kserve-cluster:{key}": value for key, value in LAB.items()}
+    full.update(extra)
+    return full
+
+
+def namespace_problems(extra):
+    with pytest.raises(ConfigError) as caught:
+        parse_namespaced_config(namespaced(extra), has_secret_private_key=True)
+    return caught.value.problems
+
+
+def test_a_misspelt_project_prefix_is_reported_with_the_close_match():
+    [message] = namespace_problems({"kserve-clustr:serving": {"ingressNodePort": 31000}})
+    assert message.startswith("kserve-clustr:serving = ")
+    assert "unknown config namespace 'kserve-clustr'; did you mean 'kserve-cluster'?" in message
+    assert "write it as 'kserve-cluster:serving'" in message
+
+
+def test_a_key_without_namespace_is_reported():
+    [message] = namespace_problems({"serving": {}})
+    assert "without a namespace" in message and "'kserve-cluster:serving'" in message
+
+
+def test_provider_namespaces_are_accepted():
+    config = parse_namespaced_config(namespaced({"kubernetes:context": "lab",
+                                                 "pulumi:tags": {"team": "ml"}}),
+                                     has_secret_private_key=True)
+    assert [n.name for n in config.nodes] == ["cp1", "worker1", "worker2"]
+
+
+def test_a_far_off_namespace_is_reported_without_a_guess():
+    [message] = namespace_problems({"aws:region": "eu-west-1"})
+    assert "unknown config namespace 'aws'" in message and "did you mean" not in message

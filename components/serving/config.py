@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components.problems import (
-    DNS1123_LABEL, DNS1123_SUBDOMAIN, Problems, check_mapping, check_text)
+    DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
+    close_match, item_key)
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
@@ -70,6 +71,11 @@ class Model:
     memory: str = "1Gi"
     canary: Optional[Canary] = None
 
+    @property
+    def key(self) -> str:
+        """`namespace/name`: unique in a stack (one name may be used in two namespaces)."""
+        return f"{self.namespace}/{self.name}"
+
 
 DEFAULT_MODELS = (Model(name="tf-flower", namespace="kserve-test", format="tensorflow",
                         storage_uri="gs://kfserving-examples/models/tensorflow/flowers"),)
@@ -94,16 +100,14 @@ class ServingConfig:
         return tuple(dict.fromkeys(names))
 
 
-def _name(problems: Problems, key: str, value: Any, example: str) -> str:
-    if not isinstance(value, str) or not DNS1123_LABEL.match(value):
-        problems.add(key, value, "not a valid name (a DNS-1123 label: lower-case letters, "
-                     "digits and '-', at most 63, starting and ending with a letter or digit).",
-                     f"rename it, e.g. '{example}'.")
-        return ""
-    return value
+_name = check_name
 
 
 def _storage_uri(problems: Problems, key: str, value: Any) -> str:
+    if value is None:
+        problems.required(key, "give where the model files are, e.g. "
+                          "gs://kfserving-examples/models/tensorflow/flowers.")
+        return ""
     scheme = value.split("://", 1)[0] if isinstance(value, str) and "://" in value else None
     if scheme not in STORAGE_SCHEMES:
         problems.add(key, value, "not a storage URI KServe can fetch.",
@@ -118,7 +122,9 @@ def _parse_serving(problems: Problems, raw: Any) -> dict:
     problems.unknown_keys("serving", serving, SERVING_KEYS)
     mode = serving.get("deploymentMode", SERVERLESS)
     if mode not in DEPLOYMENT_MODES:
-        problems.add("serving.deploymentMode", mode, "unknown deployment mode.",
+        guess = close_match(mode, DEPLOYMENT_MODES)
+        problems.add("serving.deploymentMode", mode, "unknown deployment mode"
+                     + (f"; did you mean {guess!r}?" if guess else "."),
                      f"use {SERVERLESS} (Knative, the default) or {RAW_DEPLOYMENT}.")
         mode = SERVERLESS
     domain = serving.get("ingressDomain", DEFAULT_DOMAIN)
@@ -126,18 +132,13 @@ def _parse_serving(problems: Problems, raw: Any) -> dict:
         problems.add("serving.ingressDomain", domain, "not a DNS domain.",
                      "give the domain model hosts are named under, e.g. example.com.")
         domain = DEFAULT_DOMAIN
-    node_port = serving.get("ingressNodePort", DEFAULT_NODE_PORT)
     low, high = NODE_PORT_RANGE
-    if isinstance(node_port, bool) or not isinstance(node_port, int) or not low <= node_port <= high:
-        problems.add("serving.ingressNodePort", node_port,
-                     f"outside the node port range {low}-{high}.",
-                     f"pick a free port from {low} to {high}, e.g. {DEFAULT_NODE_PORT}.")
-        node_port = DEFAULT_NODE_PORT
-    smoke = serving.get("smokeTest", True)
-    if not isinstance(smoke, bool):
-        problems.add("serving.smokeTest", smoke, "must be true or false.",
-                     "write smokeTest: false to skip the prediction after `pulumi up`.")
-        smoke = True
+    node_port = check_int(problems, "serving.ingressNodePort", serving.get("ingressNodePort"),
+                          DEFAULT_NODE_PORT, low, high,
+                          f"pick a free node port, a whole number from {low} to {high}, "
+                          f"e.g. {DEFAULT_NODE_PORT}.")
+    smoke = check_bool(problems, "serving.smokeTest", serving.get("smokeTest"), True,
+                       "write smokeTest: false to skip the prediction after `pulumi up`.")
     return {"deployment_mode": mode, "ingress_domain": domain,
             "ingress_node_port": node_port, "smoke_test": smoke}
 
@@ -150,19 +151,28 @@ def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
                      "write runtimes as a YAML list of {name, namespace, image, args, env, modelFormats}.")
         return []
     runtimes = []
+    seen: dict[tuple[str, str], str] = {}
     for i, item in enumerate(raw):
-        key = f"runtimes[{i}]"
+        key = item_key("runtimes", i, item)
         if not isinstance(item, dict):
             problems.add(key, item, "must be an object.", "give {name, namespace, image, ...}.")
             continue
         problems.unknown_keys(key, item, RUNTIME_KEYS)
         name = _name(problems, f"{key}.name", item.get("name"), "custom-sklearn")
         namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        if name and namespace:
+            if (namespace, name) in seen:
+                problems.add(f"{key}.name", name,
+                             f"duplicates {seen[namespace, name]} in namespace {namespace}: "
+                             "one ServingRuntime name can be declared once per namespace.",
+                             "rename one of them, or merge the two entries.")
+            else:
+                seen[namespace, name] = key
+        if item.get("image") is None:
+            problems.required(f"{key}.image", "give the container image that serves the model, "
+                              "e.g. kserve/sklearnserver:<tag>.")
         image = check_text(problems, f"{key}.image", item.get("image"), "",
                            "give the container image, e.g. kserve/sklearnserver:<tag>.")
-        if not image:
-            problems.add(f"{key}.image", None, "a runtime needs an image.",
-                         "give the container image that serves the model.")
         args = item.get("args", [])
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             problems.add(f"{key}.args", args, "must be a list of strings.",
@@ -213,12 +223,12 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
         problems.add("models", raw, "must be a list of models.",
                      "write models as a YAML list of {name, namespace, format, storageUri}.")
         return []
-    custom = {r.name: r for r in runtimes}
+    custom = {(r.namespace, r.name): r for r in runtimes}
     formats = CLUSTER_RUNTIME_FORMATS | {f.name for r in runtimes for f in r.model_formats}
     models = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], str] = {}
     for i, item in enumerate(raw):
-        key = f"models[{i}]"
+        key = item_key("models", i, item)
         if not isinstance(item, dict):
             problems.add(key, item, "must be an object.", "give {name, namespace, format, storageUri}.")
             continue
@@ -227,27 +237,34 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
         namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
         if name and namespace:
             if (namespace, name) in seen:
-                problems.add(f"{key}.name", name, f"duplicates models[{seen[namespace, name]}] "
+                problems.add(f"{key}.name", name, f"duplicates {seen[namespace, name]} "
                              f"in namespace {namespace}.", "give every model its own name.")
-            seen[namespace, name] = i
+            else:
+                seen[namespace, name] = key
         fmt = item.get("format")
-        if fmt not in formats:
-            problems.add(f"{key}.format", fmt, "unknown model format.",
+        if fmt is None:
+            problems.required(f"{key}.format", f"use one of {', '.join(sorted(formats))}.")
+        elif fmt not in formats:
+            guess = close_match(fmt, formats)
+            problems.add(f"{key}.format", fmt, "unknown model format"
+                         + (f"; did you mean {guess!r}?" if guess else "."),
                          f"use one of {', '.join(sorted(formats))}, or declare a runtime for it "
                          "in `runtimes`.")
         storage = _storage_uri(problems, f"{key}.storageUri", item.get("storageUri"))
         runtime = item.get("runtime")
         if runtime is not None:
-            if runtime not in custom:
+            here = custom.get((namespace, runtime))
+            elsewhere = sorted(r.namespace for r in runtimes if r.name == runtime)
+            if here is None and elsewhere:
+                problems.add(f"{key}.runtime", runtime,
+                             f"that runtime lives in namespace {', '.join(elsewhere)}, "
+                             f"the model in {namespace}.",
+                             "a ServingRuntime only serves models of its own namespace.")
+            elif here is None:
                 problems.add(f"{key}.runtime", runtime, "no runtime of that name in `runtimes`.",
                              "name one of the custom runtimes, or remove the key to let KServe "
                              "pick a cluster runtime by format.")
-            elif custom[runtime].namespace != namespace:
-                problems.add(f"{key}.runtime", runtime,
-                             f"that runtime lives in namespace {custom[runtime].namespace}, "
-                             f"the model in {namespace}.",
-                             "a ServingRuntime only serves models of its own namespace.")
-            elif fmt not in {f.name for f in custom[runtime].model_formats}:
+            elif fmt not in {f.name for f in here.model_formats}:
                 problems.add(f"{key}.runtime", runtime, f"that runtime does not serve format {fmt!r}.",
                              "add the format to the runtime's modelFormats, or pick another runtime.")
         resources = check_mapping(problems, f"{key}.resources", item.get("resources"),
@@ -259,11 +276,12 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
                                        "give {storageUri, trafficPercent}.")
             problems.unknown_keys(f"{key}.canary", raw_canary, CANARY_KEYS)
             percent = raw_canary.get("trafficPercent")
-            if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-                problems.add(f"{key}.canary.trafficPercent", percent,
-                             "must be a whole number from 0 to 100.",
-                             "e.g. 10 to send a tenth of the requests to the canary; 0 rolls back.")
-                percent = 0
+            if percent is None:
+                problems.required(f"{key}.canary.trafficPercent",
+                                  "give the share of requests for the canary, e.g. 10; 0 rolls back.")
+            percent = check_int(problems, f"{key}.canary.trafficPercent", percent, 0, 0, 100,
+                                "give a whole number from 0 to 100, e.g. 10 to send a tenth "
+                                "of the requests to the canary; 0 rolls back.")
             if mode != SERVERLESS:
                 problems.add(f"{key}.canary", raw_canary,
                              f"canary traffic splitting needs deploymentMode {SERVERLESS} "

@@ -80,7 +80,7 @@ class ModelWorkloads(pulumi.ComponentResource):
         }
         gate: Sequence[pulumi.Resource] = [webhook_ready]
         self.runtimes = {
-            runtime.name: k8s.apiextensions.CustomResource(
+            (runtime.namespace, runtime.name): k8s.apiextensions.CustomResource(
                 f"runtime-{runtime.namespace}-{runtime.name}",
                 api_version=RUNTIME_API, kind="ServingRuntime",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=runtime.name, namespace=runtime.namespace),
@@ -89,12 +89,14 @@ class ModelWorkloads(pulumi.ComponentResource):
                                  depends_on=[*gate, self.namespaces[runtime.namespace]]))
             for runtime in serving.runtimes
         }
+        # Keyed by `namespace/name` (Model.key): one model name may be used in two namespaces.
         self.services: dict[str, k8s.apiextensions.CustomResource] = {}
         self.rollouts: dict[str, k8s.apiextensions.CustomResourcePatch] = {}
         for model in serving.models:
-            runtime = self.runtimes[model.runtime] if model.runtime else cluster_runtimes
+            runtime = (self.runtimes[model.namespace, model.runtime] if model.runtime
+                       else cluster_runtimes)
             self._model(cluster, model, [*gate, self.namespaces[model.namespace], runtime])
-        self.register_outputs({"models": [m.name for m in serving.models]})
+        self.register_outputs({"models": [m.key for m in serving.models]})
 
     def _model(self, cluster: ClusterHandle, model: Model, after: list) -> None:
         resource_name = f"isvc-{model.namespace}-{model.name}"
@@ -116,5 +118,5 @@ class ModelWorkloads(pulumi.ComponentResource):
             # Removing the model deletes the InferenceService; its patch goes with it.
             opts=k8s_options(self, cluster, depends_on=[first], deleted_with=first,
                              custom_timeouts=timeouts))
-        self.services[model.name] = first
-        self.rollouts[model.name] = rollout
+        self.services[model.key] = first
+        self.rollouts[model.key] = rollout

@@ -57,13 +57,14 @@ class Serving(pulumi.ComponentResource):
 
         self.ingress_address = cluster.control_plane_address
         self.ingress_port = serving.ingress_node_port
+        # Keyed by `namespace/name`: one model name may be used in two namespaces.
         self.models = {}
         for model in serving.models:
             host = model_host(serving.deployment_mode, model.name, model.namespace,
                               serving.ingress_domain)
             url = predict_url(self.ingress_address, self.ingress_port, model.name)
-            self.models[model.name] = {"namespace": model.namespace, "host": host, "url": url,
-                                       "curl": curl_command(url, host)}
+            self.models[model.key] = {"name": model.name, "namespace": model.namespace,
+                                      "host": host, "url": url, "curl": curl_command(url, host)}
         self.smoke = None
         if serving.smoke_test and serving.models:
             self.smoke = self._smoke_prediction(cluster, serving.models[0])
@@ -74,14 +75,15 @@ class Serving(pulumi.ComponentResource):
     def _smoke_prediction(self, cluster: ClusterHandle, model: Model):
         """One V1 request to the first model, from the control plane, through the
         ingress gateway's node port: the path a user's request takes."""
-        entry = self.models[model.name]
+        entry = self.models[model.key]
         revision = model.storage_uri + (
             f" canary {model.canary.storage_uri} {model.canary.traffic_percent}%"
             if model.canary else "")
         return node_command(
-            f"smoke-predict-{model.name}", cluster.control_plane_connection, "smoke-predict.sh",
+            f"smoke-predict-{model.namespace}-{model.name}", cluster.control_plane_connection,
+            "smoke-predict.sh",
             # MODEL_REVISION only makes the prediction run again when the model changes.
             {"URL": entry["url"], "HOST_HEADER": entry["host"], "MODEL_REVISION": revision},
             stdin=request_body(SMOKE_IMAGE_JPEG, key="smoke"),
             opts=pulumi.ResourceOptions(parent=self, deleted_with=cluster.teardown,
-                                        depends_on=[self.workloads.rollouts[model.name]]))
+                                        depends_on=[self.workloads.rollouts[model.key]]))

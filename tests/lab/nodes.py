@@ -42,7 +42,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 LAB_USER = "labops"  # not a user of the host: it is created inside each node only
-ADDRESS_PREFIX = "127.0.10."
+# Two labs on one machine (two checkouts tested at once) need their own addresses.
+ADDRESS_PREFIX = os.environ.get("KSERVE_LAB_ADDRESS_PREFIX", "127.0.10.")
 FIRST_HOST_NUMBER = 21
 SSH_PORT = 22
 STANDINS = Path(__file__).resolve().parent / "standins"

@@ -1,7 +1,7 @@
 """Run the real program against the lab: remote commands over SSH, the rest mocked.
 
 `LabRunner.up(config)` evaluates __main__.py under Pulumi's mock runtime
-(scripts/offline_program.evaluate) with `LabMocks`: every `command:remote:Command`
+(components/offline/program.evaluate) with `LabMocks`: every `command:remote:Command`
 runs its `create` over SSH (paramiko) on the node its connection names, with its
 `stdin`, and its real stdout/stderr become its outputs, so data flows between
 nodes the way the program wires it. Every other resource type (Kubernetes,
@@ -33,7 +33,7 @@ import paramiko
 import pulumi
 from pulumi.runtime import sync_await
 
-import offline_program
+from components.offline import program as offline_program
 
 COMMAND = "command:remote:Command"
 COPY_TO_REMOTE = "command:remote:CopyToRemote"

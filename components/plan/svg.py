@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from plan import Plan, Step, minutes
+from components.plan.build import Plan, Step
+from components.plan.text import minutes
 
 BOX_WIDTH = 200
 BOX_HEIGHT = 40

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "kserve-cluster"
+from components.problems import PROJECT
+
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
@@ -166,30 +166,6 @@ def _quiet_unretrieved(loop, context):
         loop.default_exception_handler(context)
 
 
-def stack_file(stack: str, stacks_dir: Optional[Path] = None) -> Path:
-    return (stacks_dir or ROOT / "stacks") / f"Pulumi.{stack}.yaml"
-
-
-def parse_stack_file(stack: str, stacks_dir: Optional[Path] = None,
-                     path_exists: Callable[[str], bool] = os.path.isfile):
-    """The stack file validated as the program validates it, for the tools that
-    need no SSH key from it: its encrypted `sshPrivateKey` secret (which only the
-    Pulumi CLI can read) counts as given unless the file names another credential."""
-    from components.stack_config import parse_stack_config
-
-    raw = stack_file_config(stack, stacks_dir)
-    ssh = raw.get("ssh") if isinstance(raw.get("ssh"), dict) else {}
-    other = bool(ssh.get("privateKeyPath") or ssh.get("useAgent"))
-    return parse_stack_config(raw, has_secret_private_key=not other, path_exists=path_exists)
-
-
-def stack_file_config(stack: str, stacks_dir: Optional[Path] = None) -> dict[str, Any]:
-    """The `kserve-cluster:*` keys of stacks/Pulumi.<stack>.yaml, without the prefix."""
-    data = yaml.safe_load((stack_file(stack, stacks_dir)).read_text())
-    return {key.partition(":")[2]: value for key, value in (data.get("config") or {}).items()
-            if key.startswith(f"{PROJECT}:")}
-
-
 @dataclass
 class Evaluation:
     registrations: list[Registration]
@@ -212,8 +188,10 @@ class Evaluation:
 
 def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "test",
              secret_private_key: Optional[str] = FAKE_PRIVATE_KEY,
-             mocks: Optional[pulumi.runtime.Mocks] = None) -> Evaluation:
-    """Run __main__.py for `config` (keys without the project prefix)."""
+             mocks: Optional[pulumi.runtime.Mocks] = None,
+             namespaced: Optional[dict[str, Any]] = None) -> Evaluation:
+    """Run __main__.py for `config` (keys without the project prefix); `namespaced`
+    adds keys as a stack file writes them (`namespace:key`)."""
     mocks = mocks or ClusterMocks(preview)
     monitor = RecordingMonitor(mocks)
     # Each evaluation starts clean, as pulumi.runtime.test does: no RPC or error
@@ -225,6 +203,8 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
                              monitor=monitor)
     full = {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
             for key, value in config.items()}
+    full.update({key: value if isinstance(value, str) else json.dumps(value)
+                 for key, value in (namespaced or {}).items()})
     secret_keys = []
     if secret_private_key is not None:
         full[f"{PROJECT}:sshPrivateKey"] = secret_private_key

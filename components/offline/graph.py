@@ -1,7 +1,7 @@
 """Dependency questions about an evaluation: direct and transitive edges."""
 from __future__ import annotations
 
-from offline_program import Evaluation
+from components.offline.program import Evaluation
 
 
 def _provider_urn(reference: str) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.preflight.stack_file import set_host_keys
+from components.preflight.host_key_pins import set_host_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_A = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
