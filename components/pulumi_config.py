@@ -32,7 +32,10 @@ def load_stack_config() -> tuple[StackConfig, Optional[pulumi.Output]]:
     """
     raw = raw_config()
     secret = raw.pop(SECRET_KEY, None)
-    config = parse_namespaced_config(raw, has_secret_private_key=bool(secret))
+    secret_keys = frozenset(k for k in raw if runtime_config.is_config_secret(k)) | \
+        frozenset(runtime_config.get_config_secret_keys_env())
+    config = parse_namespaced_config(raw, has_secret_private_key=bool(secret),
+                                     secret_keys=secret_keys)
     for warning in config.warnings:
         pulumi.log.warn(warning)
     key = pulumi.Output.secret(str(secret)) if secret else None

@@ -339,6 +339,24 @@ OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
 
 
+def encrypted_in_file(value: Any) -> bool:
+    """A secret as a stack file holds it, `{secure: v1:...}`: what the tools see
+    when they read the file without the Pulumi CLI (the program gets the plain
+    value, and its top-level key in `secret_keys`)."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def holds_encrypted(value: Any) -> bool:
+    """True when a stack file value has an encrypted part anywhere inside it."""
+    if encrypted_in_file(value):
+        return True
+    if isinstance(value, dict):
+        return any(holds_encrypted(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_encrypted(v) for v in value)
+    return False
+
+
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
     """The project's keys without their `kserve-cluster:` prefix.
 
@@ -366,7 +384,11 @@ def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]
 
 
 def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool,
-           path_exists: Callable[[str], bool]) -> StackConfig:
+           path_exists: Callable[[str], bool],
+           secret_keys: frozenset[str] = frozenset()) -> StackConfig:
+    """`secret_keys`: the project's top-level keys (no prefix) that hold a secret
+    (set with `pulumi config set --secret`, also `--path`): the parsers of keys
+    that must carry secrets check it."""
     problems.unknown_keys("", raw, PROJECT_KEYS)
     ssh = _parse_ssh(problems, raw.get("ssh"), has_secret_private_key, path_exists)
     nodes = _parse_nodes(problems, raw.get("nodes"), ssh)
@@ -380,14 +402,20 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
-                       path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
+                       path_exists: Callable[[str], bool] = os.path.isfile,
+                       secret_keys: frozenset[str] = frozenset()) -> StackConfig:
     """Validate the project's keys (no prefix); raise ConfigError with every problem."""
-    return _parse(Problems(), raw, has_secret_private_key, path_exists)
+    return _parse(Problems(), raw, has_secret_private_key, path_exists, frozenset(secret_keys))
 
 
 def parse_namespaced_config(full: dict[str, Any], has_secret_private_key: bool = False,
-                            path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
+                            path_exists: Callable[[str], bool] = os.path.isfile,
+                            secret_keys: frozenset[str] = frozenset()) -> StackConfig:
     """Validate a whole stack config (`namespace:key` keys, values decoded), every
-    namespace included; raise ConfigError with every problem."""
+    namespace included; raise ConfigError with every problem. `secret_keys` are
+    full keys (`kserve-cluster:storageSecrets`)."""
     problems = Problems()
-    return _parse(problems, split_namespaces(problems, full), has_secret_private_key, path_exists)
+    prefix = f"{PROJECT}:"
+    own = frozenset(k[len(prefix):] for k in secret_keys if k.startswith(prefix))
+    return _parse(problems, split_namespaces(problems, full), has_secret_private_key, path_exists,
+                  own)

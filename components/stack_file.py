@@ -16,7 +16,7 @@ import yaml
 
 from components.problems import PROJECT, ConfigError, Problems
 from components.stack_config import (
-    SECRET_PRIVATE_KEY, StackConfig, parse_namespaced_config, split_namespaces)
+    SECRET_PRIVATE_KEY, StackConfig, holds_encrypted, parse_namespaced_config, split_namespaces)
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS_DIR = ROOT / "stacks"
@@ -84,8 +84,10 @@ def parse_stack_file(stack: str, stacks_dir: Optional[Path] = None,
     ssh = full.get(f"{PROJECT}:ssh")
     ssh = ssh if isinstance(ssh, dict) else {}
     other = bool(ssh.get("privateKeyPath") or ssh.get("useAgent"))
+    # Values set with `pulumi config set --secret` are `{secure: ...}` in the file.
+    secret_keys = frozenset(key for key, value in full.items() if holds_encrypted(value))
     return parse_namespaced_config(full, has_secret_private_key=not other,
-                                   path_exists=path_exists)
+                                   path_exists=path_exists, secret_keys=secret_keys)
 
 
 def print_warnings(config: StackConfig, tool: str) -> None:

@@ -331,3 +331,11 @@ def test_provider_namespaces_are_accepted():
 def test_a_far_off_namespace_is_reported_without_a_guess():
     [message] = namespace_problems({"aws:region": "eu-west-1"})
     assert "unknown config namespace 'aws'" in message and "did you mean" not in message
+
+
+def test_encrypted_values_of_a_stack_file_are_recognised():
+    from components.stack_config import encrypted_in_file, holds_encrypted
+    assert encrypted_in_file({"secure": "v1:abc"})
+    assert not encrypted_in_file({"secure": "v1:abc", "other": 1})
+    assert holds_encrypted([{"name": "minio", "secretAccessKey": {"secure": "v1:abc"}}])
+    assert not holds_encrypted([{"name": "minio", "secretAccessKey": "plain"}])

@@ -189,9 +189,11 @@ class Evaluation:
 def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "test",
              secret_private_key: Optional[str] = FAKE_PRIVATE_KEY,
              mocks: Optional[pulumi.runtime.Mocks] = None,
-             namespaced: Optional[dict[str, Any]] = None) -> Evaluation:
+             namespaced: Optional[dict[str, Any]] = None,
+             secret_config: Optional[dict[str, Any]] = None) -> Evaluation:
     """Run __main__.py for `config` (keys without the project prefix); `namespaced`
-    adds keys as a stack file writes them (`namespace:key`)."""
+    adds keys as a stack file writes them (`namespace:key`); `secret_config` adds
+    project keys marked secret, as `pulumi config set --secret` (or `--path`) does."""
     mocks = mocks or ClusterMocks(preview)
     monitor = RecordingMonitor(mocks)
     # Each evaluation starts clean, as pulumi.runtime.test does: no RPC or error
@@ -205,7 +207,9 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
             for key, value in config.items()}
     full.update({key: value if isinstance(value, str) else json.dumps(value)
                  for key, value in (namespaced or {}).items()})
-    secret_keys = []
+    for key, value in (secret_config or {}).items():
+        full[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    secret_keys = [f"{PROJECT}:{key}" for key in (secret_config or {})]
     if secret_private_key is not None:
         full[f"{PROJECT}:sshPrivateKey"] = secret_private_key
         secret_keys.append(f"{PROJECT}:sshPrivateKey")
