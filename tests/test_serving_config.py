@@ -181,3 +181,10 @@ def test_cluster_and_serving_problems_come_together():
                            has_secret_private_key=True)
     keys = [p.split(" = ")[0] for p in caught.value.problems]
     assert "kserve-cluster:nodes" in keys and "kserve-cluster:serving.deploymentMode" in keys
+
+
+def test_two_models_whose_resource_names_would_collide_are_refused():
+    message = only(models=[{**FLOWER, "namespace": "a-b", "name": "c"},
+                           {**FLOWER, "namespace": "a", "name": "b-c"}])
+    assert message.startswith("kserve-cluster:models[1] (b-c).name = 'b-c'")
+    assert "a/b-c and a-b/c (models[0] (c)) would both be named 'a-b-c'" in message

@@ -117,6 +117,18 @@ def _storage_uri(problems: Problems, key: str, value: Any) -> str:
     return value
 
 
+def _check_resource_name(problems: Problems, taken: dict[str, tuple[str, str, str]], key: str,
+                         namespace: str, name: str, label: str) -> None:
+    """The program names a model's resources `<namespace>-<name>`: `a-b/c` and `a/b-c`
+    would both be `a-b-c`, and Pulumi needs every resource name once."""
+    joined = f"{namespace}-{name}"
+    other = taken.setdefault(joined, (namespace, name, label))
+    if other[:2] != (namespace, name):
+        problems.add(key, name, f"{namespace}/{name} and {other[0]}/{other[1]} ({other[2]}) "
+                     f"would both be named {joined!r} in the program's resources.",
+                     "rename one of the two models or namespaces.")
+
+
 def _parse_serving(problems: Problems, raw: Any) -> dict:
     serving = check_mapping(problems, "serving", raw, "see the README's `serving` section.")
     problems.unknown_keys("serving", serving, SERVING_KEYS)
@@ -227,6 +239,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
     formats = CLUSTER_RUNTIME_FORMATS | {f.name for r in runtimes for f in r.model_formats}
     models = []
     seen: dict[tuple[str, str], str] = {}
+    resource_names: dict[str, tuple[str, str, str]] = {}
     for i, item in enumerate(raw):
         key = item_key("models", i, item)
         if not isinstance(item, dict):
@@ -241,6 +254,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
                              f"in namespace {namespace}.", "give every model its own name.")
             else:
                 seen[namespace, name] = key
+                _check_resource_name(problems, resource_names, f"{key}.name", namespace, name, key)
         fmt = item.get("format")
         if fmt is None:
             problems.required(f"{key}.format", f"use one of {', '.join(sorted(formats))}.")
