@@ -230,3 +230,36 @@ def test_fetched_files_land_where_the_tests_look(tmp_path, monkeypatch, capsys):
     assert load_script().main([]) == 0
     assert len(log.read_text().splitlines()) == 2 * len(charts)
     assert not list(dest.rglob("*.old")) and not list(dest.rglob(".pull-*"))
+
+
+# --- .ci/run puts the shared tools on PATH, after any helm already there -------------------
+
+def ci_run_in_copy(tmp_path: Path, extra_bin: str = "") -> str:
+    """.ci/run in a copy of the tree whose scripts/test.sh reports which helm it sees."""
+    repo, tools, fake = tmp_path / "repo", tmp_path / "shared" / "tools", tmp_path / "fakebin"
+    for directory in (repo / ".ci", repo / "scripts", tools, fake):
+        directory.mkdir(parents=True)
+    (repo / ".ci" / "run").write_text((ROOT / ".ci" / "run").read_text())
+    (repo / "scripts" / "test.sh").write_text('#!/bin/sh\ncommand -v helm\n')
+    (tools / "helm").write_text("#!/bin/sh\n")
+    # Not root here, so that .ci/run installs nothing.
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")
+    for path in ((repo / ".ci" / "run"), repo / "scripts" / "test.sh", tools / "helm", fake / "id"):
+        path.chmod(0o755)
+    path = ":".join(p for p in (str(fake), extra_bin, "/usr/bin", "/bin") if p)
+    result = subprocess.run([str(repo / ".ci" / "run")], capture_output=True, text=True,
+                            env={"PATH": path, "HOME": str(tmp_path)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_ci_uses_the_shared_helm_when_none_is_installed(tmp_path):
+    assert ci_run_in_copy(tmp_path) == str(tmp_path / "shared" / "tools" / "helm")
+
+
+def test_ci_prefers_a_helm_already_on_path(tmp_path):
+    own = tmp_path / "ownbin"
+    own.mkdir()
+    (own / "helm").write_text("#!/bin/sh\n")
+    (own / "helm").chmod(0o755)
+    assert ci_run_in_copy(tmp_path, extra_bin=str(own)) == str(own / "helm")
