@@ -15,7 +15,6 @@ it is tested like the others.
 """
 import copy
 import json
-from functools import lru_cache
 
 import pytest
 
@@ -55,24 +54,23 @@ def helm():
     return found.path
 
 
-@lru_cache(maxsize=None)
-def _render(helm_path, source, name, namespace, values_json, include_crds):
-    release = DeclaredRelease("", "", name, namespace, None, json.loads(values_json), include_crds)
-    try:
-        return charts.render(helm_path, release, source, KUBE_VERSION)
-    except charts.RenderError as error:
-        return error
-
-
 @pytest.fixture(scope="session")
 def rendered(helm):
     """Objects of a release; each distinct (chart, values) is rendered once per session."""
+    cache = {}
+
     def get(release: DeclaredRelease) -> list[dict]:
-        result = _render(helm, source_of(release), release.name, release.namespace,
-                         json.dumps(release.values, sort_keys=True), release.include_crds)
-        if isinstance(result, Exception):
-            pytest.fail(str(result))
-        return result
+        source = source_of(release)
+        key = (source, release.name, release.namespace, release.include_crds,
+               json.dumps(release.values, sort_keys=True))
+        if key not in cache:
+            try:
+                cache[key] = charts.render(helm, release, source, KUBE_VERSION)
+            except charts.RenderError as error:
+                cache[key] = error
+        if isinstance(cache[key], Exception):
+            pytest.fail(str(cache[key]))
+        return cache[key]
     return get
 
 

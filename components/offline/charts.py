@@ -121,8 +121,10 @@ def _schema_child(schema: Optional[dict], node: Optional[dict], key: str):
     if key in properties:
         return True, _resolve(schema, properties[key]), False
     extra = node.get("additionalProperties")
-    is_open = (extra not in (None, False) and not properties) or (
-        node.get("type") == "object" and not properties and extra is None)
+    # Open: it says so, or it declares no keys at all (a map). An object that lists
+    # its keys and says nothing more counts as closed, as the chart's values.yaml does.
+    is_open = extra not in (None, False) or (
+        not properties and extra is None and not node.get("patternProperties"))
     return False, (extra if isinstance(extra, dict) else None), is_open
 
 
