@@ -8,6 +8,7 @@ program really uses. A release another layer adds shows up here by itself.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
@@ -91,9 +92,15 @@ def declared_releases(variants: Optional[Iterable[str]] = None) -> list[Declared
     """Every helm.v3.Release of every variant, in the order the program declares them."""
     releases = []
     for variant in variants or VARIANTS:
-        evaluation = evaluate(VARIANTS[variant]())
-        releases += [release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE)]
+        releases += copy.deepcopy(_releases_of(variant))
     return releases
+
+
+@functools.lru_cache(maxsize=None)
+def _releases_of(variant: str) -> tuple[DeclaredRelease, ...]:
+    # One evaluation per variant and process: the program is deterministic.
+    evaluation = evaluate(VARIANTS[variant]())
+    return tuple(release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE))
 
 
 def declared_charts(releases: Iterable[DeclaredRelease]) -> list[ChartRef]:
