@@ -7,9 +7,10 @@ are never committed. One directory holds them, laid out as
     kserve-<version>/<plural>.yaml          KServe's CustomResourceDefinitions
 
 It is, in order: the directory named by $KSERVE_CLUSTER_UPSTREAM; the project's
-own `.upstream/` (git-ignored), which `scripts/fetch_upstream.py` fills on a
+own `.upstream/` (git-ignored) when it holds anything, which `scripts/fetch_upstream.py` fills on a
 machine with internet; `../shared/upstream` beside the repository. Every lookup
-answers with a path, or with None and the reason, for tests to skip with.
+answers with a path, or with None and the reason, for tests to skip with. The
+helm that renders and fetches the charts is found here too.
 """
 from __future__ import annotations
 
@@ -124,10 +125,9 @@ def kserve_crds_dir() -> Found:
 def helm() -> Found:
     """A helm that runs: the one on PATH, else ../shared/tools/helm (which downloads
     a real helm on first use)."""
-    candidates = [c for c in (shutil.which("helm"), SHARED_TOOLS / "helm") if c]
+    candidates = [Path(c) for c in (shutil.which("helm"), SHARED_TOOLS / "helm") if c]
     tried = []
-    for candidate in candidates:
-        path = Path(candidate)
+    for path in dict.fromkeys(candidates):  # .ci/run puts the shared one on PATH too
         if not os.access(path, os.X_OK):
             continue
         try:
