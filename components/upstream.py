@@ -7,10 +7,11 @@ are never committed. One directory holds them, laid out as
     kserve-<version>/<plural>.yaml          KServe's CustomResourceDefinitions
 
 It is, in order: the directory named by $KSERVE_CLUSTER_UPSTREAM; the project's
-own `.upstream/` (git-ignored) when it holds anything, which `scripts/fetch_upstream.py` fills on a
-machine with internet; `../shared/upstream` beside the repository. Every lookup
-answers with a path, or with None and the reason, for tests to skip with. The
-helm that renders and fetches the charts is found here too.
+own `.upstream/` (git-ignored) when it holds anything, which
+`scripts/fetch_upstream.py` fills on a machine with internet; `../shared/upstream`
+beside the repository. Every lookup answers with a path, or with None and the
+reason, for tests to skip with. The helm that renders and fetches the charts is
+found here too.
 """
 from __future__ import annotations
 

@@ -99,7 +99,8 @@ def test_a_packed_subchart_is_read_too(tmp_path):
     (directory / "charts").mkdir()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in (("redis/Chart.yaml", "name: redis\n"), ("redis/values.yaml", "auth:\n  enabled: true\n")):
+        files = {"redis/Chart.yaml": "name: redis\n", "redis/values.yaml": "auth:\n  enabled: true\n"}
+        for name, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -114,26 +115,30 @@ def test_merged_values_follow_helm():
     assert charts.merged_values(defaults, {"a": {"c": [3]}, "d": None}) == {"a": {"b": 1, "c": [3]}}
 
 
+def pod(name, image):
+    return {"kind": "Deployment", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
+
+
 def test_gone_images_are_found_anywhere_with_any_tag():
     objects = [
-        {"kind": "Deployment", "metadata": {"name": "ctl"},
-         "spec": {"template": {"spec": {"containers": [{"image": "gcr.io/kubebuilder/kube-rbac-proxy:v0.8.0"}]}}}},
+        pod("ctl", "gcr.io/kubebuilder/kube-rbac-proxy:v0.8.0"),
         {"kind": "ConfigMap", "metadata": {"name": "cfg"},
          "data": {"proxy": '{"image": "gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1"}'}},
-        {"kind": "Deployment", "metadata": {"name": "fine"},
-         "spec": {"template": {"spec": {"containers": [{"image": "quay.io/brancz/kube-rbac-proxy:v0.18.0"}]}}}},
+        pod("fine", "quay.io/brancz/kube-rbac-proxy:v0.18.0"),
     ]
     found = charts.gone_images(objects, ["gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1"])
     assert [f.split(":")[0] for f in found] == ["ConfigMap cfg", "Deployment ctl"]
 
 
 def test_custom_resources_are_held_to_their_crd():
+    spec = {"type": "object", "properties": {
+        "size": {"type": "integer"},
+        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    schema = {"type": "object", "properties": {"spec": spec}}
     crd = {"kind": "CustomResourceDefinition", "spec": {
         "group": "example.org", "names": {"kind": "Widget"},
-        "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-            "spec": {"type": "object", "properties": {"size": {"type": "integer"},
-                                                      "extra": {"type": "object",
-                                                                "x-kubernetes-preserve-unknown-fields": True}}}}}}}]}}
+        "versions": [{"name": "v1", "schema": {"openAPIV3Schema": schema}}]}}
     good = {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"},
             "spec": {"size": 1, "extra": {"free": True}}}
     bad = {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"},
