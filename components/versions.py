@@ -62,6 +62,13 @@ KNATIVE_NET_ISTIO_URL = f"{KNATIVE_NET_ISTIO_RELEASE}/net-istio.yaml"
 KSERVE_VERSION = "v0.13.1"
 KSERVE_CRD_CHART = "oci://ghcr.io/kserve/charts/kserve-crd"
 KSERVE_CHART = "oci://ghcr.io/kserve/charts/kserve"
+# KServe's CRDs as released, for tests that validate the resources the program
+# creates (scripts/fetch_upstream.py fetches them): file name -> URL at the tag.
+KSERVE_CRD_URLS = {
+    f"{plural}.yaml": "https://raw.githubusercontent.com/kserve/kserve/"
+                      f"{KSERVE_VERSION}/config/crd/full/serving.kserve.io_{plural}.yaml"
+    for plural in ("inferenceservices", "servingruntimes", "clusterservingruntimes")
+}
 # KServe 0.13.1 ships gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1, which no longer
 # exists (the controller never becomes Ready). KServe 0.14 moved to this image
 # with the same arguments.

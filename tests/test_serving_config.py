@@ -71,6 +71,21 @@ def test_bad_storage_uri_scheme(uri):
     assert "gs://" in message and "s3://" in message
 
 
+@pytest.mark.parametrize("where", ["model", "canary"])
+def test_oci_storage_is_refused_with_the_reason(where):
+    # KServe v0.13.1 serves oci:// only with modelcars on, and its chart leaves them
+    # off (tests/test_chart_rendering.py checks the rendered inferenceservice-config).
+    uri = "oci://quay.io/example/flowers-modelcar:1.0"
+    model = {**FLOWER, "storageUri": uri} if where == "model" else \
+        {**FLOWER, "canary": {"storageUri": uri, "trafficPercent": 10}}
+    message = only(models=[model])
+    key = "storageUri" if where == "model" else "canary.storageUri"
+    assert message.startswith(f"kserve-cluster:models[0] (tf-flower).{key} = '{uri}': ")
+    assert "cannot serve a model from a container image" in message
+    assert "kserve.storage.enableModelcar" in message
+    assert "Fix: put the model files" in message and "gs://" in message
+
+
 @pytest.mark.parametrize("percent", [-1, 101, 12.5, "10"])
 def test_traffic_percent_outside_0_100(percent):
     canary = {"storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2",

@@ -1,22 +1,22 @@
 """The custom resources the program creates validate against KServe v0.13.1's CRD schemas.
 
-The schemas are upstream reference data in ../shared/upstream/ (not part of
-this repository); these tests are skipped, with the reason, where it is absent.
+The schemas are upstream reference data (not part of this repository), found
+through components/upstream.py; these tests are skipped, with the reason, where
+they are absent.
 """
 from functools import lru_cache
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+from components import upstream
 from components.serving.config import Canary
 from components.serving.models import inference_service_spec, runtime_spec
 from components.stack_config import parse_stack_config
 
-UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "kserve-v0.13.1"
-pytestmark = pytest.mark.skipif(not UPSTREAM.is_dir(),
-                                reason=f"upstream CRD schemas not found at {UPSTREAM}")
+CRDS = upstream.kserve_crds_dir()
+pytestmark = pytest.mark.skipif(not CRDS, reason=CRDS.reason)
 
 
 @lru_cache(maxsize=None)
@@ -26,7 +26,7 @@ def strict_spec_schema(file: str, version: str) -> jsonschema.Draft7Validator:
 
 
 def spec_schema(file: str, version: str) -> dict:
-    crd = yaml.load((UPSTREAM / file).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    crd = yaml.load((CRDS.path / file).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     [entry] = [v for v in crd["spec"]["versions"] if v["name"] == version]
     return entry["schema"]["openAPIV3Schema"]["properties"]["spec"]
 

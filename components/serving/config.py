@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from components import versions
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     close_match, item_key)
@@ -27,7 +28,16 @@ CLUSTER_RUNTIME_FORMATS = frozenset({
     "pmml", "paddle", "huggingface", "mlflow",
 })
 # What KServe's storage initializer (ClusterStorageContainer "default") fetches.
-STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs", "oci")
+STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs")
+# oci:// (the model in a container image) is KServe's "modelcars", off in the
+# pinned chart (kserve.storage.enableModelcar: false): the storage initializer then
+# gets the URI and cannot fetch it. Modelcars stay off: see OCI_REFUSED.
+OCI_REFUSED = (
+    f"KServe {versions.KSERVE_VERSION} as installed here cannot serve a model from a container "
+    "image: oci:// needs KServe's modelcars, which its chart leaves off "
+    "(kserve.storage.enableModelcar) and which are experimental in this release (the model "
+    "server may start before the model image is pulled, and after a node reboot the pod keeps "
+    "failing on its existing model link; fixed upstream only in 0.14 and 0.15).")
 
 SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
@@ -109,6 +119,12 @@ def _storage_uri(problems: Problems, key: str, value: Any) -> str:
                           "gs://kfserving-examples/models/tensorflow/flowers.")
         return ""
     scheme = value.split("://", 1)[0] if isinstance(value, str) and "://" in value else None
+    if scheme == "oci":
+        problems.add(key, value, OCI_REFUSED,
+                     "put the model files in a bucket, on a web server or on a volume and use "
+                     "gs://, s3://, https:// or pvc://, "
+                     "e.g. gs://kfserving-examples/models/tensorflow/flowers.")
+        return ""
     if scheme not in STORAGE_SCHEMES:
         problems.add(key, value, "not a storage URI KServe can fetch.",
                      f"use one of the schemes {', '.join(s + '://' for s in STORAGE_SCHEMES)}, "

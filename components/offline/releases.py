@@ -1,0 +1,108 @@
+"""The Helm releases the program declares, exactly as it passes them to helm.v3.Release.
+
+Taken from the mock evaluation of the program (components/offline/program.py)
+for a few stack variants, so that tests render every release with the values the
+program really computes, and scripts/fetch_upstream.py fetches every chart the
+program really uses. A release another layer adds shows up here by itself.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from components.offline.program import Registration, evaluate
+from components.stack_file import stack_file_config
+from components.upstream import ChartRef
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+
+# Inputs that change what `helm template` renders, and those that only change how
+# the release is installed. Any other input is refused, so that a new option the
+# program starts using (valueYamlFiles, postrender, ...) cannot slip past the tests.
+RENDER_INPUTS = {"name", "chart", "version", "namespace", "values", "repositoryOpts", "skipCrds"}
+INSTALL_INPUTS = {"createNamespace", "compat", "waitForJobs", "timeout", "atomic", "cleanupOnFail",
+                  "maxHistory", "skipAwait", "description", "disableWebhooks", "replace",
+                  "forceUpdate", "recreatePods", "resetValues", "reuseValues", "dependencyUpdate"}
+
+
+def _lab() -> dict:
+    return stack_file_config("lab")
+
+
+def _raw_deployment() -> dict:
+    """The lab with every setting the charts see moved off its chart default: the
+    other deployment mode, another domain, node port and pod network."""
+    config = _lab()
+    config["serving"] = {**config.get("serving", {}), "deploymentMode": "RawDeployment",
+                         "ingressDomain": "models.lab.internal", "ingressNodePort": 30080}
+    config["kubernetes"] = {**config.get("kubernetes", {}), "podCidr": "10.244.0.0/16"}
+    return config
+
+
+# Stack configs whose releases together cover every release and values branch.
+VARIANTS: dict[str, Callable[[], dict]] = {"lab": _lab, "raw-deployment": _raw_deployment}
+
+
+@dataclass(frozen=True)
+class DeclaredRelease:
+    variant: str          # which entry of VARIANTS declared it
+    resource: str         # the Pulumi resource name
+    name: str             # the Helm release name
+    namespace: str
+    chart: ChartRef
+    values: dict
+    include_crds: bool    # helm installs the chart's crds/ unless skipCrds
+
+    @property
+    def id(self) -> str:
+        return f"{self.variant}:{self.resource}"
+
+
+def _whole_numbers(value: Any) -> Any:
+    """The mock runtime hands numbers back as floats (protobuf carries doubles);
+    the provider gives helm 31903, not 31903.0, so whole floats become ints."""
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def release_of(variant: str, registration: Registration) -> DeclaredRelease:
+    inputs = registration.inputs
+    unknown = set(inputs) - RENDER_INPUTS - INSTALL_INPUTS
+    if unknown:
+        raise ValueError(f"{registration.name}: helm.v3.Release input(s) {', '.join(sorted(unknown))} "
+                         "are not understood by components/offline/releases.py; teach it whether "
+                         "they change what the chart renders")
+    repo = (inputs.get("repositoryOpts") or {}).get("repo")
+    return DeclaredRelease(
+        variant=variant, resource=registration.name, name=inputs["name"],
+        namespace=inputs.get("namespace", "default"),
+        chart=ChartRef(chart=inputs["chart"], version=inputs["version"], repo=repo),
+        values=_whole_numbers(copy.deepcopy(inputs.get("values") or {})),
+        include_crds=not inputs.get("skipCrds", False))
+
+
+def declared_releases(variants: Optional[Iterable[str]] = None) -> list[DeclaredRelease]:
+    """Every helm.v3.Release of every variant, in the order the program declares them."""
+    releases = []
+    for variant in variants or VARIANTS:
+        releases += copy.deepcopy(_releases_of(variant))
+    return releases
+
+
+@functools.lru_cache(maxsize=None)
+def _releases_of(variant: str) -> tuple[DeclaredRelease, ...]:
+    # One evaluation per variant and process: the program is deterministic.
+    evaluation = evaluate(VARIANTS[variant]())
+    return tuple(release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE))
+
+
+def declared_charts(releases: Iterable[DeclaredRelease]) -> list[ChartRef]:
+    """The distinct charts of `releases`, in first-declared order."""
+    return list(dict.fromkeys(release.chart for release in releases))

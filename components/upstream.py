@@ -1,0 +1,219 @@
+"""Where tests find upstream files: the pinned charts' sources and KServe's CRDs.
+
+Nothing here is part of the project: the files come from upstream releases and
+are never committed. One directory holds them, laid out as
+
+    charts/<project>-<version>/<chart>      a chart's source (helm pull --untar)
+    kserve-<version>/<plural>.yaml          KServe's CustomResourceDefinitions
+
+It is, in order: the directory named by $KSERVE_CLUSTER_UPSTREAM; the project's
+own `.upstream/` (git-ignored) when it holds anything, which
+`scripts/fetch_upstream.py` fills on a machine with internet; `../shared/upstream`
+beside the repository. Every lookup answers with a path, or with None and the
+reason, for tests to skip with. The helm that renders and fetches the charts is
+found here too.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from components import versions
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "KSERVE_CLUSTER_UPSTREAM"
+PROJECT_DIR = ROOT / ".upstream"
+SHARED_DIR = ROOT.parent / "shared" / "upstream"
+SHARED_TOOLS = ROOT.parent / "shared" / "tools"
+FETCH_COMMAND = "scripts/fetch_upstream.py"
+
+# Where a chart's source goes under charts/, for charts whose published name or
+# place differs from <name>-<version>/<name>: keyed by (repository, chart) as a
+# helm.v3.Release names them (repository None for an oci:// reference).
+_CHART_DIRS = {
+    (versions.CALICO_CHART_REPO, versions.CALICO_CHART): "calico-{version}/tigera-operator",
+    (versions.CERT_MANAGER_CHART_REPO, "cert-manager"): "cert-manager-{version}/cert-manager",
+    (versions.ISTIO_CHART_REPO, "base"): "istio-{version}-charts/base",
+    (versions.ISTIO_CHART_REPO, "istiod"): "istio-{version}-charts/istio-control/istio-discovery",
+    (versions.ISTIO_CHART_REPO, "gateway"): "istio-{version}-charts/gateway",
+    (None, versions.KSERVE_CRD_CHART): "kserve-{version}/kserve-crd",
+    # Published as `kserve`; its source in the kserve repository is charts/kserve-resources.
+    (None, versions.KSERVE_CHART): "kserve-{version}/kserve-resources",
+}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A path, or None and why not (for a skip message)."""
+    path: Optional[Path]
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.path is not None
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """A chart as a helm.v3.Release names it."""
+    chart: str                  # name in the repository, or an oci:// reference
+    version: str
+    repo: Optional[str] = None  # the repository URL; None for oci://
+
+    @property
+    def name(self) -> str:
+        return self.chart.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def label(self) -> str:
+        where = self.chart if self.chart.startswith("oci://") else f"{self.repo} {self.chart}"
+        return f"{where} {self.version}"
+
+
+def upstream_dir() -> Found:
+    """The upstream directory, or None with where it was looked for."""
+    override = os.environ.get(ENV)
+    if override:
+        path = Path(override).expanduser()
+        if path.is_dir():
+            return Found(path)
+        return Found(None, f"{ENV}={override} is not a directory")
+    for path in (PROJECT_DIR, SHARED_DIR):
+        # An empty .upstream/ (a fetch that got nothing) must not hide ../shared/upstream.
+        if path.is_dir() and any(path.iterdir()):
+            return Found(path)
+    return Found(None, f"no upstream files: neither {PROJECT_DIR} nor {SHARED_DIR} exists "
+                       f"(run {FETCH_COMMAND} on a machine with internet, or set {ENV})")
+
+
+def chart_subdir(ref: ChartRef) -> Path:
+    """The chart's place under the upstream directory."""
+    template = _CHART_DIRS.get((ref.repo, ref.chart), "{name}-{version}/{name}")
+    return Path("charts") / template.format(version=ref.version, name=ref.name)
+
+
+def chart_source(ref: ChartRef) -> Found:
+    """The source of a pinned chart, or None with the reason naming the chart."""
+    base = upstream_dir()
+    if not base:
+        return Found(None, f"chart {ref.label}: {base.reason}")
+    path = base.path / chart_subdir(ref)
+    if not (path / "Chart.yaml").is_file():
+        return Found(None, f"chart {ref.label}: its source is not in {path} "
+                           f"(run {FETCH_COMMAND} to fetch it)")
+    return Found(path)
+
+
+def kserve_crds_dir() -> Found:
+    """The directory of KServe's CRDs at the pinned release (<plural>.yaml files)."""
+    base = upstream_dir()
+    if not base:
+        return Found(None, f"KServe {versions.KSERVE_VERSION} CRDs: {base.reason}")
+    path = base.path / f"kserve-{versions.KSERVE_VERSION}"
+    missing = [name for name in versions.KSERVE_CRD_URLS if not (path / name).is_file()]
+    if missing:
+        return Found(None, f"KServe {versions.KSERVE_VERSION} CRDs: {', '.join(missing)} "
+                           f"not in {path} (run {FETCH_COMMAND} to fetch them)")
+    return Found(path)
+
+
+def helm() -> Found:
+    """A helm that runs: the one on PATH, else ../shared/tools/helm (which downloads
+    a real helm on first use)."""
+    candidates = [Path(c) for c in (shutil.which("helm"), SHARED_TOOLS / "helm") if c]
+    tried = []
+    for path in dict.fromkeys(candidates):  # .ci/run puts the shared one on PATH too
+        if not os.access(path, os.X_OK):
+            continue
+        try:
+            # The first run of the shared wrapper downloads helm: give it time.
+            result = subprocess.run([str(path), "version", "--short"], capture_output=True,
+                                    text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            tried.append(f"{path}: {error}")
+            continue
+        if result.returncode == 0 and result.stdout.startswith("v3."):
+            return Found(path)
+        tried.append(f"{path}: {(result.stderr or result.stdout).strip()[:200] or 'no output'}")
+    if not tried:
+        return Found(None, f"no helm: none on PATH and no {SHARED_TOOLS / 'helm'}")
+    return Found(None, "no working helm 3: " + "; ".join(tried))
+
+
+# --- filling the project's own upstream directory (scripts/fetch_upstream.py) ----------
+
+class FetchError(RuntimeError):
+    pass
+
+
+def fetch_destination() -> Path:
+    """Where scripts/fetch_upstream.py puts the files: $KSERVE_CLUSTER_UPSTREAM, else .upstream/."""
+    override = os.environ.get(ENV)
+    return Path(override).expanduser() if override else PROJECT_DIR
+
+
+def crd_subdir(file_name: str) -> Path:
+    return Path(f"kserve-{versions.KSERVE_VERSION}") / file_name
+
+
+def _swap_in(new: Path, destination: Path) -> None:
+    """Replace `destination` by `new` (a sibling), so that a failed fetch leaves the old copy."""
+    old = destination.with_name(destination.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if destination.exists():
+        destination.rename(old)
+    new.rename(destination)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def pull_chart(helm_path: Path, ref: ChartRef, destination: Path) -> None:
+    """`helm pull --untar` of the pinned chart, placed at `destination`."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=destination.parent))
+    try:
+        command = [str(helm_path), "pull", ref.chart, "--version", ref.version,
+                   "--untar", "--untardir", str(staging)]
+        if ref.repo:
+            command += ["--repo", ref.repo]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise FetchError(f"helm pull did not run: {error}") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+            raise FetchError(f"helm pull failed: {detail}")
+        unpacked = [p for p in staging.iterdir() if (p / "Chart.yaml").is_file()]
+        if len(unpacked) != 1:
+            raise FetchError(f"helm pull left {len(unpacked)} charts in {staging}, expected one")
+        _swap_in(unpacked[0], destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def download(url: str, destination: Path, timeout: float = 60) -> None:
+    """Fetch `url` to `destination`, written whole or not at all."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            data = response.read()
+    except (OSError, ValueError, http.client.HTTPException) as error:  # URLError is an OSError
+        raise FetchError(f"download failed: {error}") from None
+    partial = destination.with_name(destination.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(destination)
+
+
+def remove_empty_dirs(top: Path) -> None:
+    """Drop the empty directories a failed fetch leaves under `top` (not `top` itself)."""
+    if not top.is_dir():
+        return
+    for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                       reverse=True):
+        if not any(path.iterdir()):
+            path.rmdir()

@@ -1,0 +1,149 @@
+"""The chart checks of components/offline/charts.py on small made-up charts: they run
+everywhere, with no upstream files and no helm."""
+import io
+import json
+import tarfile
+
+from components.offline import charts
+
+
+def chart(tmp_path, values: str, schema=None, chart_yaml="name: demo\nversion: 1.0.0\n", name="demo"):
+    directory = tmp_path / name
+    directory.mkdir(parents=True)
+    (directory / "Chart.yaml").write_text(chart_yaml)
+    (directory / "values.yaml").write_text(values)
+    if schema is not None:
+        (directory / "values.schema.json").write_text(json.dumps(schema))
+    return directory
+
+
+VALUES = """
+service:
+  type: ClusterIP
+  ports: []
+podAnnotations: {}
+certs:
+  key:
+image:
+  repository: example/app
+  tag: ""
+"""
+
+
+def test_known_keys_pass_and_a_misspelt_one_is_named_with_a_guess(tmp_path):
+    directory = chart(tmp_path, VALUES)
+    good = {"service": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]},
+            "image": {"tag": "1.0"}}
+    assert charts.values_problems(good, directory) == []
+    bad = {"service": {"tpye": "NodePort"}, "imgae": {"tag": "1.0"}}
+    assert charts.values_problems(bad, directory) == [
+        "service.tpye: not a value of chart demo (not in its values.yaml); did you mean service.type?",
+        "imgae: not a value of chart demo (not in its values.yaml); did you mean image?",
+    ]
+
+
+def test_under_an_empty_map_or_a_null_default_keys_are_free(tmp_path):
+    directory = chart(tmp_path, VALUES)
+    values = {"podAnnotations": {"anything": "goes"}, "certs": {"key": {"nested": 1}}}
+    assert charts.values_problems(values, directory) == []
+
+
+def test_a_documented_free_form_path_is_skipped(tmp_path):
+    loaded = charts.load_chart_values(chart(tmp_path, "installation:\n  enabled: true\n"))
+    values = {"installation": {"calicoNetwork": {"ipPools": []}}}
+    assert charts.unknown_value_keys(values, loaded, free_form={}) != []
+    assert charts.unknown_value_keys(values, loaded, free_form={"installation": "why"}) == []
+
+
+def test_keys_the_schema_declares_count_and_open_schema_maps_are_free(tmp_path):
+    schema = {"$ref": "#/$defs/values", "$defs": {"values": {"type": "object", "properties": {
+        "service": {"type": "object", "properties": {"type": {"type": "string"},
+                                                     "externalIPs": {"type": "array"}}},
+        "labels": {"type": "object"},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}},
+    }}}}
+    directory = chart(tmp_path, "service:\n  type: ClusterIP\n", schema=schema)
+    assert charts.values_problems({"service": {"externalIPs": ["10.0.0.1"]},
+                                   "labels": {"team": "ml"}, "env": {"A": "1"}}, directory) == []
+    problems = charts.values_problems({"service": {"tpye": "x"}}, directory)
+    assert problems == ["service.tpye: not a value of chart demo (not in its values.yaml or "
+                        "values.schema.json); did you mean service.type?"]
+
+
+def test_schema_errors_are_reported_on_the_merged_values(tmp_path):
+    schema = {"type": "object", "required": ["replicas"],
+              "properties": {"replicas": {"type": "integer"}, "name": {"type": "string"}}}
+    directory = chart(tmp_path, "replicas: 1\nname: demo\n", schema=schema)
+    # The default satisfies `required`, as it does for helm.
+    assert charts.values_problems({"name": "other"}, directory) == []
+    assert charts.values_problems({"replicas": "two"}, directory) == \
+        ["replicas: 'two' is not of type 'integer'"]
+
+
+def test_subchart_values_are_checked_against_the_subchart(tmp_path):
+    directory = chart(tmp_path, "enabled: true\n",
+                      chart_yaml="name: stack\ndependencies:\n- name: grafana\n  alias: dashboards\n")
+    sub = directory / "charts" / "grafana"
+    sub.mkdir(parents=True)
+    (sub / "Chart.yaml").write_text("name: grafana\n")
+    (sub / "values.yaml").write_text("adminUser: admin\npersistence:\n  enabled: false\n")
+    assert charts.values_problems({"dashboards": {"persistence": {"enabled": True}},
+                                   "global": {"imageRegistry": "x"}}, directory) == []
+    assert charts.values_problems({"dashboards": {"adminUsr": "me"}}, directory) == [
+        "dashboards.adminUsr: not a value of chart stack (not in its values.yaml); "
+        "did you mean dashboards.adminUser?"]
+
+
+def test_a_packed_subchart_is_read_too(tmp_path):
+    directory = chart(tmp_path, "enabled: true\n", chart_yaml="name: stack\n")
+    (directory / "charts").mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        files = {"redis/Chart.yaml": "name: redis\n", "redis/values.yaml": "auth:\n  enabled: true\n"}
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    (directory / "charts" / "redis-1.0.0.tgz").write_bytes(buffer.getvalue())
+    assert charts.values_problems({"redis": {"auth": {"enabled": False}}}, directory) == []
+    assert charts.values_problems({"redis": {"auht": {}}}, directory) != []
+
+
+def test_merged_values_follow_helm():
+    defaults = {"a": {"b": 1, "c": [1, 2]}, "d": 4}
+    assert charts.merged_values(defaults, {"a": {"c": [3]}, "d": None}) == {"a": {"b": 1, "c": [3]}}
+
+
+def pod(name, image):
+    return {"kind": "Deployment", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
+
+
+def test_gone_images_are_found_anywhere_with_any_tag():
+    objects = [
+        pod("ctl", "gcr.io/kubebuilder/kube-rbac-proxy:v0.8.0"),
+        {"kind": "ConfigMap", "metadata": {"name": "cfg"},
+         "data": {"proxy": '{"image": "gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1"}'}},
+        pod("fine", "quay.io/brancz/kube-rbac-proxy:v0.18.0"),
+    ]
+    found = charts.gone_images(objects, ["gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1"])
+    assert [f.split(":")[0] for f in found] == ["ConfigMap cfg", "Deployment ctl"]
+
+
+def test_custom_resources_are_held_to_their_crd():
+    spec = {"type": "object", "properties": {
+        "size": {"type": "integer"},
+        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+    schema = {"type": "object", "properties": {"spec": spec}}
+    crd = {"kind": "CustomResourceDefinition", "spec": {
+        "group": "example.org", "names": {"kind": "Widget"},
+        "versions": [{"name": "v1", "schema": {"openAPIV3Schema": schema}}]}}
+    good = {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"size": 1, "extra": {"free": True}}}
+    bad = {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"},
+           "spec": {"sise": 1}}
+    validators = charts.crd_validators([crd])
+    assert charts.custom_resource_errors([good], validators) == []
+    [error] = charts.custom_resource_errors([bad], validators)
+    assert error.startswith("Widget w: spec: Additional properties are not allowed ('sise'")

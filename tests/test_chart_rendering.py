@@ -1,0 +1,236 @@
+"""Every Helm release the program declares, rendered with the real pinned chart.
+
+The releases come from the program itself under the mock runtime (the lab stack
+and a RawDeployment variant: components/offline/releases.py), with the values
+exactly as it passes them. For each one, the values are checked against the
+chart's values.yaml and values.schema.json, and `helm template` renders the chart
+(helm on PATH, else ../shared/tools/helm). The rendered objects must then show
+what the stack asks for. A pin bump that renames a chart value fails here, not on
+a user's cluster.
+
+Chart sources come from components/upstream.py (.upstream/ filled by
+scripts/fetch_upstream.py, or ../shared/upstream). A release whose chart source
+is absent is skipped with a reason naming the chart; once its source is fetched,
+it is tested like the others.
+"""
+import copy
+import json
+
+import pytest
+
+from components import upstream, versions
+from components.offline import charts
+from components.offline.releases import VARIANTS, DeclaredRelease, declared_releases
+from components.serving.istio import GATEWAY_RELEASE
+from components.serving.istio import NAMESPACE as ISTIO_NAMESPACE
+from components.stack_config import parse_stack_config
+
+RELEASES = declared_releases()
+KUBE_VERSION = versions.KUBERNETES_VERSION
+
+
+def by_chart(variant: str, chart: str) -> DeclaredRelease:
+    [release] = [r for r in RELEASES if r.variant == variant and r.chart.chart == chart]
+    return release
+
+
+def expected(variant: str):
+    """What the variant's stack config asks for, parsed on its own."""
+    return parse_stack_config(VARIANTS[variant](), has_secret_private_key=True)
+
+
+def source_of(release: DeclaredRelease):
+    found = upstream.chart_source(release.chart)
+    if not found:
+        pytest.skip(found.reason)
+    return found.path
+
+
+@pytest.fixture(scope="session")
+def helm():
+    found = upstream.helm()
+    if not found:
+        pytest.skip(found.reason)
+    return found.path
+
+
+@pytest.fixture(scope="session")
+def rendered(helm):
+    """Objects of a release; each distinct (chart, values) is rendered once per session."""
+    cache = {}
+
+    def get(release: DeclaredRelease) -> list[dict]:
+        source = source_of(release)
+        key = (source, release.name, release.namespace, release.include_crds,
+               json.dumps(release.values, sort_keys=True))
+        if key not in cache:
+            try:
+                cache[key] = charts.render(helm, release, source, KUBE_VERSION)
+            except charts.RenderError as error:
+                cache[key] = error
+        if isinstance(cache[key], Exception):
+            pytest.fail(str(cache[key]))
+        return cache[key]
+    return get
+
+
+@pytest.fixture(scope="session")
+def crd_validators(rendered):
+    """Validators for every CRD any release renders, and KServe's CRDs."""
+    objects = []
+    for release in RELEASES:
+        if upstream.chart_source(release.chart):
+            try:
+                objects += rendered(release)
+            except pytest.fail.Exception:
+                pass  # its own render test reports it
+    crds = upstream.kserve_crds_dir()
+    if crds:
+        for name in versions.KSERVE_CRD_URLS:
+            objects += charts.load_yaml_documents(crds.path / name)
+    return charts.crd_validators(objects)
+
+
+def test_the_program_declares_the_pinned_releases():
+    assert {r.variant for r in RELEASES} == set(VARIANTS)
+    for variant in VARIANTS:
+        pinned = {(r.chart.chart, r.chart.version) for r in RELEASES if r.variant == variant}
+        assert {(versions.CALICO_CHART, versions.CALICO_VERSION),
+                ("gateway", versions.ISTIO_VERSION),
+                (versions.KSERVE_CHART, versions.KSERVE_VERSION)} <= pinned
+
+
+# --- every release ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: r.id)
+def test_values_are_the_charts_own(release):
+    problems = charts.values_problems(release.values, source_of(release))
+    assert not problems, f"{release.id} ({release.chart.label}):\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: r.id)
+def test_release_renders_and_names_no_gone_image(release, rendered):
+    objects = rendered(release)
+    assert objects, f"{release.id} rendered nothing"
+    gone = charts.gone_images(objects, versions.KNOWN_GONE_IMAGES)
+    assert not gone, f"{release.id} still names images that are gone:\n" + "\n".join(gone)
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: r.id)
+def test_rendered_custom_resources_match_their_crds(release, rendered, crd_validators):
+    errors = charts.custom_resource_errors(rendered(release), crd_validators)
+    assert not errors, "\n".join(errors)
+
+
+# --- what the stack asks for --------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gateway_service_is_the_configured_node_port(variant, rendered):
+    objects = rendered(by_chart(variant, "gateway"))
+    [service] = charts.find(objects, "Service", GATEWAY_RELEASE)
+    # KServe and net-istio address the gateway as istio-ingressgateway.istio-system.
+    assert service["metadata"]["namespace"] == ISTIO_NAMESPACE
+    assert service["spec"]["type"] == "NodePort"
+    [http] = [p for p in service["spec"]["ports"] if p["port"] == 80]
+    assert http["nodePort"] == expected(variant).serving.ingress_node_port
+    assert http["targetPort"] == 80
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gateway_pods_carry_the_labels_net_istio_selects(variant, rendered):
+    objects = rendered(by_chart(variant, "gateway"))
+    [deployment] = charts.find(objects, "Deployment", GATEWAY_RELEASE)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app"] == "istio-ingressgateway"
+    assert labels["istio"] == "ingressgateway"
+    [service] = charts.find(objects, "Service", GATEWAY_RELEASE)
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+def inferenceservice_config(variant, rendered) -> dict:
+    objects = rendered(by_chart(variant, versions.KSERVE_CHART))
+    [config_map] = charts.find(objects, "ConfigMap", "inferenceservice-config")
+    return config_map["data"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kserve_deployment_mode_and_domain(variant, rendered):
+    data = inferenceservice_config(variant, rendered)
+    serving = expected(variant).serving
+    assert json.loads(data["deploy"])["defaultDeploymentMode"] == serving.deployment_mode
+    assert json.loads(data["ingress"])["ingressDomain"] == serving.ingress_domain
+
+
+def test_the_variants_move_every_checked_setting_off_its_chart_default():
+    # Otherwise a value the chart ignored would pass the checks above unnoticed.
+    lab, raw = expected("lab"), expected("raw-deployment")
+    assert raw.serving.deployment_mode != lab.serving.deployment_mode
+    assert raw.serving.ingress_domain != "example.com"
+    assert raw.kubernetes.pod_cidr != "192.168.0.0/16"
+    assert raw.serving.ingress_node_port != lab.serving.ingress_node_port
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_modelcars_stay_off_as_validation_assumes(variant, rendered):
+    # components/serving/config.py refuses oci:// storage URIs because the chart
+    # leaves modelcars off; if a values change turns them on, revisit that refusal.
+    storage = json.loads(inferenceservice_config(variant, rendered)["storageInitializer"])
+    assert storage["enableModelcar"] is False
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_calico_pool_and_node_address_autodetection(variant, rendered):
+    objects = rendered(by_chart(variant, versions.CALICO_CHART))
+    [installation] = charts.find(objects, "Installation")
+    network = installation["spec"]["calicoNetwork"]
+    [pool] = network["ipPools"]
+    assert pool["cidr"] == expected(variant).kubernetes.pod_cidr
+    assert network["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}
+
+
+# --- the checks bite -----------------------------------------------------------------------
+
+def test_a_misspelt_value_key_is_reported():
+    release = by_chart("lab", "gateway")
+    values = copy.deepcopy(release.values)
+    values["service"]["tpye"] = values["service"].pop("type")
+    problems = charts.values_problems(values, source_of(release))
+    assert any(p.startswith("service.tpye: not a value of chart gateway")
+               and "did you mean service.type?" in p for p in problems), problems
+
+
+def test_a_misspelt_key_deep_in_a_chart_without_schema_is_reported():
+    release = by_chart("lab", versions.KSERVE_CHART)
+    values = copy.deepcopy(release.values)
+    values["kserve"]["controller"]["gateway"]["domian"] = "example.org"
+    problems = charts.values_problems(values, source_of(release))
+    assert problems == ["kserve.controller.gateway.domian: not a value of chart kserve (not in its "
+                        "values.yaml); did you mean kserve.controller.gateway.domain?"]
+
+
+def test_a_schema_type_error_is_reported():
+    release = by_chart("lab", "cert-manager")
+    values = copy.deepcopy(release.values)
+    values["crds"]["enabled"] = "yes"
+    problems = charts.values_problems(values, source_of(release))
+    assert any(p.startswith("crds.enabled:") for p in problems), problems
+
+
+def test_a_misspelt_installation_field_fails_its_crd(helm):
+    release = by_chart("lab", versions.CALICO_CHART)
+    values = copy.deepcopy(release.values)
+    network = values["installation"]["calicoNetwork"]
+    network["nodeAddressAutodetectionV5"] = network.pop("nodeAddressAutodetectionV4")
+    objects = charts.render(helm, release, source_of(release), KUBE_VERSION, values=values)
+    errors = charts.custom_resource_errors(objects, charts.crd_validators(objects))
+    assert any("nodeAddressAutodetectionV5" in e for e in errors), errors
+
+
+def test_a_gone_image_is_found(helm):
+    # The chart's own kube-rbac-proxy default is the gone gcr.io image.
+    release = by_chart("lab", versions.KSERVE_CHART)
+    values = copy.deepcopy(release.values)
+    del values["kserve"]["controller"]["rbacProxyImage"]
+    objects = charts.render(helm, release, source_of(release), KUBE_VERSION, values=values)
+    assert any(found.startswith("Deployment kserve-controller-manager: gcr.io/kubebuilder/kube-rbac-proxy")
+               for found in charts.gone_images(objects, versions.KNOWN_GONE_IMAGES))
