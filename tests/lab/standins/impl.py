@@ -254,6 +254,11 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
                     if source.is_file():
                         target = Path("/") / source.relative_to(payload)
                         target.parent.mkdir(parents=True, exist_ok=True)
+                        # Replace, never write through: a symbolic link of the host's
+                        # /usr/bin (the lower layer) may point outside the node's
+                        # overlays (/usr/bin/kubectl -> ../lib/google-cloud-sdk/...).
+                        if target.is_symlink() or target.exists():
+                            target.unlink()
                         shutil.copy2(source, target)
             units.update(UNITS.get(name, []))
             installed[name] = version
