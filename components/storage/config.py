@@ -8,7 +8,6 @@ later, by the component that uploads them.
 from __future__ import annotations
 
 import dataclasses
-import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -293,7 +292,7 @@ def _parse_uploads(problems: Problems, key: str, raw: Any) -> list[Upload]:
                                         "give a list of {from, to}.")):
         upload = _parse_upload(problems, f"{key}.upload[{j}]", item)
         if upload is not None:
-            for k, earlier in enumerate(uploads):
+            for earlier in uploads:
                 a, b = earlier.target, upload.target
                 if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
                     problems.add(f"{key}.upload[{j}].to", b,
