@@ -10,6 +10,7 @@ from components.pulumi_config import load_stack_config
 from components.serving.context import ClusterHandle
 from components.serving.serving import Serving
 from components.stack_config import ConfigError
+from components.storage.storage import Storage
 
 try:
     # Every problem in the stack file at once, before any resource is registered.
@@ -18,11 +19,11 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 cluster = Cluster(config, private_key_output(config.ssh, secret_key))
-serving = Serving(
-    ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
-                  control_plane_connection=cluster.control_plane.connection,
-                  control_plane_address=config.control_plane.address),
-    config.serving)
+handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
+                       control_plane_connection=cluster.control_plane.connection,
+                       control_plane_address=config.control_plane.address)
+storage = Storage(handle, config.storage) if config.storage.enabled else None
+serving = Serving(handle, config.serving, storage=storage)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from components import versions
+from components.config_secrets import encrypted_in_file, holds_encrypted  # noqa: F401 (re-exported)
 from components.serving.config import ServingConfig, parse_serving_config
+from components.storage.config import (
+    StorageConfig, check_storage_references, parse_storage_config)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -99,6 +102,7 @@ class StackConfig:
     serving: ServingConfig = ServingConfig()
     # Problems that do not stop a run; the program logs them, the tools print them.
     warnings: tuple[str, ...] = ()
+    storage: StorageConfig = StorageConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -336,25 +340,8 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 # Config namespaces a stack file may use besides this project's: the providers the
 # program creates resources with, and Pulumi's own settings.
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
-PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
-
-
-def encrypted_in_file(value: Any) -> bool:
-    """A secret as a stack file holds it, `{secure: v1:...}`: what the tools see
-    when they read the file without the Pulumi CLI (the program gets the plain
-    value, and its top-level key in `secret_keys`)."""
-    return isinstance(value, dict) and set(value) == {"secure"}
-
-
-def holds_encrypted(value: Any) -> bool:
-    """True when a stack file value has an encrypted part anywhere inside it."""
-    if encrypted_in_file(value):
-        return True
-    if isinstance(value, dict):
-        return any(holds_encrypted(v) for v in value.values())
-    if isinstance(value, list):
-        return any(holds_encrypted(v) for v in value)
-    return False
+PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
+                "storage", "modelStores", "storageSecrets"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -395,10 +382,13 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
     serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
                                    raw.get("models"))
+    storage = parse_storage_config(problems, raw.get("storage"), raw.get("modelStores"),
+                                   raw.get("storageSecrets"), secret_keys)
+    serving = check_storage_references(problems, serving, storage)
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
-                       warnings=tuple(problems.warnings))
+                       warnings=tuple(problems.warnings), storage=storage)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,

@@ -162,6 +162,18 @@ def crd_subdir(file_name: str) -> Path:
     return Path(f"kserve-{versions.KSERVE_VERSION}") / file_name
 
 
+LOCAL_PATH_MANIFEST = (Path(f"local-path-provisioner-{versions.LOCAL_PATH_PROVISIONER_VERSION}")
+                       / "local-path-storage.yaml")
+
+
+def pinned_files() -> list[tuple[str, Path]]:
+    """The single files the tests read, as (URL, place under the upstream directory):
+    KServe's CRDs and the local-path provisioner's release manifest."""
+    files = [(url, crd_subdir(name)) for name, url in sorted(versions.KSERVE_CRD_URLS.items())]
+    files.append((versions.LOCAL_PATH_PROVISIONER_MANIFEST_URL, LOCAL_PATH_MANIFEST))
+    return files
+
+
 def _swap_in(new: Path, destination: Path) -> None:
     """Replace `destination` by `new` (a sibling), so that a failed fetch leaves the old copy."""
     old = destination.with_name(destination.name + ".old")

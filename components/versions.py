@@ -76,6 +76,27 @@ KUBE_RBAC_PROXY_IMAGE = "quay.io/brancz/kube-rbac-proxy:v0.18.0"
 # Images that upstream manifests still name but that can no longer be pulled.
 KNOWN_GONE_IMAGES = ("gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1",)
 
+# --- Storage (storage, modelStores) ------------------------------------------------
+# rancher/local-path-provisioner: node-local volumes (ReadWriteOnce and
+# ReadWriteOncePod only), class `local-path`, WaitForFirstConsumer, reclaim
+# Delete. Its chart is not published to a Helm repository, so the program
+# applies the release manifest, which names the provisioner image below.
+LOCAL_PATH_PROVISIONER_VERSION = "v0.0.37"
+LOCAL_PATH_PROVISIONER_MANIFEST_URL = (
+    "https://raw.githubusercontent.com/rancher/local-path-provisioner/"
+    f"{LOCAL_PATH_PROVISIONER_VERSION}/deploy/local-path-storage.yaml")
+LOCAL_PATH_PROVISIONER_IMAGE = f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_PROVISIONER_VERSION}"
+# kubernetes-sigs/nfs-subdir-external-provisioner: the chart (its latest release)
+# and the image it defaults to, written out so the pin is ours.
+NFS_PROVISIONER_CHART = "nfs-subdir-external-provisioner"
+NFS_PROVISIONER_CHART_VERSION = "4.0.18"
+NFS_PROVISIONER_CHART_REPO = "https://kubernetes-sigs.github.io/nfs-subdir-external-provisioner/"
+NFS_PROVISIONER_IMAGE_REPOSITORY = "registry.k8s.io/sig-storage/nfs-subdir-external-provisioner"
+NFS_PROVISIONER_IMAGE_TAG = "v4.0.2"
+# The short-lived pod that writes uploads into a claim: sh, tar, chmod.
+# BusyBox's newest stable release (1.38 is tagged "unstable" upstream).
+UPLOAD_HELPER_IMAGE = "docker.io/library/busybox:1.37.0"
+
 # The default photo scripts/predict.py sends: flower.jpg from scikit-learn's
 # wheel on PyPI (a dahlia, CC BY 2.0, by Flickr user vultilion; see that
 # package's sklearn/datasets/images/README.txt). Fetched with pip, not installed.
@@ -109,6 +130,16 @@ PINS: tuple[Pin, ...] = (
         "https://github.com/kserve/kserve/releases/tag/v0.13.1 and charts/kserve-resources/values.yaml"),
     Pin("kube-rbac-proxy image (replaces the gone gcr.io one)", KUBE_RBAC_PROXY_IMAGE,
         "KServe v0.14.0 config/default/manager_auth_proxy_patch.yaml"),
+    Pin("local-path-provisioner (release manifest)", LOCAL_PATH_PROVISIONER_VERSION,
+        "rancher/local-path-provisioner tag v0.0.37: deploy/local-path-storage.yaml names "
+        "docker.io/rancher/local-path-provisioner:v0.0.37; README: Kubernetes v1.12+"),
+    Pin("nfs-subdir-external-provisioner (Helm chart)", NFS_PROVISIONER_CHART_VERSION,
+        "kubernetes-sigs/nfs-subdir-external-provisioner tag nfs-subdir-external-provisioner-4.0.18: "
+        "charts/.../Chart.yaml (kubeVersion >=1.9.0-0) and values.yaml"),
+    Pin("nfs-subdir-external-provisioner image", NFS_PROVISIONER_IMAGE_TAG,
+        "the same chart's values.yaml image.tag (appVersion 4.0.2), on registry.k8s.io/sig-storage"),
+    Pin("upload helper pod image (BusyBox)", UPLOAD_HELPER_IMAGE,
+        "docker-library/official-images library/busybox: 1.37.0 is the newest stable tag"),
     Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
         "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
 )

@@ -5,8 +5,8 @@ Usage: scripts/fetch_upstream.py [--list] [--dest DIR]
 
 On a machine with internet, fills the project's upstream directory (.upstream/,
 git-ignored; or $KSERVE_CLUSTER_UPSTREAM) with the source of every Helm chart the
-program declares, at its pinned version (`helm pull --untar`), and KServe's CRDs
-at the pinned tag. The list comes from the program itself, evaluated offline, so
+program declares, at its pinned version (`helm pull --untar`), KServe's CRDs
+at the pinned tag and the local-path provisioner's release manifest. The list comes from the program itself, evaluated offline, so
 a chart a new layer adds is fetched too. Needs helm 3 (on PATH, or
 ../shared/tools/helm). Nothing fetched is ever committed.
 """
@@ -23,7 +23,7 @@ from components import project_venv  # noqa: E402
 
 project_venv.ensure()
 
-from components import upstream, versions  # noqa: E402
+from components import upstream  # noqa: E402
 from components.offline.releases import declared_charts, declared_releases  # noqa: E402
 
 NAME = "fetch_upstream.py"
@@ -43,13 +43,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception as error:  # the program failed under the mock runtime
         print(f"{NAME}: could not list the program's Helm releases: {error}", file=sys.stderr)
         return 2
-    crds = sorted(versions.KSERVE_CRD_URLS.items())
+    files = upstream.pinned_files()
 
     if args.list:
         for ref in charts:
             print(f"chart {ref.label} -> {dest / upstream.chart_subdir(ref)}")
-        for name, url in crds:
-            print(f"file {url} -> {dest / upstream.crd_subdir(name)}")
+        for url, place in files:
+            print(f"file {url} -> {dest / place}")
         return 0
 
     existed = dest.exists()
@@ -66,8 +66,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 failures.append(f"chart {ref.label}: {error}")
                 continue
             print(f"{NAME}: chart {ref.label} -> {target}")
-    for name, url in crds:
-        target = dest / upstream.crd_subdir(name)
+    for url, place in files:
+        target = dest / place
         try:
             upstream.download(url, target)
         except upstream.FetchError as error:
@@ -81,11 +81,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if failures:
         for failure in failures:
             print(f"{NAME}: could not fetch {failure}", file=sys.stderr)
-        print(f"{NAME}: {len(failures)} of {len(charts) + len(crds)} downloads failed (anything "
+        print(f"{NAME}: {len(failures)} of {len(charts) + len(files)} downloads failed (anything "
               "fetched before is left as it was). Check the internet connection and any proxy, "
               "then run it again.", file=sys.stderr)
         return 1
-    print(f"{NAME}: {len(charts)} charts and {len(crds)} CRD files in {dest}")
+    print(f"{NAME}: {len(charts)} charts and {len(files)} files in {dest}")
     return 0
 
 

@@ -3,10 +3,14 @@
 
     predict.py --stack lab [--model [NAMESPACE/]NAME] [IMAGE]
     predict.py --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --model tf-flower IMAGE
+    predict.py --stack torchserve-example --data examples/torchserve/request.json
 
 Without IMAGE it sends the default flower photo (flower.jpg from the
 scikit-learn wheel on PyPI, fetched once with pip and cached; nothing is
-installed). Exit status: 0 answered, 2 gateway unreachable, 3 model not found
+installed). --data sends a V1 request body of your own (a JSON file) and prints
+the answer as JSON. A TorchServe model is asked for by the name in its
+model_snapshot (from the uploaded config.properties), which the stack file
+gives. Exit status: 0 answered, 2 gateway unreachable, 3 model not found
 (404), 4 model not ready (503), 5 timeout, 6 a bad stack file, 1 any other error.
 """
 from __future__ import annotations
@@ -97,7 +101,7 @@ def choose_model(models, wanted: Optional[str], stack: str):
 
 def endpoint_from_stack(stack: str, model: Optional[str],
                         stacks_dir: Optional[Path] = None) -> tuple[str, str, str]:
-    """(base URL, Host header, model name) from stacks/Pulumi.<stack>.yaml."""
+    """(base URL, Host header, served model name) from stacks/Pulumi.<stack>.yaml."""
     config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)  # no SSH needed
     print_warnings(config, "predict.py")
     serving = config.serving
@@ -106,14 +110,17 @@ def endpoint_from_stack(stack: str, model: Optional[str],
     host = f"[{address}]" if ":" in address else address
     return (f"http://{host}:{serving.ingress_node_port}",
             model_host(serving.deployment_mode, chosen.name, chosen.namespace, serving.ingress_domain),
-            chosen.name)
+            chosen.served_name)
 
 
-def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0) -> dict:
+def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0,
+            body: Optional[bytes] = None) -> dict:
+    """`body`: a request of the caller's own; else the image in tf-flower's request."""
     url = base_url.rstrip("/") + predict_path(model)
     timed_out = PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still "
                              "be loading; try again, or raise --timeout)", EXIT_TIMEOUT)
-    request = urllib.request.Request(url, data=request_body(image).encode(), method="POST",
+    data = body if body is not None else request_body(image).encode()
+    request = urllib.request.Request(url, data=data, method="POST",
                                      headers={"Host": host, "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -152,6 +159,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--model", help="model as NAME or NAMESPACE/NAME (default: the stack's first model)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     parser.add_argument("--json", action="store_true", help="print the raw answer as JSON")
+    parser.add_argument("--data", type=Path,
+                        help="a JSON file to send as the request body instead of an image "
+                             "(for models that take other input); the answer is printed as JSON")
     parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     args = parser.parse_args(argv)
     try:
@@ -162,6 +172,19 @@ def main(argv: Optional[list[str]] = None) -> int:
             base_url, host, model = args.url, args.host, args.model
         else:
             parser.error("give --stack, or all of --url, --host and --model")
+        if args.data is not None:
+            if args.image:
+                parser.error("give an IMAGE or --data, not both")
+            try:
+                body = args.data.read_bytes()
+                json.loads(body)
+            except OSError as error:
+                raise PredictError(f"cannot read {args.data}: {error.strerror}") from None
+            except ValueError:
+                raise PredictError(f"{args.data} is not JSON: give a V1 request such as "
+                                   '{"instances": [[1, 2, 3]]}') from None
+            print(json.dumps(predict(base_url, host, model, b"", args.timeout, body=body)))
+            return 0
         image_path = Path(args.image) if args.image else sample_image()
         if not image_path.is_file():
             raise PredictError(f"no image file at {image_path}")

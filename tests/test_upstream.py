@@ -166,7 +166,9 @@ def test_the_fetch_list_is_the_programs_releases(tmp_path):
     assert PINNED_CHARTS <= {(ref.chart, ref.version) for ref in charts}
     for name, url in versions.KSERVE_CRD_URLS.items():
         assert f"file {url} -> {tmp_path / upstream.crd_subdir(name)}" in lines
-    assert len(lines) == len(charts) + len(versions.KSERVE_CRD_URLS)
+    assert f"file {versions.LOCAL_PATH_PROVISIONER_MANIFEST_URL} -> " \
+        f"{tmp_path / upstream.LOCAL_PATH_MANIFEST}" in lines
+    assert len(lines) == len(charts) + len(upstream.pinned_files())
     assert not any(tmp_path.iterdir()), "--list fetches nothing"
 
 
@@ -216,6 +218,9 @@ def test_fetched_files_land_where_the_tests_look(tmp_path, monkeypatch, capsys):
         source.write_text(f"kind: CustomResourceDefinition # {name}\n")
         sources[name] = source.as_uri()
     monkeypatch.setattr(versions, "KSERVE_CRD_URLS", sources)
+    manifest = tmp_path / "local-path-storage.yaml"
+    manifest.write_text("kind: StorageClass\n")
+    monkeypatch.setattr(versions, "LOCAL_PATH_PROVISIONER_MANIFEST_URL", manifest.as_uri())
     dest = tmp_path / "upstream"
     pointing_at(monkeypatch, dest)
 
@@ -226,6 +231,7 @@ def test_fetched_files_land_where_the_tests_look(tmp_path, monkeypatch, capsys):
     for ref in charts:
         assert upstream.chart_source(ref).path == dest / upstream.chart_subdir(ref)
     assert upstream.kserve_crds_dir().path == dest / f"kserve-{versions.KSERVE_VERSION}"
+    assert (dest / upstream.LOCAL_PATH_MANIFEST).read_text() == "kind: StorageClass\n"
     # Safe to run twice: the second run replaces the first copy.
     assert load_script().main([]) == 0
     assert len(log.read_text().splitlines()) == 2 * len(charts)

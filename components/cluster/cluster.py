@@ -37,7 +37,8 @@ class Cluster(pulumi.ComponentResource):
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,
-                                    self.preflight.passed, opts=child)
+                                    self.preflight.passed, opts=child,
+                                    extra_packages=config.storage.settings.node_packages)
             for node in config.nodes
         }
         # With no workers the control plane must run workloads itself.

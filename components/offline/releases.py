@@ -33,11 +33,13 @@ def _lab() -> dict:
 
 def _raw_deployment() -> dict:
     """The lab with every setting the charts see moved off its chart default: the
-    other deployment mode, another domain, node port and pod network."""
+    other deployment mode, another domain, node port and pod network, and model
+    storage on NFS (the provisioner that comes as a chart)."""
     config = _lab()
     config["serving"] = {**config.get("serving", {}), "deploymentMode": "RawDeployment",
                          "ingressDomain": "models.lab.internal", "ingressNodePort": 30080}
     config["kubernetes"] = {**config.get("kubernetes", {}), "podCidr": "10.244.0.0/16"}
+    config["storage"] = {"nfs": {"server": "10.0.2.5", "path": "/exports/models"}}
     return config
 
 

@@ -11,6 +11,7 @@ are estimates.
 """
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -18,6 +19,7 @@ from components.offline.graph import Graph
 from components.offline.program import Evaluation, Registration, evaluate
 from components.problems import PROJECT
 from components.stack_file import parse_stack_file, stack_file_config
+from components.storage import files
 
 # Stands in for the SSH key so the program can be evaluated; it is never used to connect.
 PLACEHOLDER_PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -30,6 +32,8 @@ NOT_RUN_NOTE = ("Offline plan: evaluated under Pulumi's mock runtime with a plac
 
 COMPONENT_PREFIX = f"{PROJECT}:"
 REMOTE_COMMAND = "command:remote:Command"
+COPY_TO_REMOTE = "command:remote:CopyToRemote"
+UPLOAD_SCRIPT = "upload-to-claim.sh"
 HELM_RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 MANIFEST_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup",
                   "kubernetes:yaml:ConfigFile", "kubernetes:yaml:ConfigGroup")
@@ -51,7 +55,11 @@ SCRIPT_ESTIMATES = {
     "wait-nodes-ready.sh": 120,    # Calico up on every node
     "wait-endpoints.sh": 60,       # a webhook Service gets ready endpoints
     "smoke-predict.sh": 30,        # one prediction through the ingress
+    UPLOAD_SCRIPT: 60,             # a helper pod (image pull on first use), files into a claim
 }
+# CopyToRemote: a few seconds to connect, then the file at a lab link's speed (ESTIMATE).
+COPY_SECONDS = 3
+COPY_BYTES_PER_SECOND = 20_000_000
 TYPE_ESTIMATES = {
     "kubernetes:helm.sh/v3:Release": 120,
     "kubernetes:helm.sh/v4:Chart": 120,
@@ -70,7 +78,7 @@ class Step:
     urn: str
     name: str
     type: str
-    kind: str                      # command, chart, manifest, model, runtime, kubernetes, provider, other
+    kind: str                      # command, upload, chart, manifest, model, runtime, kubernetes, provider, other
     summary: str                   # one line: what it is, in the plan's words
     layer: str = ""                # outermost project component, "<layer>:<Type> <name>"
     group: str = ""                # innermost project component, "<layer>:<Type> <name>"
@@ -183,6 +191,54 @@ def _describe_runtime(registration: Registration) -> dict[str, Any]:
             "image": containers[0].get("image") if containers else None}
 
 
+def script_env(command: Any) -> dict[str, str]:
+    """The `NAME=value` inputs node_scripts.render_command puts before `bash -c`."""
+    if not isinstance(command, str):
+        return {}
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return {}
+    if "env" not in words or "bash" not in words:
+        return {}
+    inputs = words[words.index("env") + 1:words.index("bash")]
+    return dict(word.split("=", 1) for word in inputs if "=" in word)
+
+
+# What happens to the files of model stores, in the plan's words.
+UPLOAD_DATA = ("removing this upload entry deletes {target} from the claim (and the staged "
+               "copy on the control plane); pulumi destroy skips it, the cluster goes as a whole")
+CLAIM_DATA = {
+    "local-path": ("removing the store deletes the claim and its files (reclaim Delete: the "
+                   "directory on the node goes); pulumi destroy: the nodes' reset removes "
+                   "/opt/local-path-provisioner"),
+    "nfs-client": ("removing the store deletes the claim; the provisioner renames its directory "
+                   "on the NFS server to archived-...; pulumi destroy leaves the directories on "
+                   "the server"),
+}
+OTHER_CLASS_DATA = ("removing the store deletes the claim: what happens to its files is up to "
+                    "the class's reclaim policy")
+
+
+def _describe_upload_copy(step: Step, inputs: dict, node_by_address: dict[str, str]) -> None:
+    connection = inputs.get("connection") if isinstance(inputs.get("connection"), dict) else {}
+    host = connection.get("host") if isinstance(connection.get("host"), str) else None
+    source = inputs.get("source")
+    path = getattr(source, "path", None) or (source.get("path") if isinstance(source, dict) else None)
+    size = None
+    if isinstance(path, str):
+        try:
+            size = files.resolve(path).stat().st_size
+        except OSError:
+            size = None
+    step.kind, step.host = "upload", host
+    step.node = node_by_address.get(host or "", host)
+    step.details = {"source": path, "remotePath": inputs.get("remotePath"), "bytes": size}
+    step.summary = (f"copies {_text(path)} ({_text(size, '?')} bytes) to {step.node or '?'}:"
+                    f"~/{_text(inputs.get('remotePath'))} (staging; sent again only when its "
+                    "content changes)")
+
+
 def describe(registration: Registration, node_by_address: dict[str, str]) -> Step:
     """What one resource is, in words a reviewer reads. Unknown types still get a line."""
     inputs = registration.inputs
@@ -196,9 +252,17 @@ def describe(registration: Registration, node_by_address: dict[str, str]) -> Ste
         step.script = script_name(inputs.get("create")) or "inline command"
         step.summary = f"runs {step.script} on {step.node or 'an unknown host'}" + (
             f" ({host})" if host and host != step.node else "")
-        if isinstance(inputs.get("delete"), str):
+        if step.script == UPLOAD_SCRIPT:
+            env = script_env(inputs.get("create"))
+            target = env.get("TARGET", "?")
+            step.details["data"] = UPLOAD_DATA.format(target=target)
+            step.summary += (f": fills claim {env.get('NAMESPACE', '?')}/{env.get('CLAIM', '?')} at "
+                             f"{target} through a short-lived pod; {step.details['data']}")
+        elif isinstance(inputs.get("delete"), str):
             step.details["onDestroy"] = script_name(inputs["delete"]) or "inline command"
             step.summary += f"; on destroy {step.details['onDestroy']}"
+    elif registration.type == COPY_TO_REMOTE:
+        _describe_upload_copy(step, inputs, node_by_address)
     elif registration.type in HELM_RELEASE_TYPES:
         repo = (inputs.get("repositoryOpts") or {}).get("repo") if isinstance(
             inputs.get("repositoryOpts"), dict) else None
@@ -245,6 +309,15 @@ def describe(registration: Registration, node_by_address: dict[str, str]) -> Ste
         else:
             step.kind = "kubernetes"
             step.summary = f"{kind} {step.details['name']} ({api})"
+            if kind == "PersistentVolumeClaim":
+                spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
+                requests = (spec.get("resources") or {}).get("requests") or {}
+                storage_class = spec.get("storageClassName")
+                step.details["data"] = CLAIM_DATA.get(storage_class, OTHER_CLASS_DATA)
+                step.summary += (f": {_text(requests.get('storage'))}, class "
+                                 f"{_text(storage_class, 'the cluster default')}, "
+                                 f"{', '.join(spec.get('accessModes') or []) or '?'}; "
+                                 f"{step.details['data']}")
     return step
 
 
@@ -253,6 +326,8 @@ def estimate_for(step: Step) -> int:
         return 0
     if step.kind == "command":
         return SCRIPT_ESTIMATES.get(step.script or "", UNKNOWN_SCRIPT_ESTIMATE)
+    if step.kind == "upload":
+        return COPY_SECONDS + (step.details.get("bytes") or 0) // COPY_BYTES_PER_SECOND
     if step.type in TYPE_ESTIMATES:
         return TYPE_ESTIMATES[step.type]
     if step.type.startswith("kubernetes:"):

@@ -51,6 +51,14 @@ def render_text(plan: Plan) -> str:
         lines += ["", "Other Kubernetes objects:"]
         lines += [f"  {s.name}: {s.summary}" for s in patches]
 
+    data = [s for s in plan.ordered() if s.kind == "upload" or "data" in s.details]
+    if data:
+        copies = [s for s in data if s.kind == "upload"]
+        sent = sum(s.details.get("bytes") or 0 for s in copies)
+        lines += ["", f"Uploads and data ({len(copies)} file(s), {sent} bytes to send if "
+                      "nothing was sent before):"]
+        lines += [f"  {s.name}: {s.summary}" for s in data if s.kind != "upload"]
+
     lines += ["", "Serving runtimes:"]
     lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "runtime"] or ["  (none)"]
     lines += ["", "Models:"]

@@ -13,6 +13,7 @@ from components import versions
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     close_match, item_key)
+from components.storage.model_keys import MODEL_STORAGE_KEYS, parse_storage_secret
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
@@ -42,7 +43,8 @@ OCI_REFUSED = (
 SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
-MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary"}
+MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
+              *MODEL_STORAGE_KEYS}
 RESOURCE_KEYS = {"cpu", "memory"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -80,11 +82,21 @@ class Model:
     cpu: str = "500m"
     memory: str = "1Gi"
     canary: Optional[Canary] = None
+    # An S3 secret of `storageSecrets` (components/storage): the predictor runs as
+    # the ServiceAccount of that name.
+    storage_secret: Optional[str] = None
+    # The names TorchServe serves, read from the uploaded config.properties.
+    served_names: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """`namespace/name`: unique in a stack (one name may be used in two namespaces)."""
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def served_name(self) -> str:
+        """The name in `/v1/models/<name>:predict`: TorchServe's (model_snapshot), else the model's."""
+        return self.served_names[0] if self.served_names else self.name
 
 
 DEFAULT_MODELS = (Model(name="tf-flower", namespace="kserve-test", format="tensorflow",
@@ -324,7 +336,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             storage_uri=storage, runtime=runtime,
             cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
-            canary=canary))
+            canary=canary, storage_secret=parse_storage_secret(problems, key, item)))
     return models
 
 

@@ -33,7 +33,12 @@ def runtime_spec(runtime: Runtime) -> dict:
             "containers": [container]}
 
 
-def inference_service_spec(model: Model, rollout: bool) -> dict:
+# Set on the predictor of a model read from uploaded files: a hash of those files.
+# New files change it, and with it the pod spec, so KServe starts pods that load them.
+FILES_REVISION_ENV = "KSERVE_CLUSTER_FILES_REVISION"
+
+
+def inference_service_spec(model: Model, rollout: bool, files_revision: str = "") -> dict:
     """The InferenceService spec.
 
     `rollout=False` is the first version: the primary storageUri alone. With
@@ -50,7 +55,12 @@ def inference_service_spec(model: Model, rollout: bool) -> dict:
     }
     if model.runtime:
         predictor_model["runtime"] = model.runtime
+    if files_revision:
+        predictor_model["env"] = [{"name": FILES_REVISION_ENV, "value": files_revision}]
     predictor: dict = {"model": predictor_model}
+    if model.storage_secret:
+        # The ServiceAccount components/storage/secrets.py makes, named as the secret.
+        predictor["serviceAccountName"] = model.storage_secret
     if canary is not None:
         predictor["canaryTrafficPercent"] = canary.traffic_percent
     return {"predictor": predictor}
@@ -70,14 +80,19 @@ class ModelWorkloads(pulumi.ComponentResource):
 
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
                  webhook_ready: pulumi.Resource, cluster_runtimes: pulumi.Resource,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, storage=None):
         super().__init__("kserve-cluster:serving:ModelWorkloads", "models", None, opts)
+        # `storage` (components/storage/storage.py: Storage) adds the namespaces of its
+        # stores and secrets, fills them, and names what each model waits for.
+        extra = storage.namespaces if storage is not None else ()
         self.namespaces = {
             name: k8s.core.v1.Namespace(
                 f"namespace-{name}", metadata=k8s.meta.v1.ObjectMetaArgs(name=name),
                 opts=k8s_options(self, cluster))
-            for name in serving.namespaces
+            for name in dict.fromkeys([*serving.namespaces, *extra])
         }
+        if storage is not None:
+            storage.attach(self.namespaces)
         gate: Sequence[pulumi.Resource] = [webhook_ready]
         self.runtimes = {
             (runtime.namespace, runtime.name): k8s.apiextensions.CustomResource(
@@ -95,17 +110,20 @@ class ModelWorkloads(pulumi.ComponentResource):
         for model in serving.models:
             runtime = (self.runtimes[model.namespace, model.runtime] if model.runtime
                        else cluster_runtimes)
-            self._model(cluster, model, [*gate, self.namespaces[model.namespace], runtime])
+            self._model(cluster, model, [*gate, self.namespaces[model.namespace], runtime,
+                                         *(storage.model_after(model) if storage else [])],
+                        storage.model_revision(model) if storage else "")
         self.register_outputs({"models": [m.key for m in serving.models]})
 
-    def _model(self, cluster: ClusterHandle, model: Model, after: list) -> None:
+    def _model(self, cluster: ClusterHandle, model: Model, after: list,
+               files_revision: str = "") -> None:
         resource_name = f"isvc-{model.namespace}-{model.name}"
         timeouts = pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT)
         first = k8s.apiextensions.CustomResource(
             resource_name, api_version=KSERVE_API, kind="InferenceService",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=model.name, namespace=model.namespace,
                                                 annotations=READY),
-            spec=inference_service_spec(model, rollout=False),
+            spec=inference_service_spec(model, rollout=False, files_revision=files_revision),
             opts=k8s_options(self, cluster, depends_on=after, ignore_changes=["spec"],
                              custom_timeouts=timeouts))
         rollout = k8s.apiextensions.CustomResourcePatch(
@@ -114,7 +132,7 @@ class ModelWorkloads(pulumi.ComponentResource):
                 name=model.name, namespace=model.namespace,
                 # Take over the fields the first resource set (storageUri).
                 annotations={**READY, "pulumi.com/patchForce": "true"}),
-            spec=inference_service_spec(model, rollout=True),
+            spec=inference_service_spec(model, rollout=True, files_revision=files_revision),
             # Removing the model deletes the InferenceService; its patch goes with it.
             opts=k8s_options(self, cluster, depends_on=[first], deleted_with=first,
                              custom_timeouts=timeouts))

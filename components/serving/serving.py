@@ -22,7 +22,11 @@ from components.serving.knative import KnativeServing
 from components.serving.kserve import KServe
 from components.serving.models import ModelWorkloads
 from components.serving.v1_protocol import (
-    SMOKE_IMAGE_JPEG, model_host, predict_url, request_body)
+    SMOKE_IMAGE_JPEG, model_host, predict_url, request_body, status_url)
+
+# The smoke request is the tf-flower image; other formats take other inputs, so
+# for them the smoke step asks for the model's V1 status (GET /v1/models/<name>).
+IMAGE_SMOKE_FORMATS = ("tensorflow",)
 
 
 def curl_command(url: str, host: str) -> str:
@@ -40,7 +44,7 @@ def summarize_prediction(stdout: str) -> dict:
 
 class Serving(pulumi.ComponentResource):
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, storage=None):
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cert_manager = CertManager(cluster, opts=child)
@@ -53,7 +57,7 @@ class Serving(pulumi.ComponentResource):
             kserve_after += [self.knative.net_istio, self.knative.config_domain]
         self.kserve = KServe(cluster, serving, after=kserve_after, opts=child)
         self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
-                                        self.kserve.controller, opts=child)
+                                        self.kserve.controller, opts=child, storage=storage)
 
         self.ingress_address = cluster.control_plane_address
         self.ingress_port = serving.ingress_node_port
@@ -62,28 +66,37 @@ class Serving(pulumi.ComponentResource):
         for model in serving.models:
             host = model_host(serving.deployment_mode, model.name, model.namespace,
                               serving.ingress_domain)
-            url = predict_url(self.ingress_address, self.ingress_port, model.name)
+            # TorchServe answers under the name in its model_snapshot, not the model's.
+            url = predict_url(self.ingress_address, self.ingress_port, model.served_name)
             self.models[model.key] = {"name": model.name, "namespace": model.namespace,
                                       "host": host, "url": url, "curl": curl_command(url, host)}
+            if model.served_names:
+                self.models[model.key]["servedModels"] = list(model.served_names)
         self.smoke = None
         if serving.smoke_test and serving.models:
-            self.smoke = self._smoke_prediction(cluster, serving.models[0])
+            self.smoke = self._smoke_prediction(
+                cluster, serving.models[0],
+                storage.model_revision(serving.models[0]) if storage else "")
         self.smoke_prediction = self.smoke.stdout.apply(summarize_prediction) if self.smoke else None
         self.register_outputs({"ingressAddress": self.ingress_address,
                                "ingressPort": self.ingress_port, "models": self.models})
 
-    def _smoke_prediction(self, cluster: ClusterHandle, model: Model):
+    def _smoke_prediction(self, cluster: ClusterHandle, model: Model, files_revision: str = ""):
         """One V1 request to the first model, from the control plane, through the
         ingress gateway's node port: the path a user's request takes."""
         entry = self.models[model.key]
         revision = model.storage_uri + (
             f" canary {model.canary.storage_uri} {model.canary.traffic_percent}%"
-            if model.canary else "")
+            if model.canary else "") + (f" files {files_revision}" if files_revision else "")
+        # MODEL_REVISION only makes the prediction run again when the model changes.
+        env = {"URL": entry["url"], "HOST_HEADER": entry["host"], "MODEL_REVISION": revision}
+        stdin: Optional[str] = request_body(SMOKE_IMAGE_JPEG, key="smoke")
+        if model.format not in IMAGE_SMOKE_FORMATS:
+            env.update(URL=status_url(self.ingress_address, self.ingress_port, model.served_name),
+                       METHOD="GET")
+            stdin = None
         return node_command(
             f"smoke-predict-{model.namespace}-{model.name}", cluster.control_plane_connection,
-            "smoke-predict.sh",
-            # MODEL_REVISION only makes the prediction run again when the model changes.
-            {"URL": entry["url"], "HOST_HEADER": entry["host"], "MODEL_REVISION": revision},
-            stdin=request_body(SMOKE_IMAGE_JPEG, key="smoke"),
+            "smoke-predict.sh", env, stdin=stdin,
             opts=pulumi.ResourceOptions(parent=self, deleted_with=cluster.teardown,
                                         depends_on=[self.workloads.rollouts[model.key]]))

@@ -49,6 +49,11 @@ def predict_url(address: str, port: int, model: str) -> str:
     return f"http://{host}:{port}{predict_path(model)}"
 
 
+def status_url(address: str, port: int, model: str) -> str:
+    """`GET /v1/models/<model>`: 200 once the model server has the model ready."""
+    return predict_url(address, port, model).removesuffix(":predict")
+
+
 def build_request(image: bytes, key: str = "1") -> dict:
     """`{"instances": [{"image_bytes": {"b64": ...}, "key": ...}]}`."""
     return {"instances": [{"image_bytes": {"b64": base64.b64encode(image).decode("ascii")},

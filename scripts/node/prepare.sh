@@ -4,7 +4,8 @@
 # kubeadm and kubectl. Safe to run again: every step checks before it changes.
 #
 # Inputs (environment): NODE_ROLE, K8S_PACKAGE_VERSION, K8S_APT_REPO,
-#   CONTAINERD_PACKAGE_VERSION, DOCKER_APT_REPO, PAUSE_IMAGE, K8S_VERSION_TAG.
+#   CONTAINERD_PACKAGE_VERSION, DOCKER_APT_REPO, PAUSE_IMAGE, K8S_VERSION_TAG,
+#   EXTRA_PACKAGES (optional, space-separated Ubuntu packages, e.g. nfs-common).
 set -euo pipefail
 SCRIPT_NAME=prepare-node
 # shellcheck source=lib.sh
@@ -41,6 +42,11 @@ apt_get update
 # conntrack and socat: kubeadm's preflight needs them, and the 1.31 packages
 # do not depend on them.
 apt_get install apt-transport-https ca-certificates curl gpg conntrack socat
+if [ -n "${EXTRA_PACKAGES:-}" ]; then
+  log "packages the stack's storage needs: ${EXTRA_PACKAGES}"
+  read -r -a extra_packages <<<"$EXTRA_PACKAGES"
+  apt_get install "${extra_packages[@]}"
+fi
 
 arch=$(dpkg --print-architecture)
 install -d -m 0755 /etc/apt/keyrings

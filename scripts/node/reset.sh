@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Take a node out of the cluster for good: kubeadm reset, then what reset
-# leaves behind (CNI config, iptables/IPVS rules, kubeconfig copies, Calico state).
+# leaves behind (CNI config, iptables/IPVS rules, kubeconfig copies, Calico state),
+# the node-local volumes of local-path-provisioner (no cluster can mount them any
+# more) and the files staged there for uploads into claims.
 # Installed packages stay, so a later `pulumi up` is quick. Safe to run again.
 #
 # Inputs (environment): LOGIN_USER (whose ~/.kube/config is removed).
@@ -21,7 +23,10 @@ rm -f /root/.kube/config
 home=$(getent passwd "$LOGIN_USER" | cut -d: -f6 || true)
 if [ -n "$home" ]; then
   rm -f "$home/.kube/config"
+  rm -rf "$home/.kserve-cluster"
 fi
+# local-path-provisioner's directory on every node (its manifest's nodePathMap).
+rm -rf /opt/local-path-provisioner
 log "flushing iptables rules left by kube-proxy and Calico"
 for table in filter nat mangle raw; do
   iptables -t "$table" -F 2>/dev/null || true

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # Runs on the control plane after a model is Ready: send the V1 request on
 # stdin through the Istio ingress gateway's node port, print the response.
+# METHOD=GET asks for the model's V1 status instead (no body), for models whose
+# input this project cannot know.
 #
-# Inputs (environment): URL, HOST_HEADER, ATTEMPTS.
+# Inputs (environment): URL, HOST_HEADER, ATTEMPTS, METHOD (POST or GET).
 set -euo pipefail
 SCRIPT_NAME=smoke-predict
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-: "${URL:?}" "${HOST_HEADER:?}" "${ATTEMPTS:=30}"
+: "${URL:?}" "${HOST_HEADER:?}" "${ATTEMPTS:=30}" "${METHOD:=POST}"
 body=$(mktemp)
 trap 'rm -f "$body" "$body.out"' EXIT
-cat >"$body"
+request=(-H "Host: ${HOST_HEADER}")
+if [ "$METHOD" = POST ]; then
+  cat >"$body"
+  request+=(-H 'Content-Type: application/json' --data-binary "@${body}")
+fi
 for attempt in $(seq 1 "$ATTEMPTS"); do
   # A model that just became Ready can answer 503 for a moment while its route settles.
   status=$(curl -sS -o "$body.out" -w '%{http_code}' --max-time 60 \
-             -H "Host: ${HOST_HEADER}" -H 'Content-Type: application/json' \
-             --data-binary "@${body}" "$URL" || echo 000)
+             "${request[@]}" "$URL" || echo 000)
   if [ "$status" = 200 ]; then
     cat "$body.out"
     exit 0

@@ -21,6 +21,7 @@ drops its mounts, and the temporary directory is deleted.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shlex
@@ -238,6 +239,7 @@ PrintMotd no
 MaxStartups 200
 MaxSessions 100
 LogLevel ERROR
+Subsystem sftp internal-sftp
 """)
 
     def start(self, sshd_delay: float = 0.0) -> None:
@@ -538,6 +540,59 @@ class Lab:
     def mark_cni_ready(self) -> None:
         """The CNI (Calico) is running: kubelets report Ready from now on."""
         (self.dir / "cluster" / "cni-ready").write_text("calico\n")
+
+    # --- what the (mocked) Kubernetes API learns from the program -------------------
+
+    def _change_cluster(self, change) -> None:
+        """Apply `change(state)` to cluster.json under the lock the stand-ins take."""
+        directory = self.dir / "cluster"
+        with open(directory / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = directory / "cluster.json"
+            state = json.loads(path.read_text()) if path.exists() else {}
+            change(state)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+            os.replace(tmp, path)
+
+    def add_storage_class(self, name: str, default: bool = False) -> None:
+        def change(state):
+            classes = state.setdefault("storage_classes", {})
+            classes[name] = {"default": default or classes.get(name, {}).get("default", False)}
+        self._change_cluster(change)
+
+    def add_claim(self, namespace: str, name: str, spec: dict) -> None:
+        """A PersistentVolumeClaim was created: pods may mount it (the kubectl stand-in
+        binds it to a directory on the node of the first pod, as local-path does)."""
+        def change(state):
+            state.setdefault("claims", {})[f"{namespace}/{name}"] = {
+                "uid": str(uuid.uuid4()), "storageClassName": spec.get("storageClassName"),
+                "accessModes": spec.get("accessModes") or []}
+        self._change_cluster(change)
+
+    def remove_claim(self, namespace: str, name: str) -> None:
+        """The claim was deleted: with reclaim Delete its volume directory goes too."""
+        removed = {}
+
+        def change(state):
+            removed.update(state.get("claims", {}).pop(f"{namespace}/{name}", None) or {})
+        self._change_cluster(change)
+        node = self.nodes.get(removed.get("node", ""))
+        if node is not None and removed.get("path"):
+            shutil.rmtree(node.path(removed["path"]), ignore_errors=True)
+
+    def claim(self, namespace: str, name: str) -> dict:
+        return self.cluster().get("claims", {}).get(f"{namespace}/{name}", {})
+
+    def claim_files(self, namespace: str, name: str) -> dict[str, bytes]:
+        """Every file in the claim's volume directory, by its path inside the claim."""
+        record = self.claim(namespace, name)
+        node = self.nodes.get(record.get("node", ""))
+        if node is None or not record.get("path"):
+            return {}
+        base = node.path(record["path"])
+        return {p.relative_to(base).as_posix(): p.read_bytes()
+                for p in sorted(base.rglob("*")) if p.is_file()}
 
     def close(self) -> None:
         errors = []

@@ -4,7 +4,9 @@
 (components/offline/program.evaluate) with `LabMocks`: every `command:remote:Command`
 runs its `create` over SSH (paramiko) on the node its connection names, with its
 `stdin`, and its real stdout/stderr become its outputs, so data flows between
-nodes the way the program wires it. Every other resource type (Kubernetes,
+nodes the way the program wires it. Every `command:remote:CopyToRemote` copies its
+file over the node's real sshd with SFTP, streamed, as pulumi-command does (parent
+directories made; never deleted). Every other resource type (Kubernetes,
 providers, components, and whatever the program adds later) stays mocked: its
 inputs are echoed back as outputs.
 
@@ -22,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import posixpath
 import socket
+import stat
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import paramiko
@@ -75,6 +80,7 @@ class CommandRun:
     started: float
     finished: float
     dial_attempts: int
+    bytes_sent: int = 0  # a CopyToRemote: the bytes it sent
 
     @property
     def seconds(self) -> float:
@@ -93,6 +99,9 @@ class ResourceState:
 
 
 def unwrap_secrets(value: Any) -> Any:
+    """Plain values; assets become {"asset": kind, "path": ...}, comparable between runs."""
+    if isinstance(value, (pulumi.FileAsset, pulumi.FileArchive)):
+        return {"asset": type(value).__name__, "path": value.path}
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
             return unwrap_secrets(value.get("value"))
@@ -186,6 +195,39 @@ class SshExecutor:
         finally:
             transport.close()
 
+    def copy(self, connection: dict, local: Path, remote_path: str) -> tuple[int, int]:
+        """pulumi-command's CopyToRemote of one file: SFTP, the parent directories
+        made when the target is new, into the directory when it is one. Streamed in
+        chunks (paramiko's putfo). Returns (bytes sent, dial attempts)."""
+        transport, attempts = self.dial(connection)
+        try:
+            sftp = paramiko.SFTPClient.from_transport(transport)
+            target = remote_path
+            try:
+                if stat.S_ISDIR(sftp.stat(target).st_mode):
+                    target = posixpath.join(target, local.name)
+            except FileNotFoundError:
+                parent, made = posixpath.dirname(target), []
+                while parent and parent not in (".", "/"):
+                    try:
+                        sftp.stat(parent)
+                        break
+                    except FileNotFoundError:
+                        made.append(parent)
+                        parent = posixpath.dirname(parent)
+                for directory in reversed(made):
+                    try:
+                        sftp.mkdir(directory)
+                    except OSError:
+                        # Like MkdirAll: a copy running beside this one made it first.
+                        if not stat.S_ISDIR(sftp.stat(directory).st_mode):
+                            raise
+            with open(local, "rb") as handle:
+                sent = sftp.putfo(handle, target, file_size=local.stat().st_size).st_size
+            return sent, attempts
+        finally:
+            transport.close()
+
 
 def _trim_newline(text: str) -> str:
     # pulumi-command drops the trailing newline of stdout and stderr.
@@ -199,6 +241,7 @@ def _trim_newline(text: str) -> str:
 EMULATED_SCRIPTS = frozenset({
     "preflight-facts.sh", "prepare.sh", "init-control-plane.sh", "read-kubeconfig.sh",
     "join-token.sh", "join-worker.sh", "node-membership.sh", "wait-nodes-ready.sh", "reset.sh",
+    "upload-to-claim.sh",
 })
 
 
@@ -229,12 +272,15 @@ def _ignored_changes(type_: str, name: str) -> list[str]:
 class LabRunner:
     def __init__(self, node_names: Optional[dict[str, str]] = None, *,
                  on_resource: Optional[Callable[[str, str, dict], None]] = None,
+                 on_delete: Optional[Callable[[str, str, dict], None]] = None,
                  executor: Optional[SshExecutor] = None, stack: str = "lab"):
         """`node_names` maps addresses to node names for messages; `on_resource` is
         called for each mocked resource that is created (the lab uses it to let the
-        Calico release make kubelets Ready)."""
+        Calico release make kubelets Ready), `on_delete` for each one deleted on its
+        own (not with the cluster)."""
         self.node_names = node_names or {}
         self.on_resource = on_resource
+        self.on_delete = on_delete
         self.ssh = executor or SshExecutor()
         self.stack = stack
         self.state: dict[Key, ResourceState] = {}
@@ -271,6 +317,24 @@ class LabRunner:
             tail = "\n".join(stderr.strip().splitlines()[-5:])
             raise self._fail(name, node, host, phase, f"exit status {status}: {tail}")
         return _trim_newline(stdout), _trim_newline(stderr)
+
+    def _copy(self, name: str, inputs: dict) -> None:
+        connection = inputs["connection"]
+        host = connection["host"]
+        node = self._node_of(host)
+        local = Path(inputs["source"]["path"])
+        # Pulumi runs the program, and so resolves relative asset paths, in the project directory.
+        local = local if local.is_absolute() else offline_program.ROOT / local
+        started = time.time()
+        try:
+            sent, attempts = self.ssh.copy(connection, local, inputs["remotePath"])
+        except Exception as error:  # dial failure, key mismatch, SFTP error
+            self._record(CommandRun(name, node, host, "copy", None, "", str(error), started,
+                                    time.time(), 0))
+            raise self._fail(name, node, host, "copy", str(error))
+        self._record(CommandRun(name, node, host, "copy", 0, f"copied {local} to "
+                                f"{inputs['remotePath']}", "", started, time.time(), attempts,
+                                bytes_sent=sent))
 
     def _record(self, run: CommandRun) -> None:
         with self._lock:
@@ -315,10 +379,15 @@ class LabRunner:
                 return new.id, new.outputs
             if previous is not None and previous.inputs == inputs:
                 return previous.id, previous.outputs  # unchanged: the engine does nothing
-            if type_ == COPY_TO_REMOTE:
-                raise LabRunError([StepFailure(name, "-", "-", "create",
-                                               "CopyToRemote is not emulated by the lab yet")])
             replace = previous is not None and previous.inputs.get("triggers") != inputs.get("triggers")
+            if type_ == COPY_TO_REMOTE:
+                # Created, replaced (triggers) or updated (source, remotePath): it copies.
+                # Its delete does nothing, as pulumi-command's never deletes what it copied.
+                self._copy(name, inputs)
+                new_id = previous.id if previous is not None and not replace \
+                    else f"{name}-{uuid.uuid4().hex[:8]}"
+                self._save(ResourceState(type_, name, new_id, inputs, dict(inputs)), None)
+                return new_id, dict(inputs)
             if previous is None or replace:
                 stdout, stderr = self._execute(name, inputs, "create", inputs["create"], inputs.get("stdin"))
                 new_id = f"{name}-{uuid.uuid4().hex[:8]}"
@@ -474,16 +543,41 @@ class LabRunner:
         if resource.type == COMMAND and resource.inputs.get("delete") \
                 and script_of(resource.inputs.get("create")) in EMULATED_SCRIPTS:
             self._execute(resource.name, resource.inputs, "delete", resource.inputs["delete"], None)
+        elif resource.type not in (COMMAND, COPY_TO_REMOTE) and self.on_delete is not None:
+            self.on_delete(resource.type, resource.name, resource.inputs)
+
+
+LOCAL_PATH_MANIFEST = "/deploy/local-path-storage.yaml"
+PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 
 
 def lab_runner(lab, **kwargs) -> LabRunner:
-    """A runner aimed at the lab's nodes, whose Calico release makes the nodes Ready."""
+    """A runner aimed at the lab's nodes, whose Calico release makes the nodes Ready,
+    whose storage provisioner makes its class and whose claims become claims pods
+    can mount (through the kubectl stand-in)."""
     def on_resource(type_: str, name: str, inputs: dict) -> None:
         if type_.startswith("kubernetes:helm.sh/") and inputs.get("chart") == "tigera-operator":
             lab.mark_cni_ready()
+        elif type_ == "kubernetes:yaml/v2:ConfigFile" and \
+                str(inputs.get("file", "")).endswith(LOCAL_PATH_MANIFEST):
+            lab.add_storage_class("local-path")
+        elif type_ == "kubernetes:storage.k8s.io/v1:StorageClassPatch":
+            metadata = inputs.get("metadata") or {}
+            default = (metadata.get("annotations") or {}).get(
+                "storageclass.kubernetes.io/is-default-class") == "true"
+            lab.add_storage_class(metadata.get("name", name), default=default)
+        elif type_ == PVC:
+            metadata = inputs.get("metadata") or {}
+            lab.add_claim(metadata.get("namespace", "default"), metadata.get("name", name),
+                          inputs.get("spec") or {})
+
+    def on_delete(type_: str, name: str, inputs: dict) -> None:
+        if type_ == PVC:
+            metadata = inputs.get("metadata") or {}
+            lab.remove_claim(metadata.get("namespace", "default"), metadata.get("name", name))
     class NodeNames:
         @staticmethod
         def get(host: str, default: str) -> str:
             node = lab.node_at(host)
             return node.name if node else default
-    return LabRunner(NodeNames(), on_resource=on_resource, **kwargs)
+    return LabRunner(NodeNames(), on_resource=on_resource, on_delete=on_delete, **kwargs)

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import sys
@@ -95,6 +96,7 @@ UBUNTU_JAMMY = {
     "curl": ["7.81.0-1ubuntu1.20"],
     "gpg": ["2.2.27-3ubuntu2.1"],
     "conntrack": ["1:1.4.6-2build2"],
+    "nfs-common": ["1:2.6.1-1ubuntu1.2"],
     "socat": ["1.7.4.1-3ubuntu4"],
 }
 DOCKER_JAMMY = {
@@ -252,6 +254,11 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
                     if source.is_file():
                         target = Path("/") / source.relative_to(payload)
                         target.parent.mkdir(parents=True, exist_ok=True)
+                        # Replace, never write through: a symbolic link of the host's
+                        # /usr/bin (the lower layer) may point outside the node's
+                        # overlays (/usr/bin/kubectl -> ../lib/google-cloud-sdk/...).
+                        if target.is_symlink() or target.exists():
+                            target.unlink()
                         shutil.copy2(source, target)
             units.update(UNITS.get(name, []))
             installed[name] = version
@@ -760,10 +767,154 @@ def node_ready(state: dict, name: str) -> bool:
     return name in state.get("nodes", {}) and (CLUSTER / "cni-ready").exists()
 
 
+# --- pods that mount claims (the upload helper pods) -------------------------------
+# A pod is "scheduled" on the node where kubectl runs (the control plane) and is
+# Ready once every claim it mounts exists and has a StorageClass; the first pod
+# binds a claim to a directory on that node, named as local-path-provisioner
+# names it, /opt/local-path-provisioner/pvc-<uid>_<namespace>_<claim>. `kubectl
+# exec` runs the command on that node in a private mount namespace in which each
+# of the pod's mounts (under /mnt) is the claim's directory.
+
+VOLUMES_DIR = "/opt/local-path-provisioner"
+
+
+def pod_problem(state: dict, pod: dict) -> str:
+    """Why the pod is not Ready ("" when it is), binding its claims if it can."""
+    classes = state.get("storage_classes", {})
+    for mount in pod["mounts"]:
+        claim = state.get("claims", {}).get(f"{pod['namespace']}/{mount['claim']}")
+        if claim is None:
+            return f'persistentvolumeclaim "{mount["claim"]}" not found'
+        wanted = claim.get("storageClassName")
+        if (wanted and wanted not in classes) or \
+                (not wanted and not any(c.get("default") for c in classes.values())):
+            return f'persistentvolumeclaim "{mount["claim"]}" is Pending: no StorageClass ' \
+                   f'{wanted or "(default)"}'
+        if "path" not in claim:
+            claim["path"] = f"{VOLUMES_DIR}/pvc-{claim['uid']}_{pod['namespace']}_{mount['claim']}"
+            claim["node"] = socket.gethostname()
+            os.makedirs(claim["path"], mode=0o777, exist_ok=True)
+            os.chmod(claim["path"], 0o777)  # local-path's setup: mkdir -m 0777
+        elif claim["node"] != socket.gethostname():
+            return f"lab: claim {mount['claim']} lives on {claim['node']}; lab pods run where kubectl runs"
+    return ""
+
+
+def pod_apply(documents: list) -> None:
+    with cluster_state() as state:
+        for document in documents:
+            if not isinstance(document, dict) or document.get("kind") != "Pod":
+                fail(f"lab kubectl: apply of {document.get('kind') if isinstance(document, dict) else document!r} "
+                     "is not emulated (only Pods)")
+            meta, spec = document["metadata"], document["spec"]
+            namespace = meta.get("namespace", "default")
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            mounts = []
+            for container in spec["containers"]:
+                for mount in container.get("volumeMounts", []):
+                    claim = volumes[mount["name"]].get("persistentVolumeClaim", {}).get("claimName")
+                    if not claim:
+                        fail("lab kubectl: only persistentVolumeClaim volumes are emulated")
+                    if not mount["mountPath"].startswith("/mnt/"):
+                        fail("lab kubectl: mounts outside /mnt are not emulated")
+                    mounts.append({"claim": claim, "path": mount["mountPath"],
+                                   "readOnly": bool(mount.get("readOnly"))})
+            key = f"{namespace}/{meta['name']}"
+            existed = key in state.setdefault("pods", {})
+            state["pods"][key] = {"namespace": namespace, "name": meta["name"], "mounts": mounts,
+                                  "image": spec["containers"][0].get("image", "")}
+            print(f"pod/{meta['name']} {'configured' if existed else 'created'}")
+
+
+def pod_wait(namespace: str, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with cluster_state() as state:
+            pod = state.get("pods", {}).get(f"{namespace}/{name}")
+            if pod is None:
+                fail(f'Error from server (NotFound): pods "{name}" not found')
+            problem = pod_problem(state, pod)
+        if not problem:
+            print(f"pod/{name} condition met")
+            return
+        if time.monotonic() >= deadline:
+            fail(f"error: timed out waiting for the condition on pods/{name} ({problem})")
+        time.sleep(0.2)
+
+
+def pod_exec(namespace: str, name: str, command: list[str]) -> None:
+    with cluster_state() as state:
+        pod = state.get("pods", {}).get(f"{namespace}/{name}")
+        if pod is None:
+            fail(f'Error from server (NotFound): pods "{name}" not found')
+        problem = pod_problem(state, pod)
+        if problem:
+            fail(f"error: unable to upgrade connection: container not found ({problem})")
+        claims = state["claims"]
+        mounts = [(m["path"], claims[f"{namespace}/{m['claim']}"]["path"], m["readOnly"])
+                  for m in pod["mounts"]]
+    if not command:
+        fail("error: you must specify at least one command for the container")
+    lines = ["set -e", "mount -t tmpfs -o mode=0755 lab-pod /mnt"]
+    for target, source, read_only in mounts:
+        lines.append(f"mkdir -p {shlex.quote(target)}")
+        lines.append(f"mount --bind {shlex.quote(source)} {shlex.quote(target)}")
+        if read_only:
+            lines.append(f"mount -o remount,bind,ro {shlex.quote(target)}")
+    lines.append('exec "$@"')
+    # The stand-in's own process becomes the command: stdin and stdout stream through.
+    os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", "bash", "-c",
+                          "\n".join(lines), "lab-pod", *command])
+
+
+def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespace: str,
+                 command: list[str]) -> bool:
+    """The pod and claim verbs; False when the call is not one of them."""
+    kind = words[1] if len(words) > 1 else ""
+    if verb == "apply":
+        source = options.get("-f") or options.get("--filename")
+        if source != "-":
+            fail("lab kubectl: only `apply -f -` is emulated")
+        pod_apply([d for d in yaml.safe_load_all(sys.stdin.read()) if d])
+    elif verb == "exec":
+        pod_exec(namespace, words[1], command)
+    elif verb == "wait" and kind.startswith("pod/"):
+        condition = options.get("--for", "")
+        if condition != "condition=Ready":
+            fail(f"lab kubectl: wait --for={condition} is not emulated for pods")
+        pod_wait(namespace, kind[len("pod/"):], parse_duration(options.get("--timeout", "30s")))
+    elif verb == "delete" and kind in ("pod", "pods"):
+        with cluster_state() as state:
+            for name in words[2:]:
+                if state.get("pods", {}).pop(f"{namespace}/{name}", None) is None:
+                    if "--ignore-not-found" in flags:
+                        continue
+                    fail(f'Error from server (NotFound): pods "{name}" not found')
+                print(f'pod "{name}" deleted')
+    elif verb == "get" and kind in ("pvc", "persistentvolumeclaim", "persistentvolumeclaims"):
+        with cluster_state() as state:
+            claims = state.get("claims", {})
+            for name in words[2:]:
+                if f"{namespace}/{name}" not in claims:
+                    fail(f'Error from server (NotFound): persistentvolumeclaims "{name}" not found')
+            print("NAME STATUS")
+            for name in words[2:]:
+                bound = "path" in claims[f"{namespace}/{name}"]
+                print(f"{name} {'Bound' if bound else 'Pending'}")
+    else:
+        return False
+    return True
+
+
 def kubectl(args: list[str]) -> None:
     require_installed("kubectl", "kubectl")
+    # What follows `--` is the command of `kubectl exec`, never kubectl's own arguments.
+    command: list[str] = []
+    if "--" in args:
+        args, command = args[:args.index("--")], args[args.index("--") + 1:]
     options, flags, words = split_args(
-        args, {"--kubeconfig", "-o", "--output", "--for", "--timeout", "-n", "--namespace"})
+        args, {"--kubeconfig", "-o", "--output", "--for", "--timeout", "-n", "--namespace",
+               "-f", "--filename"})
     config_path = options.get("--kubeconfig") or os.environ.get("KUBECONFIG") \
         or os.path.expanduser("~/.kube/config")
     output = options.get("-o") or options.get("--output", "")
@@ -777,6 +928,9 @@ def kubectl(args: list[str]) -> None:
     if not Path(config_path).exists():
         fail("The connection to the server localhost:8080 was refused - did you specify the right host or port?")
     admin_cluster(config_path)
+    namespace = options.get("-n") or options.get("--namespace") or "default"
+    if kubectl_pods(words[0] if words else "", words, options, flags, namespace, command):
+        return
     with cluster_state() as state:
         nodes = state.setdefault("nodes", {})
         verb = words[0] if words else ""
