@@ -16,6 +16,8 @@ from typing import Any, Callable, Optional
 
 from components import versions
 from components.serving.config import ServingConfig, parse_serving_config
+from components.monitoring.config import (
+    GRAFANA_PASSWORD_KEY, MonitoringConfig, parse_monitoring)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -99,6 +101,7 @@ class StackConfig:
     serving: ServingConfig = ServingConfig()
     # Problems that do not stop a run; the program logs them, the tools print them.
     warnings: tuple[str, ...] = ()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -336,7 +339,8 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 # Config namespaces a stack file may use besides this project's: the providers the
 # program creates resources with, and Pulumi's own settings.
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
-PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
+PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
+                "monitoring", GRAFANA_PASSWORD_KEY}
 
 
 def encrypted_in_file(value: Any) -> bool:
@@ -395,10 +399,12 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
     serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
                                    raw.get("models"))
+    monitoring = parse_monitoring(problems, raw.get("monitoring"), raw.get(GRAFANA_PASSWORD_KEY),
+                                  secret_keys, serving)
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
-                       warnings=tuple(problems.warnings))
+                       warnings=tuple(problems.warnings), monitoring=monitoring)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,

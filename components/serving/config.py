@@ -12,6 +12,7 @@ from typing import Any, Optional
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     close_match, item_key)
+from components.serving.scaling import Scaling, parse_scaling
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
@@ -32,7 +33,8 @@ STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs", "oci")
 SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
-MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary"}
+MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
+              "scaling"}
 RESOURCE_KEYS = {"cpu", "memory"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -70,6 +72,7 @@ class Model:
     cpu: str = "500m"
     memory: str = "1Gi"
     canary: Optional[Canary] = None
+    scaling: Optional[Scaling] = None  # None: KServe's defaults
 
     @property
     def key(self) -> str:
@@ -294,7 +297,8 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             storage_uri=storage, runtime=runtime,
             cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
-            canary=canary))
+            canary=canary,
+            scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode)))
     return models
 
 
