@@ -6,6 +6,7 @@ import pulumi
 
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
+from components.monitoring.monitoring import Monitoring, admin_password
 from components.pulumi_config import load_stack_config
 from components.serving.context import ClusterHandle
 from components.serving.serving import Serving
@@ -18,11 +19,14 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 cluster = Cluster(config, private_key_output(config.ssh, secret_key))
-serving = Serving(
-    ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
-                  control_plane_connection=cluster.control_plane.connection,
-                  control_plane_address=config.control_plane.address),
-    config.serving)
+handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
+                       control_plane_connection=cluster.control_plane.connection,
+                       control_plane_address=config.control_plane.address)
+serving = Serving(handle, config.serving)
+monitoring = None
+if config.monitoring.enabled:
+    monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,
+                            admin_password())
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
@@ -35,3 +39,6 @@ if serving.models:
     pulumi.export("curl", first["curl"])
 if serving.smoke_prediction is not None:
     pulumi.export("smokePrediction", serving.smoke_prediction)
+if monitoring is not None:
+    pulumi.export("grafanaUrl", monitoring.grafana_url)
+    pulumi.export("grafanaAdminPassword", monitoring.admin_password)

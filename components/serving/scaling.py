@@ -2,10 +2,10 @@
 
     scaling: {minReplicas, maxReplicas, metric, target, containerConcurrency}
 
-maps onto the InferenceService predictor's fields of KServe v0.13.1
+maps onto the InferenceService predictor's fields of the pinned KServe
 (`minReplicas`, `maxReplicas`, `scaleMetric`, `scaleTarget`,
 `containerConcurrency`). Who does the scaling depends on the mode and the metric,
-as KServe v0.13.1 wires it (pkg/controller/v1beta1/inferenceservice/reconcilers/
+as the pinned KServe wires it (pkg/controller/v1beta1/inferenceservice/reconcilers/
 knative/ksvc_reconciler.go, hpa/hpa_reconciler.go, and the webhook in
 pkg/apis/serving/v1beta1/inference_service_validation.go):
 
@@ -16,11 +16,11 @@ pkg/apis/serving/v1beta1/inference_service_validation.go):
   Knative HPA extension, which the program then installs; the target is a
   utilisation percentage.
 - Serverless, `memory`: refused. Knative's HPA class reads a memory target as MiB,
-  and KServe v0.13.1's webhook refuses any HPA target above 100, so no useful
+  and the pinned KServe's webhook refuses any HPA target above 100, so no useful
   target passes both.
 - RawDeployment, `cpu` or `memory` (default cpu): KServe's own HPA on resource
   utilisation (percent of the request).
-- RawDeployment, `rps`: KServe v0.13.1 cannot (its raw HPA knows cpu and memory
+- RawDeployment, `rps`: the pinned KServe cannot (its raw HPA knows cpu and memory
   only, and its webhook refuses rps there). This project delivers it: the model
   is annotated `serving.kserve.io/autoscalerClass: external` (KServe then leaves
   the scaling alone) and gets an HPA of its own on the requests per second the
@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from components import versions
 from components.problems import Problems, check_int, check_mapping, close_match
 
 SERVERLESS = "Serverless"  # as in components/serving/config.py (no import: config imports us)
@@ -60,10 +61,10 @@ KSERVE_EXTERNAL_AUTOSCALER = "external"
 KSERVE_HPA_CLASS = "hpa"  # KServe's default class in RawDeployment
 
 MAX_REPLICAS = 1000  # a sanity bound: a lab never gets near it
-# Knative's config-defaults container-concurrency-max-limit (knative-v1.17.2).
+# Knative's config-defaults container-concurrency-max-limit (the pinned release).
 CONTAINER_CONCURRENCY_MAX = 1000
 TARGET_MAX = 1_000_000
-# KServe v0.13.1's webhook refuses HPA targets outside 1-100 (a utilisation percentage).
+# the pinned KServe's webhook refuses HPA targets outside 1-100 (a utilisation percentage).
 UTILIZATION_RANGE = (1, 100)
 
 
@@ -162,7 +163,7 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
     if metric == MEMORY and serverless:
         problems.add(f"{key}.metric", metric,
                      "memory cannot be used in Serverless mode: Knative's HPA class reads the "
-                     "target as MiB per pod, and KServe v0.13.1's webhook refuses any target "
+                     f"target as MiB per pod, and KServe {versions.KSERVE_VERSION}'s webhook refuses any target "
                      "above 100, so no useful target passes both.",
                      "use concurrency or rps (Knative's autoscaler), or cpu; or use "
                      f"serving.deploymentMode: {RAW_DEPLOYMENT}, where memory is a percentage "
@@ -171,7 +172,7 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
     if metric == CONCURRENCY and not serverless:
         problems.add(f"{key}.metric", metric,
                      "concurrency is Knative's autoscaler metric (its queue-proxy counts the "
-                     f"requests in flight); {RAW_DEPLOYMENT} has neither, and KServe v0.13.1's "
+                     f"requests in flight); {RAW_DEPLOYMENT} has neither, and KServe {versions.KSERVE_VERSION}'s "
                      "webhook refuses it there.",
                      "use rps (requests per second, through prometheus-adapter), cpu or memory; "
                      f"or serving.deploymentMode: {SERVERLESS}.")
@@ -188,7 +189,7 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
                              "e.g. 3.")
     if min_replicas == 0 and not serverless:
         problems.add(f"{key}.minReplicas", 0,
-                     f"scale to zero is Serverless only: in {RAW_DEPLOYMENT} KServe v0.13.1 runs "
+                     f"scale to zero is Serverless only: in {RAW_DEPLOYMENT} KServe {versions.KSERVE_VERSION} runs "
                      "the model as a Deployment with an HPA, which keeps at least 1 replica.",
                      f"give minReplicas: 1 or more, or use serving.deploymentMode: {SERVERLESS}.")
         min_replicas = None
@@ -271,3 +272,9 @@ def check_metrics_api(problems: Problems, models, monitoring_enabled: bool) -> N
                      "prometheus-adapter with the monitoring stack.",
                      "set monitoring: {enabled: true} (and the grafanaAdminPassword secret), "
                      "or remove the scaling metric.")
+
+
+def uses_knative_hpa(serving) -> bool:
+    """Whether a model of `serving` (a ServingConfig) needs Knative's HPA extension."""
+    return any(m.scaling is not None and m.scaling.autoscaler == KNATIVE_HPA
+               for m in serving.models)
