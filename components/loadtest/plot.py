@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from components.loadtest.figures import PERCENTILES  # noqa: E402
 
@@ -41,6 +42,7 @@ def draw(result: dict, path: Path) -> Path:
     if result.get("asked_rate") is not None:
         rate.axhline(result["asked_rate"], linestyle="--", color="grey", label="asked")
     rate.set_ylabel("requests/s")
+    rate.set_ylim(bottom=0)
     rate.legend(loc="lower right")
     rate.grid(alpha=0.3)
 
@@ -65,6 +67,7 @@ def draw(result: dict, path: Path) -> Path:
     if replicas.get_legend_handles_labels()[0]:
         replicas.legend(loc="upper left")
     replicas.set_ylim(bottom=0)
+    replicas.yaxis.set_major_locator(MaxNLocator(integer=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
