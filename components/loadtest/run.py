@@ -79,8 +79,15 @@ def run_load_test(target: client.Target, duration: float, *, rate: Optional[floa
     if sampler is not None:
         sampler.start(started)
     try:
-        outcomes = asyncio.run(_run(target, duration, rate, concurrency, timeout, max_connections,
-                                    progress, sampler, progress_stream, progress_every))
+        # A loop of its own, not asyncio.run: that would leave the calling thread without
+        # a current event loop, which a caller (Pulumi's mocks, in the tests) may rely on.
+        loop = asyncio.new_event_loop()
+        try:
+            outcomes = loop.run_until_complete(
+                _run(target, duration, rate, concurrency, timeout, max_connections, progress,
+                     sampler, progress_stream, progress_every))
+        finally:
+            loop.close()
     finally:
         elapsed = time.monotonic() - started
         samples = sampler.stop() if sampler is not None else []

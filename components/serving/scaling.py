@@ -163,8 +163,9 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
     if metric == MEMORY and serverless:
         problems.add(f"{key}.metric", metric,
                      "memory cannot be used in Serverless mode: Knative's HPA class reads the "
-                     f"target as MiB per pod, and KServe {versions.KSERVE_VERSION}'s webhook refuses any target "
-                     "above 100, so no useful target passes both.",
+                     "target as MiB per pod, and the webhook of KServe "
+                     f"{versions.KSERVE_VERSION} refuses any target above 100, so no useful "
+                     "target passes both.",
                      "use concurrency or rps (Knative's autoscaler), or cpu; or use "
                      f"serving.deploymentMode: {RAW_DEPLOYMENT}, where memory is a percentage "
                      "of the memory request.")
@@ -172,8 +173,8 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
     if metric == CONCURRENCY and not serverless:
         problems.add(f"{key}.metric", metric,
                      "concurrency is Knative's autoscaler metric (its queue-proxy counts the "
-                     f"requests in flight); {RAW_DEPLOYMENT} has neither, and KServe {versions.KSERVE_VERSION}'s "
-                     "webhook refuses it there.",
+                     f"requests in flight); {RAW_DEPLOYMENT} has neither, and the webhook of "
+                     f"KServe {versions.KSERVE_VERSION} refuses it there.",
                      "use rps (requests per second, through prometheus-adapter), cpu or memory; "
                      f"or serving.deploymentMode: {SERVERLESS}.")
         metric = None
@@ -189,8 +190,9 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
                              "e.g. 3.")
     if min_replicas == 0 and not serverless:
         problems.add(f"{key}.minReplicas", 0,
-                     f"scale to zero is Serverless only: in {RAW_DEPLOYMENT} KServe {versions.KSERVE_VERSION} runs "
-                     "the model as a Deployment with an HPA, which keeps at least 1 replica.",
+                     f"scale to zero is Serverless only: in {RAW_DEPLOYMENT} KServe "
+                     f"{versions.KSERVE_VERSION} runs the model as a Deployment with an HPA, "
+                     "which keeps at least 1 replica.",
                      f"give minReplicas: 1 or more, or use serving.deploymentMode: {SERVERLESS}.")
         min_replicas = None
     elif min_replicas == 0 and autoscaler == KNATIVE_HPA:
