@@ -104,3 +104,9 @@ def test_monitoring_and_model_problems_reported_together():
                      models=[{"name": "m", "namespace": "ns", "format": "sklearn",
                               "storageUri": "gs://a/b", "scaling": {"metric": "cpus"}}])
     assert len(found) == 3
+
+
+def test_the_monitoring_namespace_is_not_for_models():
+    [line] = problems({"enabled": True}, models=[{"name": "m", "namespace": "monitoring",
+                                                  "format": "sklearn", "storageUri": "gs://a/b"}])
+    assert "uses the namespace 'monitoring'" in line

@@ -171,3 +171,15 @@ def test_monitoring_off_by_default_adds_nothing():
 def test_preview_with_unknown_kubeconfig_works():
     evaluation = evaluate(lab(), preview=True, secret_config=SECRET)
     assert evaluation.named("kube-prometheus-stack-chart")
+
+
+def test_plan_of_a_stack_file_with_monitoring_and_an_encrypted_password(tmp_path):
+    import yaml
+    from components.plan.build import plan_stack
+    config = {f"kserve-cluster:{k}": v for k, v in lab(models=[FLOWER]).items()}
+    config["kserve-cluster:grafanaAdminPassword"] = {"secure": "v1:c2VjcmV0"}
+    (tmp_path / "Pulumi.mon.yaml").write_text(yaml.safe_dump({"config": config}))
+    plan = plan_stack("mon", tmp_path)
+    summaries = {step.name: step.summary for step in plan.steps.values()}
+    assert "kube-prometheus-stack" in summaries["kube-prometheus-stack-chart"]
+    assert "PodMonitor monitoring/istio-ingressgateway" in summaries["podmonitor-istio-ingressgateway"]

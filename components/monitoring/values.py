@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from components.monitoring.config import MonitoringConfig
+from components.monitoring.config import MONITORING_NAMESPACE, MonitoringConfig
 
-NAMESPACE = "monitoring"
+NAMESPACE = MONITORING_NAMESPACE
 RELEASE = "kube-prometheus-stack"
 # The chart's fullname is the release name when it contains the chart's name:
 # the Prometheus Service is `<fullname>-prometheus` (templates/prometheus/service.yaml).
