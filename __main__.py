@@ -6,6 +6,7 @@ import pulumi
 
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
+from components.monitoring.monitoring import Monitoring, admin_password
 from components.pulumi_config import load_stack_config
 from components.serving.context import ClusterHandle
 from components.serving.serving import Serving
@@ -24,6 +25,10 @@ handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, rea
                        control_plane_address=config.control_plane.address)
 storage = Storage(handle, config.storage) if config.storage.enabled else None
 serving = Serving(handle, config.serving, storage=storage)
+monitoring = None
+if config.monitoring.enabled:
+    monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,
+                            admin_password())
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
@@ -36,3 +41,6 @@ if serving.models:
     pulumi.export("curl", first["curl"])
 if serving.smoke_prediction is not None:
     pulumi.export("smokePrediction", serving.smoke_prediction)
+if monitoring is not None:
+    pulumi.export("grafanaUrl", monitoring.grafana_url)
+    pulumi.export("grafanaAdminPassword", monitoring.admin_password)

@@ -19,6 +19,8 @@ from components.config_secrets import encrypted_in_file, holds_encrypted  # noqa
 from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (
     StorageConfig, check_storage_references, parse_storage_config)
+from components.monitoring.config import (
+    GRAFANA_PASSWORD_KEY, MonitoringConfig, parse_monitoring)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -103,6 +105,7 @@ class StackConfig:
     # Problems that do not stop a run; the program logs them, the tools print them.
     warnings: tuple[str, ...] = ()
     storage: StorageConfig = StorageConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -341,7 +344,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 # program creates resources with, and Pulumi's own settings.
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
-                "storage", "modelStores", "storageSecrets"}
+                "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -385,10 +388,12 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     storage = parse_storage_config(problems, raw.get("storage"), raw.get("modelStores"),
                                    raw.get("storageSecrets"), secret_keys)
     serving = check_storage_references(problems, serving, storage)
+    monitoring = parse_monitoring(problems, raw.get("monitoring"), raw.get(GRAFANA_PASSWORD_KEY),
+                                  secret_keys, serving)
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
-                       warnings=tuple(problems.warnings), storage=storage)
+                       warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,

@@ -96,6 +96,20 @@ NFS_PROVISIONER_IMAGE_TAG = "v4.0.2"
 # The short-lived pod that writes uploads into a claim: sh, tar, chmod.
 # BusyBox's newest stable release (1.38 is tagged "unstable" upstream).
 UPLOAD_HELPER_IMAGE = "docker.io/library/busybox:1.37.0"
+# Knative's HPA autoscaler class (serving-hpa.yaml of the same release): installed
+# after core only when a Serverless model scales on cpu.
+KNATIVE_SERVING_HPA_URL = f"{KNATIVE_SERVING_RELEASE}/serving-hpa.yaml"
+
+# --- Monitoring (off unless monitoring.enabled) ---------------------------------
+# kube-prometheus-stack 88.5.3: kubeVersion >=1.25.0-0; Prometheus Operator v0.93.1,
+# Prometheus v3.14.0, Grafana 13.2.0 (grafana chart 12.11.1), kube-state-metrics
+# v2.20.0 (chart 8.4.0), node-exporter v1.12.1 (chart 4.56.1).
+PROMETHEUS_COMMUNITY_CHART_REPO = "https://prometheus-community.github.io/helm-charts"
+KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"
+# prometheus-adapter 5.3.0 (adapter v0.12.0): the custom metrics API for the
+# requests/s HPA of RawDeployment models, and the resource metrics API
+# (metrics.k8s.io) that cpu/memory HPAs read; kubeadm installs no metrics-server.
+PROMETHEUS_ADAPTER_VERSION = "5.3.0"
 
 # The default photo scripts/predict.py sends: flower.jpg from scikit-learn's
 # wheel on PyPI (a dahlia, CC BY 2.0, by Flickr user vultilion; see that
@@ -140,6 +154,14 @@ PINS: tuple[Pin, ...] = (
         "the same chart's values.yaml image.tag (appVersion 4.0.2), on registry.k8s.io/sig-storage"),
     Pin("upload helper pod image (BusyBox)", UPLOAD_HELPER_IMAGE,
         "docker-library/official-images library/busybox: 1.37.0 is the newest stable tag"),
+    Pin("Knative Serving HPA autoscaler class (serving-hpa.yaml)", KNATIVE_SERVING_VERSION,
+        "knative/serving knative-v1.17.2 config/hpa-autoscaling, hack/generate-yamls.sh"),
+    Pin("kube-prometheus-stack (Helm chart)", KUBE_PROMETHEUS_STACK_VERSION,
+        "prometheus-community/helm-charts tag kube-prometheus-stack-88.5.3: Chart.yaml "
+        "(kubeVersion >=1.25.0-0, appVersion v0.93.1) and values.yaml"),
+    Pin("prometheus-adapter (Helm chart)", PROMETHEUS_ADAPTER_VERSION,
+        "prometheus-community/helm-charts tag prometheus-adapter-5.3.0: Chart.yaml "
+        "(appVersion v0.12.0) and values.yaml"),
     Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
         "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
 )

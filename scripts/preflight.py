@@ -28,6 +28,7 @@ from components import project_venv  # noqa: E402
 project_venv.ensure()
 
 from components.cluster.node_scripts import render_command  # noqa: E402
+from components.monitoring.values import monitoring_memory_mb  # noqa: E402
 from components.preflight.checks import evaluate, parse_facts  # noqa: E402
 from components.preflight.gate import facts_inputs  # noqa: E402
 from components.preflight.ssh import (  # noqa: E402
@@ -84,7 +85,7 @@ def check(config: StackConfig, creds: Credentials, as_json: bool) -> int:
             print(f"[{done}/{len(nodes)}] {node.name} ({node.address}) "
                   f"{'answered' if text is not None else 'FAILED'} after "
                   f"{time.monotonic() - started:.1f}s", file=sys.stderr)
-    report = evaluate(nodes, facts, errors, offsets)
+    report = evaluate(nodes, facts, errors, offsets, monitoring_memory_mb(config))
     print(report.to_json() if as_json else report.render())
     return 1 if report.failed else 0
 

@@ -20,7 +20,7 @@ import pytest
 
 from components import upstream, versions
 from components.offline import charts
-from components.offline.releases import VARIANTS, DeclaredRelease, declared_releases
+from components.offline.releases import VARIANT_SECRETS, VARIANTS, DeclaredRelease, declared_releases
 from components.serving.istio import GATEWAY_RELEASE
 from components.serving.istio import NAMESPACE as ISTIO_NAMESPACE
 from components.stack_config import parse_stack_config
@@ -36,7 +36,9 @@ def by_chart(variant: str, chart: str) -> DeclaredRelease:
 
 def expected(variant: str):
     """What the variant's stack config asks for, parsed on its own."""
-    return parse_stack_config(VARIANTS[variant](), has_secret_private_key=True)
+    secrets = VARIANT_SECRETS.get(variant, {})
+    return parse_stack_config({**VARIANTS[variant](), **secrets}, has_secret_private_key=True,
+                              secret_keys=frozenset(secrets))
 
 
 def source_of(release: DeclaredRelease):

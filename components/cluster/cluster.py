@@ -12,6 +12,7 @@ from components.cluster.connection import node_connection
 from components.cluster.control_plane import ControlPlane
 from components.cluster.node_preparation import PreparedNode
 from components.cluster.worker import WorkerNode
+from components.monitoring.values import monitoring_memory_mb
 from components.preflight.gate import Preflight
 from components.stack_config import StackConfig
 
@@ -33,7 +34,8 @@ class Cluster(pulumi.ComponentResource):
         connections = {node.name: node_connection(node, config.ssh, private_key)
                        for node in config.nodes}
         self.preflight = Preflight(list(config.nodes), connections,
-                                   config.serving.ingress_node_port, opts=child)
+                                   config.serving.ingress_node_port, opts=child,
+                                   monitoring_memory_mb=monitoring_memory_mb(config))
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,

@@ -40,11 +40,20 @@ def _raw_deployment() -> dict:
                          "ingressDomain": "models.lab.internal", "ingressNodePort": 30080}
     config["kubernetes"] = {**config.get("kubernetes", {}), "podCidr": "10.244.0.0/16"}
     config["storage"] = {"nfs": {"server": "10.0.2.5", "path": "/exports/models"}}
+    # Monitoring, with a model that scales on requests/s (prometheus-adapter's rules).
+    config["monitoring"] = {"enabled": True, "grafanaNodePort": 30301, "retention": "2d"}
+    config["models"] = [{"name": "tf-flower", "namespace": "kserve-test", "format": "tensorflow",
+                         "storageUri": "gs://kfserving-examples/models/tensorflow/flowers",
+                         "scaling": {"minReplicas": 1, "maxReplicas": 3, "metric": "rps",
+                                     "target": 20}}]
     return config
 
 
 # Stack configs whose releases together cover every release and values branch.
 VARIANTS: dict[str, Callable[[], dict]] = {"lab": _lab, "raw-deployment": _raw_deployment}
+# Keys each variant sets with `pulumi config set --secret` (placeholders, never used).
+VARIANT_SECRETS: dict[str, dict] = {
+    "raw-deployment": {"grafanaAdminPassword": "placeholder-not-a-password"}}
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ def declared_releases(variants: Optional[Iterable[str]] = None) -> list[Declared
 @functools.lru_cache(maxsize=None)
 def _releases_of(variant: str) -> tuple[DeclaredRelease, ...]:
     # One evaluation per variant and process: the program is deterministic.
-    evaluation = evaluate(VARIANTS[variant]())
+    evaluation = evaluate(VARIANTS[variant](), secret_config=VARIANT_SECRETS.get(variant))
     return tuple(release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE))
 
 

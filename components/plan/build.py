@@ -18,6 +18,7 @@ from typing import Any, Optional
 from components.offline.graph import Graph
 from components.offline.program import Evaluation, Registration, evaluate
 from components.problems import PROJECT
+from components.stack_config import holds_encrypted
 from components.stack_file import parse_stack_file, stack_file_config
 from components.storage import files
 
@@ -452,6 +453,9 @@ def plan_config(stack: str, config: dict[str, Any]) -> Plan:
     if isinstance(ssh, dict) and ({"privateKeyPath", "useAgent"} & set(ssh)):
         config["ssh"] = {k: v for k, v in ssh.items() if k not in ("privateKeyPath", "useAgent")}
         notes.append("The stack's ssh.privateKeyPath/useAgent was replaced by the placeholder key.")
+    # Values set with `pulumi config set --secret` are `{secure: ...}` in the file: they
+    # reach the program as secrets (never read), as under `pulumi up`.
+    secrets = {key: config.pop(key) for key in list(config) if holds_encrypted(config[key])}
     evaluation = evaluate(config, preview=False, stack=stack,
-                          secret_private_key=PLACEHOLDER_PRIVATE_KEY)
+                          secret_private_key=PLACEHOLDER_PRIVATE_KEY, secret_config=secrets)
     return build_plan(stack, config, evaluation, notes)

@@ -22,6 +22,10 @@ MIN_CONTROL_PLANE_MEMORY_MB = 1700
 CONTROL_PLANE_PORTS = (6443, 2379, 2380, 10250, 10257, 10259)
 WORKER_PORTS = (10250, 10256)
 MAX_CLOCK_SKEW_SECONDS = 5.0  # certificates and tokens start failing beyond a few seconds
+# What the serving layers (Istio, Knative, KServe, cert-manager) need on the nodes that run
+# workloads, before monitoring and models: stacks/Pulumi.dev.yaml asks 8 GB for them and
+# one 1 GiB model.
+SERVING_BASELINE_MB = 7168
 
 CHECKS = ("ssh", "sudo", "os", "resources", "identity", "swap", "ports", "dpkg", "clock",
           "repositories", "leftovers")
@@ -185,12 +189,38 @@ def _check_clock(reports: dict[str, NodeReport], offsets: Optional[dict[str, flo
             reports[name].add("clock", PASS)
 
 
+def _check_monitoring_memory(reports: dict[str, NodeReport], nodes: list[Node],
+                             facts: dict[str, dict[str, str]], needed_mb: int) -> None:
+    """Warn (under `resources`) when the nodes that run workloads lack the memory for
+    the serving layers plus the monitoring stack's requests."""
+    workers = [n for n in nodes if n.role != CONTROL_PLANE]
+    schedulable = [n for n in (workers or nodes) if n.name in facts]
+    if needed_mb <= 0 or not schedulable:
+        return
+    total = sum(int(facts[n.name].get("memory_mb", "0") or 0) for n in schedulable)
+    wanted = SERVING_BASELINE_MB + needed_mb
+    if total >= wanted:
+        return
+    message = (f"the nodes that run workloads have {total} MB in all; the serving layers need "
+               f"about {SERVING_BASELINE_MB} MB and monitoring asks for {needed_mb} MB more "
+               f"({wanted} MB, models not counted). Give them more memory, add a worker, or "
+               "leave monitoring off.")
+    for node in schedulable:
+        earlier = reports[node.name].results.get("resources")
+        if earlier is not None and earlier.status == FAIL:
+            continue
+        text = f"{earlier.message} {message}" if earlier is not None and earlier.message else message
+        reports[node.name].add("resources", WARN, text)
+
+
 def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
              ssh_errors: Optional[dict[str, str]] = None,
-             clock_offsets: Optional[dict[str, float]] = None) -> Report:
+             clock_offsets: Optional[dict[str, float]] = None,
+             monitoring_memory_mb: int = 0) -> Report:
     """Judge every node. `facts_text` maps node name to the facts script's output
     (None when SSH failed; the reason is in `ssh_errors`). `clock_offsets` (node
-    time minus this machine's, in seconds) is known only to the CLI."""
+    time minus this machine's, in seconds) is known only to the CLI.
+    `monitoring_memory_mb`: what the monitoring stack requests, when it is enabled."""
     ssh_errors = ssh_errors or {}
     reports = {n.name: NodeReport(n.name, n.address) for n in nodes}
     facts = {}
@@ -203,6 +233,7 @@ def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
         facts[node.name] = parse_facts(text)
         _check_node(reports[node.name], node, facts[node.name])
     _check_identity(reports, facts)
+    _check_monitoring_memory(reports, nodes, facts, monitoring_memory_mb)
     _check_clock(reports, None if clock_offsets is None else
                  {name: offset for name, offset in clock_offsets.items() if name in facts})
     return Report([reports[n.name] for n in nodes])

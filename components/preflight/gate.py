@@ -30,17 +30,20 @@ def facts_inputs(node: Node, ingress_node_port: Optional[int]) -> dict[str, str]
             "PROBE_URLS": " ".join(probe_urls())}
 
 
-def verdict(nodes: list[Node], outputs: list[str]) -> str:
-    report = evaluate(nodes, dict(zip((n.name for n in nodes), outputs)))
+def verdict(nodes: list[Node], outputs: list[str], monitoring_memory_mb: int = 0) -> str:
+    report = evaluate(nodes, dict(zip((n.name for n in nodes), outputs)),
+                      monitoring_memory_mb=monitoring_memory_mb)
     if report.failed:
         raise PreflightFailed("preflight failed; nothing was changed on any node.\n" + report.render())
+    for line in report.problems():  # warnings only, here
+        pulumi.log.warn(f"preflight: {line}")
     return PASSED
 
 
 class Preflight(pulumi.ComponentResource):
     def __init__(self, nodes: list[Node], connections: dict[str, remote.ConnectionArgs],
                  ingress_node_port: Optional[int] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0):
         super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
         self.facts = {
             node.name: node_command(
@@ -53,5 +56,6 @@ class Preflight(pulumi.ComponentResource):
             for node in nodes
         }
         self.passed: pulumi.Output[str] = pulumi.Output.all(
-            *[self.facts[n.name].stdout for n in nodes]).apply(lambda out: verdict(nodes, list(out)))
+            *[self.facts[n.name].stdout for n in nodes]).apply(
+            lambda out: verdict(nodes, list(out), monitoring_memory_mb))
         self.register_outputs({"passed": self.passed})

@@ -14,6 +14,7 @@ from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     close_match, item_key)
 from components.storage.model_keys import MODEL_STORAGE_KEYS, parse_storage_secret
+from components.serving.scaling import Scaling, parse_scaling
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
@@ -44,7 +45,7 @@ SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
 MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
-              *MODEL_STORAGE_KEYS}
+              *MODEL_STORAGE_KEYS, "scaling"}
 RESOURCE_KEYS = {"cpu", "memory"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -87,6 +88,7 @@ class Model:
     storage_secret: Optional[str] = None
     # The names TorchServe serves, read from the uploaded config.properties.
     served_names: tuple[str, ...] = ()
+    scaling: Optional[Scaling] = None  # None: KServe's defaults
 
     @property
     def key(self) -> str:
@@ -336,7 +338,8 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             storage_uri=storage, runtime=runtime,
             cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
-            canary=canary, storage_secret=parse_storage_secret(problems, key, item)))
+            canary=canary, storage_secret=parse_storage_secret(problems, key, item),
+            scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode)))
     return models
 
 

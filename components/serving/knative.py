@@ -24,7 +24,7 @@ def domain_data(domain: str) -> dict:
 
 class KnativeServing(pulumi.ComponentResource):
     def __init__(self, cluster: ClusterHandle, domain: str, after_istio: pulumi.Resource,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None, hpa_class: bool = False):
         super().__init__("kserve-cluster:serving:KnativeServing", "knative-serving", None, opts)
         self.crds = k8s.yaml.v2.ConfigFile(
             "knative-serving-crds", file=versions.KNATIVE_SERVING_CRDS_URL,
@@ -36,6 +36,11 @@ class KnativeServing(pulumi.ComponentResource):
         self.net_istio = k8s.yaml.v2.ConfigFile(
             "knative-net-istio", file=versions.KNATIVE_NET_ISTIO_URL,
             opts=k8s_options(self, cluster, depends_on=[self.core, after_istio]))
+        # Knative's HPA autoscaler class, for Serverless models that scale on cpu (the
+        # extension's controller turns their PodAutoscalers into HPAs).
+        self.hpa = k8s.yaml.v2.ConfigFile(
+            "knative-serving-hpa", file=versions.KNATIVE_SERVING_HPA_URL,
+            opts=k8s_options(self, cluster, depends_on=[self.core])) if hpa_class else None
         # Knative's webhook validates its own ConfigMaps: patch config-domain after it serves.
         self.webhook_ready = wait_for_endpoints(
             "knative-webhook-ready", self, cluster, NAMESPACE, WEBHOOK_SERVICE,

@@ -63,7 +63,15 @@ def inference_service_spec(model: Model, rollout: bool, files_revision: str = ""
         predictor["serviceAccountName"] = model.storage_secret
     if canary is not None:
         predictor["canaryTrafficPercent"] = canary.traffic_percent
+    if model.scaling is not None:
+        # Both specs carry it: the canary revision scales by the same settings.
+        predictor.update(model.scaling.predictor_fields())
     return {"predictor": predictor}
+
+
+def model_annotations(model: Model) -> dict:
+    """The InferenceService's annotations: Pulumi's wait, and the autoscaler class."""
+    return {**READY, **(model.scaling.annotations() if model.scaling else {})}
 
 
 class ModelWorkloads(pulumi.ComponentResource):
@@ -122,16 +130,19 @@ class ModelWorkloads(pulumi.ComponentResource):
         first = k8s.apiextensions.CustomResource(
             resource_name, api_version=KSERVE_API, kind="InferenceService",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=model.name, namespace=model.namespace,
-                                                annotations=READY),
+                                                annotations=model_annotations(model)),
             spec=inference_service_spec(model, rollout=False, files_revision=files_revision),
-            opts=k8s_options(self, cluster, depends_on=after, ignore_changes=["spec"],
+            # Never updated: an update would apply its first spec again over the
+            # rollout's. The autoscaler class annotation changes through the rollout.
+            opts=k8s_options(self, cluster, depends_on=after,
+                             ignore_changes=["spec", "metadata.annotations"],
                              custom_timeouts=timeouts))
         rollout = k8s.apiextensions.CustomResourcePatch(
             f"{resource_name}-rollout", api_version=KSERVE_API, kind="InferenceService",
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(
                 name=model.name, namespace=model.namespace,
                 # Take over the fields the first resource set (storageUri).
-                annotations={**READY, "pulumi.com/patchForce": "true"}),
+                annotations={**model_annotations(model), "pulumi.com/patchForce": "true"}),
             spec=inference_service_spec(model, rollout=True, files_revision=files_revision),
             # Removing the model deletes the InferenceService; its patch goes with it.
             opts=k8s_options(self, cluster, depends_on=[first], deleted_with=first,

@@ -21,6 +21,7 @@ from components.serving.istio import Istio
 from components.serving.knative import KnativeServing
 from components.serving.kserve import KServe
 from components.serving.models import ModelWorkloads
+from components.serving.scaling import uses_knative_hpa
 from components.serving.v1_protocol import (
     SMOKE_IMAGE_JPEG, model_host, predict_url, request_body, status_url)
 
@@ -53,8 +54,10 @@ class Serving(pulumi.ComponentResource):
         self.knative = None
         if serving.serverless:
             self.knative = KnativeServing(cluster, serving.ingress_domain,
-                                          after_istio=self.istio.gateway, opts=child)
+                                          after_istio=self.istio.gateway, opts=child,
+                                          hpa_class=uses_knative_hpa(serving))
             kserve_after += [self.knative.net_istio, self.knative.config_domain]
+            kserve_after += [self.knative.hpa] if self.knative.hpa else []
         self.kserve = KServe(cluster, serving, after=kserve_after, opts=child)
         self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
                                         self.kserve.controller, opts=child, storage=storage)

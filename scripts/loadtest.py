@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Load a model with V1 requests through the ingress; print and plot what happened.
+
+    loadtest.py MODEL --stack lab [--rate 50 | --concurrency 8] --duration 60
+    loadtest.py NAMESPACE/NAME --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --rate 20 --duration 30
+
+MODEL is NAME or NAMESPACE/NAME. --rate sends that many requests per second
+whatever the answers do (latency counts from when each request was due);
+--concurrency keeps that many requests in flight. A progress line runs on
+stderr; at the end it prints the latency percentiles, the errors and the
+achieved rate, and writes figures.json and plot.png (latency, rate and the
+model's replicas against time, with the canary's share when there is one).
+
+Replicas come from the cluster: kubectl with --kubeconfig (or $KUBECONFIG, or
+the stack's `kubeconfig` output when the Pulumi CLI is here), or from
+Prometheus with --prometheus URL. A token, when the model needs one, comes from
+--token, --token-file or $KSERVE_TOKEN and is sent as `Authorization: Bearer`.
+Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from components import project_venv  # noqa: E402
+
+project_venv.ensure()
+
+from components.loadtest import target as targets  # noqa: E402
+from components.loadtest.client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, Target  # noqa: E402
+from components.loadtest.figures import summary_lines  # noqa: E402
+from components.loadtest.plot import draw  # noqa: E402
+from components.loadtest.replicas import KubectlSource, PrometheusSource  # noqa: E402
+from components.loadtest.run import run_load_test, write_json  # noqa: E402
+from components.monitoring import dashboard  # noqa: E402
+from components.problems import ConfigError  # noqa: E402
+from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body  # noqa: E402
+
+EXIT_UNREACHABLE, EXIT_USAGE = 2, 6
+
+
+def replica_source(args, endpoint: targets.Endpoint, cleanup: list):
+    if args.no_replicas:
+        return None
+    namespace = endpoint.namespace
+    if args.prometheus:
+        if endpoint.model is None:
+            raise targets.TargetError("--prometheus needs --stack (the model's mode and scaling)")
+        mode = targets.mode_of(endpoint)
+        model = endpoint.model
+        return PrometheusSource(args.prometheus, dashboard.desired_replicas(model, mode),
+                                dashboard.actual_replicas(model),
+                                dashboard.revision_share(model) if model.canary else None)
+    if not namespace:
+        print("loadtest.py: no namespace (give MODEL as NAMESPACE/NAME): replicas not read",
+              file=sys.stderr)
+        return None
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
+    if not kubeconfig and args.stack:
+        kubeconfig = targets.stack_kubeconfig(args.stack)
+        if kubeconfig:
+            cleanup.append(kubeconfig)
+    if not kubeconfig:
+        print("loadtest.py: no kubeconfig (--kubeconfig, $KUBECONFIG or the Pulumi CLI): "
+              "replicas not read", file=sys.stderr)
+        return None
+    return KubectlSource(namespace, endpoint.name, kubeconfig)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="NAME or NAMESPACE/NAME")
+    load = parser.add_mutually_exclusive_group(required=True)
+    load.add_argument("--rate", type=float, help="requests per second (open loop)")
+    load.add_argument("--concurrency", type=int, help="requests in flight (closed loop)")
+    parser.add_argument("--duration", type=float, required=True, help="seconds")
+    parser.add_argument("--stack", help="read address, port and host from stacks/Pulumi.STACK.yaml")
+    parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
+    parser.add_argument("--url", help="base URL of the ingress, e.g. http://10.0.2.21:31903")
+    parser.add_argument("--host", help="Host header, e.g. tf-flower.kserve-test.example.com")
+    parser.add_argument("--image", type=Path, help="image to send (default: a small JPEG)")
+    parser.add_argument("--token", help="bearer token (or --token-file, or $KSERVE_TOKEN)")
+    parser.add_argument("--token-file", help="file holding the bearer token")
+    parser.add_argument("--kubeconfig", help="kubeconfig to read the replicas with")
+    parser.add_argument("--prometheus", help="read the replicas from this Prometheus URL instead")
+    parser.add_argument("--no-replicas", action="store_true", help="do not read replicas")
+    parser.add_argument("--replica-interval", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per request (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help=f"open-loop connection limit (default {DEFAULT_MAX_CONNECTIONS})")
+    parser.add_argument("--out", type=Path, help="directory for figures.json and plot.png "
+                        "(default: loadtest-NAME-TIME)")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or (args.rate is not None and args.rate <= 0) or \
+            (args.concurrency is not None and args.concurrency < 1):
+        parser.error("--duration and --rate must be above 0, --concurrency at least 1")
+    cleanup: list[str] = []
+    try:
+        if args.stack:
+            endpoint = targets.from_stack(args.stack, args.model, args.stacks_dir)
+            endpoint = targets.Endpoint(args.url or endpoint.base_url, args.host or endpoint.host,
+                                        endpoint.name, endpoint.namespace, endpoint.model,
+                                        endpoint.serving)
+        elif args.url and args.host:
+            endpoint = targets.given(args.url, args.host, args.model)
+        else:
+            parser.error("give --stack, or both --url and --host")
+        image = args.image.read_bytes() if args.image else SMOKE_IMAGE_JPEG
+        target = Target(endpoint.base_url, endpoint.host, predict_path(endpoint.name),
+                        request_body(image).encode(),
+                        targets.read_token(args.token, args.token_file))
+        target.address()  # a bad URL fails here, before anything is sent
+        source = replica_source(args, endpoint, cleanup)
+        about = {"model": f"{endpoint.namespace}/{endpoint.name}" if endpoint.namespace
+                 else endpoint.name, "url": endpoint.base_url + target.path, "host": endpoint.host,
+                 "replica_source": getattr(source, "description", None)}
+        result = run_load_test(target, args.duration, rate=args.rate,
+                               concurrency=args.concurrency, source=source,
+                               replica_interval=args.replica_interval, timeout=args.timeout,
+                               max_connections=args.max_connections, about=about)
+    except (targets.TargetError, ValueError, OSError) as error:
+        print(f"loadtest.py: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as error:
+        print(f"loadtest.py: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        for path in cleanup:
+            os.unlink(path)
+    out = args.out or Path(f"loadtest-{endpoint.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    write_json(result, out / "figures.json")
+    draw(result, out / "plot.png")
+    for line in summary_lines(result):
+        print(line)
+    print(f"wrote {out / 'figures.json'} and {out / 'plot.png'}")
+    if result["requests"] and result["transport_errors"].get("connect") == result["requests"]:
+        print(f"loadtest.py: no connection to {endpoint.base_url}: check ingressAddress and "
+              "ingressPort (pulumi stack output)", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

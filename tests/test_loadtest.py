@@ -1,0 +1,242 @@
+"""The load test against a V1 server on loopback (HTTP/1.1 keep-alive, threads) whose
+replica count changes while the load runs, read through a fake replica source."""
+import json
+import struct
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from components.loadtest import target as targets
+from components.loadtest.client import Target
+from components.loadtest.figures import percentile, per_second
+from components.loadtest.client import Outcome
+from components.loadtest.plot import draw
+from components.loadtest.replicas import (
+    KubectlSource, ReplicaSample, canary_share_from_isvc, deployments_replicas)
+from components.loadtest.run import progress_line, run_load_test
+from components.loadtest.client import Progress
+from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "tf-flower.kserve-test.example.com"
+DELAY = 0.02  # every answer takes at least this long
+ERROR_EVERY = 10  # every tenth request answers 500
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the ingress gateway
+    count = 0
+    lock = threading.Lock()
+    headers_seen: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        json.loads(body)
+        with Handler.lock:
+            Handler.count += 1
+            number = Handler.count
+            Handler.headers_seen.append((self.headers["Host"], self.path,
+                                         self.headers.get("Authorization")))
+        time.sleep(DELAY)
+        status = 500 if number % ERROR_EVERY == 0 else 200
+        data = json.dumps({"predictions": [{"prediction": 0, "scores": [1.0]}]} if status == 200
+                          else {"error": "boom"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def server():
+    Handler.count = 0
+    Handler.headers_seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class ScaleOut:
+    """A replica source whose model scales 1 -> 2 -> 3 as calls go by, with a canary split."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        ready = min(3, 1 + self.calls // 2)
+        return ReplicaSample(0.0, desired=min(3, ready + 1), ready=ready, canary_share=0.1)
+
+
+def target(url, token=None):
+    return Target(url, HOST, predict_path("tf-flower"), request_body(SMOKE_IMAGE_JPEG).encode(), token)
+
+
+def test_open_loop_figures_and_replica_series_are_right(server):
+    source = ScaleOut()
+    rate, duration = 50.0, 2.0
+    result = run_load_test(target(server, token="t0ken"), duration, rate=rate, source=source,
+                           replica_interval=0.25, progress_stream=None, about={"model": "kserve-test/tf-flower"})
+    assert result["requests"] == int(rate * duration) == Handler.count
+    expected_errors = int(rate * duration) // ERROR_EVERY
+    assert result["errors"] == result["http_errors"] == expected_errors
+    assert result["ok"] == result["requests"] - expected_errors
+    assert result["status_counts"] == {"200": result["ok"], "500": expected_errors}
+    assert result["transport_errors"] == {}
+    # Every answer waited DELAY at the server; percentiles are ordered.
+    lat = result["latency_ms"]
+    assert DELAY * 1000 <= lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    # The asked rate is held (duration plus the last answer's time).
+    assert result["elapsed_s"] >= duration
+    assert result["achieved_rate"] == pytest.approx(result["requests"] / result["elapsed_s"], rel=1e-3)
+    # One bucket per second of sending, all requests in them.
+    assert result["series"]["t"] == [0.5, 1.5]
+    assert sum(result["series"]["rate"]) == result["requests"]
+    assert sum(result["series"]["errors"]) == expected_errors
+    # The replica series is what the source said, in order, with times since the start.
+    samples = result["replicas"]
+    assert len(samples) == source.calls >= 4
+    assert [s["ready"] for s in samples] == [min(3, 1 + n // 2) for n in range(1, source.calls + 1)]
+    assert [s["desired"] for s in samples] == [min(3, s["ready"] + 1) for s in samples]
+    assert all(s["canary_share"] == 0.1 for s in samples)
+    times = [s["t"] for s in samples]
+    assert times == sorted(times) and times[0] < 0.25 and times[-1] >= duration
+    # The token and the V1 request reached the server as sent.
+    assert {h for h in Handler.headers_seen} == {(HOST, "/v1/models/tf-flower:predict", "Bearer t0ken")}
+
+
+def test_closed_loop_keeps_the_concurrency(server):
+    result = run_load_test(target(server), 1.0, concurrency=4, progress_stream=None)
+    # 4 workers, each answer >= DELAY: at most 4/DELAY requests per second.
+    assert 0 < result["requests"] <= 4 / DELAY * result["elapsed_s"] + 4
+    assert result["concurrency"] == 4 and result["asked_rate"] is None
+    assert result["requests"] == Handler.count
+
+
+def test_unreachable_server_counts_connect_errors():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_load_test(target(f"http://127.0.0.1:{port}"), 0.5, rate=20, progress_stream=None)
+    assert result["requests"] == 10 and result["ok"] == 0
+    assert result["transport_errors"] == {"connect": 10}
+
+
+def test_the_plot_is_a_png_of_the_expected_size(server, tmp_path):
+    result = run_load_test(target(server), 2.0, rate=40, source=ScaleOut(), replica_interval=0.3,
+                           progress_stream=None, about={"model": "kserve-test/tf-flower"})
+    path = draw(result, tmp_path / "plot.png")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    assert (width, height) == (1000, 900)
+    assert len(data) > 20_000  # three panels of lines, not an empty canvas
+
+
+def test_command_writes_json_and_png_and_prints_the_figures(server, tmp_path):
+    out = tmp_path / "run"
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest.py"), "kserve-test/tf-flower",
+                           "--url", server, "--host", HOST, "--rate", "40", "--duration", "1",
+                           "--token-file", str(token_file), "--no-replicas", "--out", str(out)],
+                          capture_output=True, timeout=120)
+    done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()  # keep the \r
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures["requests"] == 40 and figures["errors"] == 4
+    assert figures["model"] == "kserve-test/tf-flower" and figures["host"] == HOST
+    assert "40 requests in" in done.stdout and "36 ok, 4 errors" in done.stdout
+    assert "latency ms: p50" in done.stdout and "p99" in done.stdout
+    assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "\r[" in done.stderr  # the progress line, redrawn in place
+    assert {h[2] for h in Handler.headers_seen} == {"Bearer file-token"}
+
+
+def test_command_refuses_bad_arguments(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest.py"), *args],
+                              capture_output=True, text=True, timeout=60)
+    both = run("m", "--rate", "1", "--concurrency", "2", "--duration", "1", "--url", "http://x", "--host", "h")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    nowhere = run("m", "--rate", "1", "--duration", "1")
+    assert nowhere.returncode == 2 and "give --stack" in nowhere.stderr
+    missing = run("nope", "--stack", "lab", "--rate", "1", "--duration", "1")
+    assert missing.returncode == 6 and "has no model 'nope'" in missing.stderr
+    bad_url = run("m", "--url", "https://x:1", "--host", "h", "--rate", "1", "--duration", "1")
+    assert bad_url.returncode == 6 and "not an http:// URL" in bad_url.stderr
+
+
+def test_stack_file_gives_the_endpoint():
+    endpoint = targets.from_stack("lab", "tf-flower")
+    assert (endpoint.base_url, endpoint.host, endpoint.name, endpoint.namespace) == \
+        ("http://10.0.2.21:31903", HOST, "tf-flower", "kserve-test")
+
+
+def test_token_sources(tmp_path):
+    assert targets.read_token("a", None, {}) == "a"
+    assert targets.read_token(None, None, {targets.TOKEN_ENV: "env"}) == "env"
+    assert targets.read_token(None, None, {}) is None
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    with pytest.raises(targets.TargetError, match="empty"):
+        targets.read_token(None, str(empty), {})
+    with pytest.raises(targets.TargetError, match="not both"):
+        targets.read_token("a", str(empty), {})
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert [percentile(values, p) for p in (50, 90, 95, 99, 100)] == [50, 90, 95, 99, 100]
+    assert percentile([7.0], 99) == 7.0 and percentile([], 50) is None
+
+
+def test_per_second_buckets_by_send_time():
+    outcomes = [Outcome(due=0.1, latency=1.5, status=200), Outcome(due=0.9, latency=0.2, status=503),
+                Outcome(due=1.2, latency=0.1, status=200)]
+    series = per_second(outcomes, 2.0)
+    assert series["rate"] == [2, 1] and series["errors"] == [1, 0]
+    assert series["p50"] == [1500.0, 100.0]
+
+
+def test_kubectl_source_reads_deployments_and_the_canary_split():
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv)
+        if "deployments" in argv:
+            out = {"items": [{"spec": {"replicas": 2}, "status": {"readyReplicas": 1}},
+                             {"spec": {"replicas": 1}, "status": {}}]}
+        else:
+            out = {"status": {"components": {"predictor": {"traffic": [
+                {"revisionName": "r2", "percent": 10, "latestRevision": True},
+                {"revisionName": "r1", "percent": 90, "latestRevision": False}]}}}}
+        return subprocess.CompletedProcess(argv, 0, json.dumps(out), "")
+
+    sample = KubectlSource("kserve-test", "tf-flower", "/tmp/kc", run=fake_run)()
+    assert (sample.desired, sample.ready, sample.canary_share) == (3, 1, 0.1)
+    assert calls[0][:3] == ["kubectl", "--kubeconfig", "/tmp/kc"]
+    assert "serving.kserve.io/inferenceservice=tf-flower" in calls[0]
+    assert deployments_replicas({"items": []}) == (0, 0)
+    assert canary_share_from_isvc({"status": {}}) is None
+
+
+def test_progress_line_is_one_line():
+    progress = Progress(sent=120, completed=118, errors=2, recent=[0.01] * 50)
+    line = progress_line(progress, 2.0, 10.0, "2/3")
+    assert "\n" not in line and "[####" in line and "err 2" in line and "replicas 2/3" in line
+    assert "p95 10.0ms" in line

@@ -1,0 +1,159 @@
+"""The monitoring charts' values against the chart sources at the pinned tags.
+
+Reads the sources from the upstream directory (components/upstream.py):
+  kube-prometheus-stack-<pin>/kube-prometheus-stack, with its dependencies in
+  charts/ (grafana, kube-state-metrics, prometheus-node-exporter,
+  prometheus-windows-exporter; crds is in the chart already), and
+  prometheus-adapter-<pin>/prometheus-adapter.
+Skipped with the reason where they are absent. Every key path we pass must be
+in the chart's (or its subchart's) values.yaml, except the ones named below with
+the template that reads them; then `helm template` renders our values and the
+result is checked; our PodMonitors validate against the chart's CRD schema.
+"""
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from components import upstream, versions
+from components.monitoring import values as mv
+from components.monitoring.config import MonitoringConfig
+from components.monitoring.scrape import pod_monitors
+from components.stack_config import parse_stack_config
+
+ROOT = Path(__file__).resolve().parents[1]
+CHARTS = (upstream.upstream_dir().path or Path("/nonexistent")) / "charts"
+STACK = CHARTS / f"kube-prometheus-stack-{versions.KUBE_PROMETHEUS_STACK_VERSION}" / "kube-prometheus-stack"
+ADAPTER = CHARTS / f"prometheus-adapter-{versions.PROMETHEUS_ADAPTER_VERSION}" / "prometheus-adapter"
+SUBCHARTS = ("grafana", "kube-state-metrics", "prometheus-node-exporter")
+# Read by a template but not listed in values.yaml (checked by reading the template).
+TEMPLATE_ONLY = {("grafana", "service", "nodePort"): "grafana templates/service.yaml"}
+HELM = str(upstream.helm().path or "/nonexistent/helm")
+
+needs_stack = pytest.mark.skipif(not (STACK / "values.yaml").is_file(),
+                                 reason=f"kube-prometheus-stack chart source not found at {STACK}")
+needs_adapter = pytest.mark.skipif(not (ADAPTER / "values.yaml").is_file(),
+                                   reason=f"prometheus-adapter chart source not found at {ADAPTER}")
+
+
+def helm_works() -> bool:
+    try:
+        return subprocess.run([HELM, "version"], capture_output=True, timeout=120).returncode == 0
+    except OSError:
+        return False
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def missing_paths(ours, theirs, path=()) -> list[tuple]:
+    """Key paths of `ours` that `theirs` does not have (lists and values are leaves)."""
+    found = []
+    for key, value in ours.items():
+        here = path + (key,)
+        if here in TEMPLATE_ONLY:
+            continue
+        if not isinstance(theirs, dict) or key not in theirs:
+            found.append(here)
+        elif isinstance(value, dict) and value and isinstance(theirs[key], dict) and theirs[key]:
+            found += missing_paths(value, theirs[key], here)
+    return found
+
+
+@needs_stack
+def test_stack_values_exist_in_the_chart_and_its_subcharts():
+    ours = mv.stack_values(MonitoringConfig(enabled=True))
+    theirs = load(STACK / "values.yaml")
+    for name in SUBCHARTS:
+        sub = load(STACK / "charts" / name / "values.yaml")
+        # A subchart's values: its own defaults, overlaid by the parent's section.
+        theirs[name] = {**sub, **(theirs.get(name) or {})}
+        for key, value in sub.items():
+            if isinstance(value, dict) and isinstance(theirs[name].get(key), dict):
+                theirs[name][key] = {**value, **theirs[name][key]}
+    assert missing_paths(ours, theirs) == []
+    assert load(STACK / "Chart.yaml")["version"] == versions.KUBE_PROMETHEUS_STACK_VERSION
+
+
+@needs_stack
+def test_template_only_keys_are_read_by_their_template():
+    template = (STACK / "charts" / "grafana" / "templates" / "service.yaml").read_text()
+    assert ".Values.service.nodePort" in template
+
+
+@needs_adapter
+def test_adapter_values_exist_in_the_chart():
+    theirs = load(ADAPTER / "values.yaml")
+    # rules.resource is only a comment in values.yaml; the templates read it.
+    assert "resource" not in theirs["rules"]
+    assert ".Values.rules.resource" in (ADAPTER / "templates" / "configmap.yaml").read_text()
+    theirs["rules"]["resource"] = {}
+    assert missing_paths(mv.adapter_values(), theirs) == []
+    assert load(ADAPTER / "Chart.yaml")["version"] == versions.PROMETHEUS_ADAPTER_VERSION
+
+
+def render(chart: Path, release: str, values: dict, tmp_path: Path) -> list[dict]:
+    values_file = tmp_path / f"{release}.json"
+    values_file.write_text(json.dumps(values))
+    done = subprocess.run([HELM, "template", release, str(chart), "-n", mv.NAMESPACE,
+                           "--kube-version", versions.KUBERNETES_VERSION, "-f", str(values_file)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+@needs_stack
+@pytest.mark.skipif(not helm_works(), reason="no helm on this machine")
+def test_stack_renders_with_grafana_on_the_node_port_and_no_password_in_values(tmp_path):
+    docs = render(STACK, mv.RELEASE, mv.stack_values(MonitoringConfig(True, 30333, "2d")), tmp_path)
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    services = {s["metadata"]["name"]: s for s in by_kind["Service"]}
+    grafana = services[f"{mv.RELEASE}-grafana"]["spec"]
+    assert grafana["type"] == "NodePort" and grafana["ports"][0]["nodePort"] == 30333
+    assert mv.PROMETHEUS_SERVICE in services
+    assert services[mv.PROMETHEUS_SERVICE]["spec"]["ports"][0]["port"] == mv.PROMETHEUS_PORT
+    [prometheus] = by_kind["Prometheus"]
+    assert prometheus["spec"]["retention"] == "2d"
+    assert prometheus["spec"]["podMonitorSelector"] == {}  # every PodMonitor, ours included
+    assert "Alertmanager" not in by_kind
+    text = yaml.safe_dump_all(docs)
+    assert "GF_SECURITY_ADMIN_PASSWORD" in text and mv.GRAFANA_ADMIN_SECRET in text
+    assert not [d for d in by_kind.get("Secret", []) if "admin-password" in (d.get("data") or {})]
+    sidecar_label = load(STACK / "values.yaml")["grafana"]["sidecar"]["dashboards"]
+    assert (sidecar_label["label"], sidecar_label["labelValue"]) == mv.DASHBOARD_LABEL
+
+
+@needs_adapter
+@pytest.mark.skipif(not helm_works(), reason="no helm on this machine")
+def test_adapter_renders_both_metrics_apis_and_our_rule(tmp_path):
+    docs = render(ADAPTER, mv.ADAPTER_RELEASE, mv.adapter_values(), tmp_path)
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "APIService"}
+    assert services == {"v1beta1.custom.metrics.k8s.io", "v1beta1.metrics.k8s.io"}
+    [config] = [d for d in docs if d["kind"] == "ConfigMap"]
+    rules = yaml.safe_load(config["data"]["config.yaml"])
+    assert rules["rules"][0]["name"]["as"] == mv.RPS_METRIC and "resourceRules" in rules
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--prometheus-url=http://{mv.PROMETHEUS_SERVICE}.{mv.NAMESPACE}.svc:{mv.PROMETHEUS_PORT}" in args
+
+
+@needs_stack
+def test_pod_monitors_validate_against_the_charts_crd():
+    crd = load(STACK / "charts" / "crds" / "crds" / "crd-podmonitors.yaml")
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    serving = parse_stack_config({
+        "nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}],
+        "models": [{"name": "iris", "namespace": "team-a", "format": "sklearn", "storageUri": "gs://a/b"},
+                   {"name": "tf-flower", "namespace": "kserve-test", "format": "tensorflow",
+                    "storageUri": "gs://a/c"}]}, has_secret_private_key=True).serving
+    monitors = pod_monitors(serving)
+    assert len(monitors) == 4
+    for name, spec in monitors.items():
+        jsonschema.validate(spec, schema)
