@@ -4,6 +4,7 @@ Thin on purpose: read and validate the stack config, build the layers, export.
 """
 import pulumi
 
+from components.access.projects import Projects
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
 from components.pulumi_config import load_stack_config
@@ -18,11 +19,12 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 cluster = Cluster(config, private_key_output(config.ssh, secret_key))
-serving = Serving(
-    ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
-                  control_plane_connection=cluster.control_plane.connection,
-                  control_plane_address=config.control_plane.address),
-    config.serving)
+handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
+                       control_plane_connection=cluster.control_plane.connection,
+                       control_plane_address=config.control_plane.address)
+projects = Projects(handle, config.access, config.kubernetes) if config.access.projects else None
+serving = Serving(handle, config.serving, access=config.access,
+                  namespaces=projects.namespaces if projects else None)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
@@ -35,3 +37,8 @@ if serving.models:
     pulumi.export("curl", first["curl"])
 if serving.smoke_prediction is not None:
     pulumi.export("smokePrediction", serving.smoke_prediction)
+if projects is not None:
+    pulumi.export("members", projects.members)
+    pulumi.export("memberKubeconfigs", projects.kubeconfigs)  # each one a secret
+if serving.tokens:
+    pulumi.export("tokens", serving.tokens)  # each one a secret

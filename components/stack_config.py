@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from components import versions
+from components.access.config import AccessConfig, parse_access_config
 from components.serving.config import ServingConfig, parse_serving_config
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
@@ -99,6 +100,7 @@ class StackConfig:
     serving: ServingConfig = ServingConfig()
     # Problems that do not stop a run; the program logs them, the tools print them.
     warnings: tuple[str, ...] = ()
+    access: AccessConfig = AccessConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -336,7 +338,8 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 # Config namespaces a stack file may use besides this project's: the providers the
 # program creates resources with, and Pulumi's own settings.
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
-PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models"}
+PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
+                "projects", "access"}
 
 
 def encrypted_in_file(value: Any) -> bool:
@@ -395,10 +398,11 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
     serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
                                    raw.get("models"))
+    access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving)
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
-                       warnings=tuple(problems.warnings))
+                       warnings=tuple(problems.warnings), access=access)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,

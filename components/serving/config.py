@@ -32,7 +32,8 @@ STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs", "oci")
 SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
-MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary"}
+MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
+              "public"}
 RESOURCE_KEYS = {"cpu", "memory"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -70,6 +71,8 @@ class Model:
     cpu: str = "500m"
     memory: str = "1Gi"
     canary: Optional[Canary] = None
+    # In a project's namespace: callable without a token (components/access).
+    public: bool = False
 
     @property
     def key(self) -> str:
@@ -294,7 +297,9 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             storage_uri=storage, runtime=runtime,
             cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
-            canary=canary))
+            canary=canary,
+            public=check_bool(problems, f"{key}.public", item.get("public"), False,
+                              "write public: true to let anyone call the model without a token.")))
     return models
 
 
