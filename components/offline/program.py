@@ -22,6 +22,8 @@ from typing import Any, Callable, Optional
 
 import pulumi
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
@@ -68,12 +70,14 @@ def fake_user_kubeconfig(user: str, endpoint: str = "10.0.2.21:6443") -> str:
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 
 
-@functools.lru_cache(maxsize=None)
 def session_rsa_key(bits: int = 2048) -> tuple[str, str]:
     """(private PEM, public PEM) of an RSA key made once per process: what a
     pulumi-tls PrivateKey holds in the state, the same for every evaluation."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    return _rsa_key(int(bits))
+
+
+@functools.lru_cache(maxsize=None)
+def _rsa_key(bits: int) -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption()).decode()
@@ -86,7 +90,7 @@ def provider_outputs(type_: str, inputs: dict) -> dict:
     """Outputs a provider computes, for the resource types that have some the
     program reads (a pulumi-tls key's PEMs); {} for the others."""
     if type_ == TLS_PRIVATE_KEY:
-        private, public = session_rsa_key(int(inputs.get("rsaBits") or 2048))
+        private, public = session_rsa_key(inputs.get("rsaBits") or 2048)
         return {"privateKeyPem": private, "publicKeyPem": public}
     return {}
 
