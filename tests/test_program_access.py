@@ -11,6 +11,7 @@ from components import versions
 from components.access import projects as projects_module
 from components.offline.graph import Graph
 from components.offline.program import evaluate, session_rsa_key
+from components.plan.build import SCRIPT_ESTIMATES, describe, script_name
 from components.stack_file import stack_file_config
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -321,3 +322,16 @@ def test_an_unquoted_yaml_date_is_read_as_the_cli_passes_it():
     config["projects"][0]["tokens"][0]["expires"] = datetime.date(2099, 12, 31)
     tokens = resolve(evaluate(config).outputs["tokens"])
     assert tokens == resolve(evaluate(access_config()).outputs["tokens"])
+
+
+def test_the_offline_plan_describes_the_new_resources(stack):
+    evaluation, _ = stack
+    nodes = {"10.0.2.21": "cp1"}
+    assert describe(evaluation.named("token-signing-key-1"), nodes).summary == \
+        "RSA private key (2048 bits), kept encrypted in the state"
+    assert describe(evaluation.named("member-kubeconfig-bob"), nodes).summary == \
+        "runs issue-member-kubeconfig.sh on cp1 (10.0.2.21)"
+    assert describe(evaluation.named("authorization-policy-team-a"), nodes).summary == \
+        "AuthorizationPolicy istio-system/kserve-project-team-a (security.istio.io/v1)"
+    scripts = {script_name(c.inputs["create"]) for c in evaluation.commands()}
+    assert scripts <= set(SCRIPT_ESTIMATES), scripts - set(SCRIPT_ESTIMATES)
