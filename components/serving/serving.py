@@ -1,9 +1,10 @@
 """The serving layers, in dependency order, on the cluster's Kubernetes provider.
 
     cert-manager  ||  Istio base -> istiod -> ingress gateway (NodePort)
+                                              -> token checks and policies   [with projects]
     Knative CRDs -> core -> net-istio, config-domain      [after Istio; Serverless only]
     KServe CRDs -> controller + cluster runtimes          [after cert-manager's webhook serves, after Knative]
-    custom runtimes, InferenceServices                    [after KServe's webhook serves]
+    custom runtimes, InferenceServices                    [after KServe's webhook serves, and the policies]
     smoke prediction through the ingress                  [after the model is Ready]
 """
 from __future__ import annotations
