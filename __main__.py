@@ -4,6 +4,7 @@ Thin on purpose: read and validate the stack config, build the layers, export.
 """
 import pulumi
 
+from components.access.projects import Projects
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
 from components.monitoring.monitoring import Monitoring, admin_password
@@ -24,7 +25,9 @@ handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, rea
                        control_plane_connection=cluster.control_plane.connection,
                        control_plane_address=config.control_plane.address)
 storage = Storage(handle, config.storage) if config.storage.enabled else None
-serving = Serving(handle, config.serving, storage=storage)
+projects = Projects(handle, config.access, config.kubernetes) if config.access.projects else None
+serving = Serving(handle, config.serving, storage=storage, access=config.access,
+                  namespaces=projects.namespaces if projects else None)
 monitoring = None
 if config.monitoring.enabled:
     monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,
@@ -44,3 +47,8 @@ if serving.smoke_prediction is not None:
 if monitoring is not None:
     pulumi.export("grafanaUrl", monitoring.grafana_url)
     pulumi.export("grafanaAdminPassword", monitoring.admin_password)
+if projects is not None:
+    pulumi.export("members", projects.members)
+    pulumi.export("memberKubeconfigs", projects.kubeconfigs)  # each one a secret
+if serving.tokens:
+    pulumi.export("tokens", serving.tokens)  # each one a secret

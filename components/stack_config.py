@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from components import versions
 from components.config_secrets import encrypted_in_file, holds_encrypted  # noqa: F401 (re-exported)
+from components.access.config import AccessConfig, parse_access_config
 from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (
     StorageConfig, check_storage_references, parse_storage_config)
@@ -106,6 +107,7 @@ class StackConfig:
     warnings: tuple[str, ...] = ()
     storage: StorageConfig = StorageConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    access: AccessConfig = AccessConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -344,7 +346,8 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 # program creates resources with, and Pulumi's own settings.
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
-                "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY}
+                "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY,
+                "projects", "access"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -390,10 +393,12 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     serving = check_storage_references(problems, serving, storage)
     monitoring = parse_monitoring(problems, raw.get("monitoring"), raw.get(GRAFANA_PASSWORD_KEY),
                                   secret_keys, serving)
+    access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving)
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
-                       warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring)
+                       warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring,
+                       access=access)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,

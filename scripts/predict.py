@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Send an image to a model through the Istio ingress gateway and print the predictions.
 
-    predict.py --stack lab [--model [NAMESPACE/]NAME] [IMAGE]
+    predict.py --stack lab [--model [NAMESPACE/]NAME] [--token-file FILE] [IMAGE]
     predict.py --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --model tf-flower IMAGE
     predict.py --stack torchserve-example --data examples/torchserve/request.json
 
@@ -10,8 +10,12 @@ scikit-learn wheel on PyPI, fetched once with pip and cached; nothing is
 installed). --data sends a V1 request body of your own (a JSON file) and prints
 the answer as JSON. A TorchServe model is asked for by the name in its
 model_snapshot (from the uploaded config.properties), which the stack file
-gives. Exit status: 0 answered, 2 gateway unreachable, 3 model not found
-(404), 4 model not ready (503), 5 timeout, 6 a bad stack file, 1 any other error.
+gives. A model in a project needs one of the project's tokens
+(`pulumi stack output tokens --show-secrets`): give it with --token-file, the
+KSERVE_TOKEN environment variable, or --token (visible to other users of this
+machine while the command runs). Exit status: 0 answered, 2 gateway unreachable,
+3 model not found (404), 4 model not ready (503), 5 timeout, 6 a bad stack file,
+7 no token or a refused one (401/403), 1 any other error.
 """
 from __future__ import annotations
 
@@ -42,6 +46,9 @@ from components.serving.v1_protocol import (  # noqa: E402
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
 EXIT_OTHER, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_NOT_READY, EXIT_TIMEOUT = 1, 2, 3, 4, 5
 EXIT_USAGE = 6  # a bad stack file or arguments
+EXIT_UNAUTHORIZED = 7  # no token where one is needed, or the gateway refused it (401/403)
+TOKEN_ENV = "KSERVE_TOKEN"
+TOKENS_HINT = "pulumi stack output tokens --show-secrets"
 
 
 class PredictError(Exception):
@@ -113,20 +120,61 @@ def endpoint_from_stack(stack: str, model: Optional[str],
             chosen.served_name)
 
 
+def token_project_from_stack(stack: str, model: Optional[str],
+                             stacks_dir: Optional[Path] = None) -> Optional[str]:
+    """The project whose token the model needs, or None (public, or in no project)."""
+    config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)
+    chosen = choose_model(config.serving.models, model, stack)
+    return chosen.namespace if config.access.protects(chosen) else None
+
+
+def read_token(token: Optional[str], token_file: Optional[Path],
+               environ: Optional[dict] = None) -> Optional[str]:
+    """The token from --token-file, --token or $KSERVE_TOKEN (in that order), or None."""
+    if token_file is not None:
+        try:
+            text = token_file.read_text().strip()
+        except OSError as error:
+            raise PredictError(f"cannot read the token file {token_file}: {error.strerror}",
+                               EXIT_USAGE) from None
+        if not text:
+            raise PredictError(f"the token file {token_file} is empty", EXIT_USAGE)
+        return text
+    if token:
+        return token.strip()
+    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+    return value or None
+
+
 def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0,
-            body: Optional[bytes] = None) -> dict:
+            token: Optional[str] = None, body: Optional[bytes] = None) -> dict:
     """`body`: a request of the caller's own; else the image in tf-flower's request."""
     url = base_url.rstrip("/") + predict_path(model)
     timed_out = PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still "
                              "be loading; try again, or raise --timeout)", EXIT_TIMEOUT)
+    headers = {"Host": host, "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     data = body if body is not None else request_body(image).encode()
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Host": host, "Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         body = error.read(300).decode(errors="replace").strip()
+        if error.code == 401:
+            raise PredictError(
+                f"the gateway refused the token (HTTP 401 from {url}): it has expired, is "
+                "malformed, or was signed by a key that has since been replaced "
+                f"(access.signingKeyGeneration). Get a current one: {TOKENS_HINT}.",
+                EXIT_UNAUTHORIZED) from None
+        if error.code == 403:
+            why = ("the token sent is not one of this model's project (or was removed from the "
+                   "stack file)" if token else
+                   f"no token was sent; give one of the project's tokens with --token-file or "
+                   f"{TOKEN_ENV} ({TOKENS_HINT})")
+            raise PredictError(f"access to model {model!r} denied (HTTP 403 from {url}, Host "
+                               f"{host}): {why}.", EXIT_UNAUTHORIZED) from None
         if error.code == 404:
             raise PredictError(
                 f"model {model!r} not found (HTTP 404 from {url}, Host {host}): {body or 'no body'}. "
@@ -163,11 +211,22 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="a JSON file to send as the request body instead of an image "
                              "(for models that take other input); the answer is printed as JSON")
     parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
+    parser.add_argument("--token-file", type=Path,
+                        help="file holding the project token for a model in a project")
+    parser.add_argument("--token", help=f"the token itself (prefer --token-file or ${TOKEN_ENV}: "
+                                        "a command line is visible to other users)")
     args = parser.parse_args(argv)
     try:
+        token = read_token(args.token, args.token_file)
         if args.stack:
             base_url, host, model = endpoint_from_stack(args.stack, args.model, args.stacks_dir)
             base_url, host = args.url or base_url, args.host or host
+            project = token_project_from_stack(args.stack, args.model, args.stacks_dir)
+            if project and not token:
+                raise PredictError(
+                    f"model {model!r} is in project {project} and needs one of its tokens: "
+                    f"{TOKENS_HINT} --stack {args.stack}, then pass the `{project}/<name>` value "
+                    f"with --token-file FILE or {TOKEN_ENV}.", EXIT_UNAUTHORIZED)
         elif args.url and args.host and args.model:
             base_url, host, model = args.url, args.host, args.model
         else:
@@ -183,12 +242,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             except ValueError:
                 raise PredictError(f"{args.data} is not JSON: give a V1 request such as "
                                    '{"instances": [[1, 2, 3]]}') from None
-            print(json.dumps(predict(base_url, host, model, b"", args.timeout, body=body)))
+            print(json.dumps(predict(base_url, host, model, b"", args.timeout, token, body=body)))
             return 0
         image_path = Path(args.image) if args.image else sample_image()
         if not image_path.is_file():
             raise PredictError(f"no image file at {image_path}")
-        answer = predict(base_url, host, model, image_path.read_bytes(), args.timeout)
+        answer = predict(base_url, host, model, image_path.read_bytes(), args.timeout, token)
         if args.json:
             print(json.dumps(answer))
             return 0

@@ -1,6 +1,7 @@
 """scripts/predict.py against a real HTTP server on loopback that speaks the V1 protocol."""
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 import predict
 from components import versions
@@ -23,8 +25,10 @@ SCORES = [0.91, 0.02, 0.03, 0.01, 0.02, 0.01]
 
 class V1Handler(BaseHTTPRequestHandler):
     """tf-flower behind an ingress: routes on Host, knows one ready model."""
-    models = {"tf-flower": "ready", "sleepy": "not-ready", "slow": "slow"}
+    models = {"tf-flower": "ready", "sleepy": "not-ready", "slow": "slow", "guarded": "ready"}
     received: list = []
+    # What the ingress gateway answers for a model in a project (Istio's bodies).
+    good_token, expired_token = "good.token.sig", "expired.token.sig"
 
     def log_message(self, *args):
         pass
@@ -44,6 +48,12 @@ class V1Handler(BaseHTTPRequestHandler):
         name = self.path.removeprefix("/v1/models/").removesuffix(":predict")
         if self.headers["Host"] != f"{name}.kserve-test.example.com" or name not in self.models:
             return self._answer(404, {"error": f"Model with name {name} does not exist."})
+        if name == "guarded":
+            auth = self.headers.get("Authorization")
+            if auth == f"Bearer {self.expired_token}":
+                return self._answer(401, {"error": "Jwt is expired"})
+            if auth != f"Bearer {self.good_token}":
+                return self._answer(403, {"error": "RBAC: access denied"})
         if self.models[name] == "not-ready":
             return self._answer(503, {"error": f"Model with name {name} is not ready."})
         if self.models[name] == "slow":
@@ -70,9 +80,9 @@ def image(tmp_path):
     return path
 
 
-def run(*args):
+def run(*args, env=None):
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_prediction_printed_with_class_and_scores(server, image):
@@ -162,3 +172,66 @@ def test_request_and_answer_shapes():
     assert prediction.class_index == 1 and prediction.confidence == 0.7
     with pytest.raises(ValueError):
         parse_predictions({"error": "Model with name x does not exist."})
+
+
+GUARDED = ("--host", "guarded.kserve-test.example.com", "--model", "guarded")
+
+
+def test_a_token_from_a_file_is_sent_as_bearer_and_never_printed(server, image, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(V1Handler.good_token + "\n")
+    V1Handler.received.clear()
+    result = run("--url", server, *GUARDED, "--token-file", str(token_file), str(image))
+    assert result.returncode == 0, result.stderr
+    assert V1Handler.good_token not in result.stdout + result.stderr
+
+
+def test_a_token_from_the_environment(server, image):
+    env = {**os.environ, "KSERVE_TOKEN": V1Handler.good_token}
+    assert run("--url", server, *GUARDED, str(image), env=env).returncode == 0
+
+
+def test_no_token_for_a_protected_model_is_a_clear_403(server, image):
+    env = {k: v for k, v in os.environ.items() if k != "KSERVE_TOKEN"}
+    result = run("--url", server, *GUARDED, str(image), env=env)
+    assert result.returncode == predict.EXIT_UNAUTHORIZED
+    assert "denied (HTTP 403" in result.stderr and "no token was sent" in result.stderr
+    assert "--token-file" in result.stderr
+
+
+def test_a_token_of_another_project_is_a_clear_403(server, image):
+    result = run("--url", server, *GUARDED, "--token", "other.project.token", str(image))
+    assert result.returncode == predict.EXIT_UNAUTHORIZED
+    assert "not one of this model's project" in result.stderr
+    assert "other.project.token" not in result.stderr
+
+
+def test_an_expired_token_is_a_clear_401(server, image):
+    result = run("--url", server, *GUARDED, "--token", V1Handler.expired_token, str(image))
+    assert result.returncode == predict.EXIT_UNAUTHORIZED
+    assert "refused the token (HTTP 401" in result.stderr and "tokens --show-secrets" in result.stderr
+
+
+def test_an_empty_token_file_is_refused(server, image, tmp_path):
+    (tmp_path / "token").write_text("\n")
+    result = run("--url", server, *GUARDED, "--token-file", str(tmp_path / "token"), str(image))
+    assert result.returncode == predict.EXIT_USAGE and "is empty" in result.stderr
+
+
+def test_a_stack_model_in_a_project_needs_a_token_before_anything_is_sent(tmp_path, image):
+    stack = {"config": {
+        "kserve-cluster:nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}],
+        "kserve-cluster:projects": [{"name": "team-a", "tokens": [{"name": "ci", "expires": "2099-01-01"}]}],
+        "kserve-cluster:models": [
+            {"name": "tf-flower", "namespace": "team-a", "format": "tensorflow",
+             "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"},
+            {"name": "open", "namespace": "team-a", "format": "tensorflow", "public": True,
+             "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"}]}}
+    (tmp_path / "Pulumi.teams.yaml").write_text(yaml.safe_dump(stack))
+    assert predict.token_project_from_stack("teams", None, tmp_path) == "team-a"
+    assert predict.token_project_from_stack("teams", "open", tmp_path) is None
+    env = {k: v for k, v in os.environ.items() if k != "KSERVE_TOKEN"}
+    result = run("--stack", "teams", "--stacks-dir", str(tmp_path), str(image), env=env)
+    assert result.returncode == predict.EXIT_UNAUTHORIZED
+    assert "is in project team-a and needs one of its tokens" in result.stderr
+    assert "cannot reach" not in result.stderr  # refused before any request

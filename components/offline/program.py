@@ -11,6 +11,8 @@ can be followed.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import functools
 import hashlib
 import json
 import runpy
@@ -20,6 +22,8 @@ from typing import Any, Callable, Optional
 
 import pulumi
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_pulumi_func
@@ -50,6 +54,47 @@ HEALTHY_NODE_FACTS = "\n".join([
     "cpus=2", "memory_mb=3900", "swap_mb=0", "ports_busy=", "dpkg_lock=free",
     "unreachable_urls=", "leftovers=", ""])
 
+def fake_user_kubeconfig(user: str, endpoint: str = "10.0.2.21:6443") -> str:
+    """What `kubeadm kubeconfig user` prints, with made-up key material."""
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "kubernetes", "cluster": {"server": f"https://{endpoint}",
+                                                        "certificate-authority-data": "Q0E="}}],
+        "users": [{"name": user, "user": {"client-certificate-data": "Q0VSVA==",
+                                          "client-key-data": "S0VZ"}}],
+        "contexts": [{"name": f"{user}@kubernetes", "context": {"cluster": "kubernetes", "user": user}}],
+        "current-context": f"{user}@kubernetes",
+    })
+
+
+TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+
+
+def session_rsa_key(bits: int = 2048) -> tuple[str, str]:
+    """(private PEM, public PEM) of an RSA key made once per process: what a
+    pulumi-tls PrivateKey holds in the state, the same for every evaluation."""
+    return _rsa_key(int(bits))
+
+
+@functools.lru_cache(maxsize=None)
+def _rsa_key(bits: int) -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def provider_outputs(type_: str, inputs: dict) -> dict:
+    """Outputs a provider computes, for the resource types that have some the
+    program reads (a pulumi-tls key's PEMs); {} for the others."""
+    if type_ == TLS_PRIVATE_KEY:
+        private, public = session_rsa_key(inputs.get("rsaBits") or 2048)
+        return {"privateKeyPem": private, "publicKeyPem": public}
+    return {}
+
+
 FAKE_KUBECONFIG = yaml.safe_dump({
     "apiVersion": "v1", "kind": "Config",
     "clusters": [{"name": "kubernetes", "cluster": {"server": "https://10.0.2.21:6443",
@@ -76,6 +121,7 @@ class Registration:
     unknown_paths: set[str] = field(default_factory=set)
     additional_secret_outputs: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[dict] = field(default_factory=list)  # as the SDK sent them (alias specs)
 
 
 def _blank_secrets(value: Any) -> Any:
@@ -126,7 +172,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             deleted_with=request.deletedWith, plain=json.dumps(_blank_secrets(raw)),
             secret_paths=secrets, unknown_paths=unknowns,
             additional_secret_outputs=list(request.additionalSecretOutputs),
-            ignore_changes=list(request.ignoreChanges)))
+            ignore_changes=list(request.ignoreChanges),
+            aliases=[json_format.MessageToDict(alias) for alias in request.aliases]))
         return response
 
 
@@ -149,12 +196,16 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return fake_join_command(name.removesuffix("-join-token"))
         if name.endswith("-admin-kubeconfig"):
             return FAKE_KUBECONFIG
+        if name.startswith("member-kubeconfig-"):
+            return fake_user_kubeconfig(name.removeprefix("member-kubeconfig-"))
         return f"ran {name}\n"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         if args.typ == "command:remote:Command" and not self.preview:
             state.update(stdout=self.command_stdout(args.name, args.inputs), stderr="")
+        if not self.preview:  # in a preview of a fresh stack, provider outputs are unknown
+            state.update(provider_outputs(args.typ, args.inputs))
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -186,6 +237,18 @@ class Evaluation:
         return self.by_type("command:remote:Command")
 
 
+def _date_text(value: Any) -> str:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raise TypeError(f"a config value of type {type(value).__name__} is not JSON")
+
+
+def _json(value: Any) -> str:
+    """A config value as the Pulumi CLI hands it over: JSON, an unquoted YAML date
+    (`expires: 2026-12-31`) as its text."""
+    return json.dumps(value, default=_date_text)
+
+
 def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "test",
              secret_private_key: Optional[str] = FAKE_PRIVATE_KEY,
              mocks: Optional[pulumi.runtime.Mocks] = None,
@@ -203,12 +266,12 @@ def evaluate(config: dict[str, Any], *, preview: bool = False, stack: str = "tes
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=monitor)
-    full = {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
+    full = {f"{PROJECT}:{key}": value if isinstance(value, str) else _json(value)
             for key, value in config.items()}
-    full.update({key: value if isinstance(value, str) else json.dumps(value)
+    full.update({key: value if isinstance(value, str) else _json(value)
                  for key, value in (namespaced or {}).items()})
     for key, value in (secret_config or {}).items():
-        full[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
+        full[f"{PROJECT}:{key}"] = value if isinstance(value, str) else _json(value)
     secret_keys = [f"{PROJECT}:{key}" for key in (secret_config or {})]
     if secret_private_key is not None:
         full[f"{PROJECT}:sshPrivateKey"] = secret_private_key

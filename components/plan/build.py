@@ -57,6 +57,7 @@ SCRIPT_ESTIMATES = {
     "wait-endpoints.sh": 60,       # a webhook Service gets ready endpoints
     "smoke-predict.sh": 30,        # one prediction through the ingress
     UPLOAD_SCRIPT: 60,             # a helper pod (image pull on first use), files into a claim
+    "issue-member-kubeconfig.sh": 5,  # kubeadm kubeconfig user
 }
 # CopyToRemote: a few seconds to connect, then the file at a lab link's speed (ESTIMATE).
 COPY_SECONDS = 3
@@ -285,6 +286,11 @@ def describe(registration: Registration, node_by_address: dict[str, str]) -> Ste
                         "inlineYaml": bool(inputs.get("yaml") or inputs.get("objs"))}
         sources = ", ".join(step.details["files"]) or "inline YAML"
         step.summary = f"manifest {sources}"
+    elif registration.type == "tls:index/privateKey:PrivateKey":
+        bits = inputs.get("rsaBits")
+        bits = int(bits) if isinstance(bits, float) and bits.is_integer() else bits
+        step.summary = (f"{_text(inputs.get('algorithm'), 'RSA')} private key "
+                        f"({_text(bits, 'default')} bits), kept encrypted in the state")
     elif registration.type.startswith("pulumi:providers:"):
         step.kind = "provider"
         step.summary = f"{registration.type.rsplit(':', 1)[-1]} provider"

@@ -45,7 +45,7 @@ SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
 MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
-              *MODEL_STORAGE_KEYS, "scaling"}
+              *MODEL_STORAGE_KEYS, "scaling", "public"}
 RESOURCE_KEYS = {"cpu", "memory"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -89,6 +89,8 @@ class Model:
     # The names TorchServe serves, read from the uploaded config.properties.
     served_names: tuple[str, ...] = ()
     scaling: Optional[Scaling] = None  # None: KServe's defaults
+    # In a project's namespace: callable without a token (components/access).
+    public: bool = False
 
     @property
     def key(self) -> str:
@@ -339,7 +341,9 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
             canary=canary, storage_secret=parse_storage_secret(problems, key, item),
-            scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode)))
+            scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode),
+            public=check_bool(problems, f"{key}.public", item.get("public"), False,
+                              "write public: true to let anyone call the model without a token.")))
     return models
 
 

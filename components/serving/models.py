@@ -1,11 +1,12 @@
 """Namespaces, custom ServingRuntimes and InferenceServices from the stack config."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.access.namespace_owner import moved_from_projects
 from components.serving.config import Model, Runtime, ServingConfig
 from components.serving.context import ClusterHandle, k8s_options
 
@@ -88,20 +89,25 @@ class ModelWorkloads(pulumi.ComponentResource):
 
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
                  webhook_ready: pulumi.Resource, cluster_runtimes: pulumi.Resource,
-                 opts: Optional[pulumi.ResourceOptions] = None, storage=None):
+                 opts: Optional[pulumi.ResourceOptions] = None, storage=None,
+                 namespaces: Optional[Mapping[str, pulumi.Resource]] = None,
+                 after: Sequence[pulumi.Resource] = ()):
+        """`storage` (components/storage/storage.py: Storage) adds the namespaces of its
+        stores and secrets, fills them, and names what each model waits for;
+        `namespaces`: namespaces another component owns (projects); `after`: what
+        every model also waits for (the ingress policies that protect them)."""
         super().__init__("kserve-cluster:serving:ModelWorkloads", "models", None, opts)
-        # `storage` (components/storage/storage.py: Storage) adds the namespaces of its
-        # stores and secrets, fills them, and names what each model waits for.
         extra = storage.namespaces if storage is not None else ()
+        owned_elsewhere = dict(namespaces or {})
         self.namespaces = {
-            name: k8s.core.v1.Namespace(
+            name: owned_elsewhere.get(name) or k8s.core.v1.Namespace(
                 f"namespace-{name}", metadata=k8s.meta.v1.ObjectMetaArgs(name=name),
-                opts=k8s_options(self, cluster))
+                opts=k8s_options(self, cluster, aliases=moved_from_projects()))
             for name in dict.fromkeys([*serving.namespaces, *extra])
         }
         if storage is not None:
             storage.attach(self.namespaces)
-        gate: Sequence[pulumi.Resource] = [webhook_ready]
+        gate: Sequence[pulumi.Resource] = [webhook_ready, *after]
         self.runtimes = {
             (runtime.namespace, runtime.name): k8s.apiextensions.CustomResource(
                 f"runtime-{runtime.namespace}-{runtime.name}",

@@ -1,18 +1,22 @@
 """The serving layers, in dependency order, on the cluster's Kubernetes provider.
 
     cert-manager  ||  Istio base -> istiod -> ingress gateway (NodePort)
+                                              -> token checks and policies   [with projects]
     Knative CRDs -> core -> net-istio, config-domain      [after Istio; Serverless only]
     KServe CRDs -> controller + cluster runtimes          [after cert-manager's webhook serves, after Knative]
-    custom runtimes, InferenceServices                    [after KServe's webhook serves]
+    custom runtimes, InferenceServices                    [after KServe's webhook serves, and the policies]
     smoke prediction through the ingress                  [after the model is Ready]
 """
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 
+from components.access.config import AccessConfig
+from components.access.ingress import IngressTokens
+from components.access.tokens import token_key
 from components.cluster.commands import node_command
 from components.serving.cert_manager import CertManager
 from components.serving.config import Model, ServingConfig
@@ -30,8 +34,11 @@ from components.serving.v1_protocol import (
 IMAGE_SMOKE_FORMATS = ("tensorflow",)
 
 
-def curl_command(url: str, host: str) -> str:
-    return (f"curl -sS -H 'Host: {host}' -H 'Content-Type: application/json' "
+def curl_command(url: str, host: str, token_variable: Optional[str] = None) -> str:
+    """`token_variable`: the shell variable that holds the token; the command names
+    it and never contains the token itself."""
+    auth = f"-H \"Authorization: Bearer ${token_variable}\" " if token_variable else ""
+    return (f"curl -sS -H 'Host: {host}' {auth}-H 'Content-Type: application/json' "
             f"-d @input.json {url}")
 
 
@@ -45,11 +52,20 @@ def summarize_prediction(stdout: str) -> dict:
 
 class Serving(pulumi.ComponentResource):
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
+                 access: Optional[AccessConfig] = None,
+                 namespaces: Optional[Mapping[str, pulumi.Resource]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None, storage=None):
+        """`access`: projects and their tokens (components/access); `namespaces`: the
+        project namespaces, created by the Projects component, not here; `storage`: the
+        model stores the models read (components/storage)."""
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cert_manager = CertManager(cluster, opts=child)
         self.istio = Istio(cluster, serving.ingress_node_port, opts=child)
+        self.access = access = access or AccessConfig()
+        self.ingress_tokens = IngressTokens(cluster, access, serving, after=[self.istio.gateway],
+                                            opts=child) if access.projects else None
+        self.tokens = self.ingress_tokens.tokens if self.ingress_tokens else {}
         kserve_after = [self.cert_manager.webhook_ready, self.istio.gateway]
         self.knative = None
         if serving.serverless:
@@ -60,7 +76,10 @@ class Serving(pulumi.ComponentResource):
             kserve_after += [self.knative.hpa] if self.knative.hpa else []
         self.kserve = KServe(cluster, serving, after=kserve_after, opts=child)
         self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
-                                        self.kserve.controller, opts=child, storage=storage)
+                                        self.kserve.controller, opts=child, storage=storage,
+                                        namespaces=namespaces,
+                                        after=self.ingress_tokens.policies
+                                        if self.ingress_tokens else ())
 
         self.ingress_address = cluster.control_plane_address
         self.ingress_port = serving.ingress_node_port
@@ -71,15 +90,21 @@ class Serving(pulumi.ComponentResource):
                               serving.ingress_domain)
             # TorchServe answers under the name in its model_snapshot, not the model's.
             url = predict_url(self.ingress_address, self.ingress_port, model.served_name)
+            protected = access.protects(model)
             self.models[model.key] = {"name": model.name, "namespace": model.namespace,
-                                      "host": host, "url": url, "curl": curl_command(url, host)}
+                                      "host": host, "url": url,
+                                      "curl": curl_command(url, host, "TOKEN" if protected else None)}
             if model.served_names:
                 self.models[model.key]["servedModels"] = list(model.served_names)
+            if access.project_of(model.namespace):
+                self.models[model.key].update(project=model.namespace, needsToken=protected)
         self.smoke = None
-        if serving.smoke_test and serving.models:
+        # A model nobody can call (in a project without tokens) is no smoke test.
+        callable_models = [m for m in serving.models if access.can_be_called(m)]
+        if serving.smoke_test and callable_models:
+            first = callable_models[0]
             self.smoke = self._smoke_prediction(
-                cluster, serving.models[0],
-                storage.model_revision(serving.models[0]) if storage else "")
+                cluster, first, storage.model_revision(first) if storage else "")
         self.smoke_prediction = self.smoke.stdout.apply(summarize_prediction) if self.smoke else None
         self.register_outputs({"ingressAddress": self.ingress_address,
                                "ingressPort": self.ingress_port, "models": self.models})
@@ -93,11 +118,18 @@ class Serving(pulumi.ComponentResource):
             if model.canary else "") + (f" files {files_revision}" if files_revision else "")
         # MODEL_REVISION only makes the prediction run again when the model changes.
         env = {"URL": entry["url"], "HOST_HEADER": entry["host"], "MODEL_REVISION": revision}
-        stdin: Optional[str] = request_body(SMOKE_IMAGE_JPEG, key="smoke")
+        body: Optional[str] = request_body(SMOKE_IMAGE_JPEG, key="smoke")
         if model.format not in IMAGE_SMOKE_FORMATS:
             env.update(URL=status_url(self.ingress_address, self.ingress_port, model.served_name),
                        METHOD="GET")
-            stdin = None
+            body = None
+        stdin: Optional[pulumi.Input[str]] = body
+        caller = self.access.caller_token(model)
+        if caller is not None:
+            # The token goes first on stdin, a secret input: never on a command line.
+            env["TOKEN_ON_STDIN"] = "1"
+            token = self.tokens[token_key(caller[0].name, caller[1].name)]
+            stdin = pulumi.Output.secret(token.apply(lambda value: f"{value}\n{body or ''}"))
         return node_command(
             f"smoke-predict-{model.namespace}-{model.name}", cluster.control_plane_connection,
             "smoke-predict.sh", env, stdin=stdin,

@@ -2,18 +2,27 @@
 # Runs on the control plane after a model is Ready: send the V1 request on
 # stdin through the Istio ingress gateway's node port, print the response.
 # METHOD=GET asks for the model's V1 status instead (no body), for models whose
-# input this project cannot know.
+# input this project cannot know. With TOKEN_ON_STDIN=1 the first line of stdin
+# is the model's token: it is sent as `Authorization: Bearer` from a private
+# file, never on a command line.
 #
-# Inputs (environment): URL, HOST_HEADER, ATTEMPTS, METHOD (POST or GET).
+# Inputs (environment): URL, HOST_HEADER, ATTEMPTS, METHOD (POST or GET), TOKEN_ON_STDIN.
 set -euo pipefail
 SCRIPT_NAME=smoke-predict
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-: "${URL:?}" "${HOST_HEADER:?}" "${ATTEMPTS:=30}" "${METHOD:=POST}"
+: "${URL:?}" "${HOST_HEADER:?}" "${ATTEMPTS:=30}" "${METHOD:=POST}" "${TOKEN_ON_STDIN:=0}"
+umask 077
 body=$(mktemp)
-trap 'rm -f "$body" "$body.out"' EXIT
-request=(-H "Host: ${HOST_HEADER}")
+trap 'rm -f "$body" "$body.out" "$body.headers"' EXIT
+: >"$body.headers"
+if [ "$TOKEN_ON_STDIN" = 1 ]; then
+  IFS= read -r token || die "TOKEN_ON_STDIN=1 but stdin is empty"
+  printf 'Authorization: Bearer %s\n' "$token" >"$body.headers"
+  unset token
+fi
+request=(-H "Host: ${HOST_HEADER}" -H "@${body}.headers")
 if [ "$METHOD" = POST ]; then
   cat >"$body"
   request+=(-H 'Content-Type: application/json' --data-binary "@${body}")
@@ -29,4 +38,9 @@ for attempt in $(seq 1 "$ATTEMPTS"); do
   log "attempt ${attempt}: HTTP ${status} from ${URL} (Host: ${HOST_HEADER}); retrying" >&2
   sleep 10
 done
-die "no prediction from ${URL} with Host ${HOST_HEADER} after ${ATTEMPTS} attempts (last HTTP ${status}: $(head -c 300 "$body.out" 2>/dev/null))"
+hint=""
+case "$status" in
+  401) hint=" The gateway refused the token (expired, or signed by a replaced key)." ;;
+  403) hint=" The gateway denied the request: the model needs a token of its project." ;;
+esac
+die "no prediction from ${URL} with Host ${HOST_HEADER} after ${ATTEMPTS} attempts (last HTTP ${status}: $(head -c 300 "$body.out" 2>/dev/null)).${hint}"

@@ -107,13 +107,14 @@ exec /usr/sbin/sshd -D -e -f "$node/sshd_config"
 
 
 def standin_python() -> Optional[str]:
-    """A Python 3.11+ with PyYAML that the nodes can run: not under /root or /home,
-    which are private in each node."""
+    """A Python 3.11+ with PyYAML and cryptography (the kubeadm stand-in's CA) that
+    the nodes can run: not under /root or /home, which are private in each node."""
     for candidate in (sys.executable, "/usr/bin/python3"):
         real = os.path.realpath(candidate)
         if not os.path.exists(real) or real.startswith(("/root/", "/home/")):
             continue
-        check = subprocess.run([candidate, "-c", "import sys, yaml, tomllib"], capture_output=True)
+        check = subprocess.run([candidate, "-c", "import sys, yaml, tomllib, cryptography"],
+                               capture_output=True)
         if check.returncode == 0:
             return candidate
     return None
@@ -128,8 +129,8 @@ def unavailable_reason() -> Optional[str]:
         return (f"the SSH lab needs {', '.join(missing)} (.ci/run installs openssh-server, "
                 "sudo and psmisc with apt-get)")
     if standin_python() is None:
-        return ("the SSH lab's stand-ins need a Python 3.11+ with PyYAML outside /root and /home "
-                "(.ci/run installs python3-yaml)")
+        return ("the SSH lab's stand-ins need a Python 3.11+ with PyYAML and cryptography outside "
+                "/root and /home (.ci/run installs python3-yaml and python3-cryptography)")
     if "overlay" not in Path("/proc/filesystems").read_text():
         return "the SSH lab needs overlayfs (modprobe overlay)"
     probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],

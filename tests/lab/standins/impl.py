@@ -398,6 +398,35 @@ def kubeconfig(server: str, ca_pem: str, user: str) -> str:
     }, sort_keys=False)
 
 
+def new_ca() -> tuple[str, str]:
+    """(certificate PEM, key PEM) of a self-signed cluster CA, as kubeadm init makes
+    one (CN kubernetes, ten years): a real one, so that what the lab's kubeadm
+    signs with it can be verified. (cryptography is imported here and below, not
+    at the top: most stand-in calls, apt-get and the like, need no keys.)"""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True,
+                                         key_cert_sign=True, content_commitment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False),
+                           critical=True)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
 def load_documents(path: str) -> dict[str, dict]:
     try:
         documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
@@ -514,9 +543,7 @@ def kubeadm_init(config_path: str) -> None:
     with cluster_state() as state:
         if state.get("endpoint"):
             fail(f"lab: this lab's cluster is already served by {state['control_plane_host']}")
-        ca_pem = ("-----BEGIN CERTIFICATE-----\n"
-                  + base64.b64encode(secrets.token_bytes(96)).decode()
-                  + "\n-----END CERTIFICATE-----\n")
+        ca_pem, ca_key_pem = new_ca()
         token = new_token()
         ttl = parse_duration(str(tokens[0].get("ttl", "24h")))
         state.update({
@@ -535,7 +562,7 @@ def kubeadm_init(config_path: str) -> None:
         })
         ca_hash = state["ca_hash"]
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
-    write("/etc/kubernetes/pki/ca.key", base64.b64encode(secrets.token_bytes(64)).decode() + "\n")
+    write("/etc/kubernetes/pki/ca.key", ca_key_pem)
     for conf, user in (("admin.conf", "kubernetes-admin"), ("super-admin.conf", "kubernetes-super-admin"),
                        ("kubelet.conf", f"system:node:{name}"),
                        ("controller-manager.conf", "system:kube-controller-manager"),
@@ -707,6 +734,84 @@ def kubeadm_reset(args: list[str]) -> None:
           "The reset process does not clean your kubeconfig files and you must remove them manually.")
 
 
+def kubeadm_kubeconfig_user(args: list[str]) -> None:
+    """`kubeadm kubeconfig user`: a kubeconfig whose client certificate, signed by the
+    CA in the config's certificatesDir, has CN --client-name and O each --org."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    organizations: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):  # --org is a string slice: repeatable, comma-separated
+        if args[i] == "--org" or args[i].startswith("--org="):
+            value = args[i + 1] if args[i] == "--org" else args[i].split("=", 1)[1]
+            organizations += [o for o in value.split(",") if o]
+            i += 2 if args[i] == "--org" else 1
+            continue
+        rest.append(args[i])
+        i += 1
+    options, _, _ = split_args(rest, {"--config", "--client-name", "--validity-period", "--token"})
+    client = options.get("--client-name")
+    if not client:
+        fail('Error: required flag(s) "client-name" not set')
+    if "--token" in options:
+        fail("lab kubeadm: kubeconfig user --token is not emulated")
+    cluster: dict = {}
+    if options.get("--config"):
+        cluster = load_documents(options["--config"]).get("ClusterConfiguration") or {}
+    cert_dir = cluster.get("certificatesDir", "/etc/kubernetes/pki")
+    try:
+        ca_pem = Path(f"{cert_dir}/ca.crt").read_text()
+        ca_key_pem = Path(f"{cert_dir}/ca.key").read_text()
+    except OSError:
+        fail(f"failure loading ca certificate authority: couldn't load the certificate file "
+             f"{cert_dir}/ca.crt: open {cert_dir}/ca.crt: no such file or directory")
+    validity = parse_duration(options.get("--validity-period", "8760h"))
+    if validity > 8760 * 3600:
+        print("W0101 WARNING: the specified certificate validity period is longer than the "
+              "default duration 8760h0m0s, this may increase security risks.", file=sys.stderr)
+    endpoint = cluster.get("controlPlaneEndpoint")
+    if not endpoint:
+        with cluster_state() as state:
+            endpoint = state.get("endpoint", "")
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+                        + [x509.NameAttribute(NameOID.COMMON_NAME, client)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(seconds=validity))
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True,
+                                         key_cert_sign=False, content_commitment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         crl_sign=False, encipher_only=False, decipher_only=False),
+                           critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cluster_name = cluster.get("clusterName", "kubernetes")
+    pem = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    print(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {
+            "server": f"https://{endpoint}", "certificate-authority-data": pem(ca_pem.encode())}}],
+        "contexts": [{"name": f"{client}@{cluster_name}",
+                      "context": {"cluster": cluster_name, "user": client}}],
+        "current-context": f"{client}@{cluster_name}",
+        "preferences": {},
+        "users": [{"name": client, "user": {
+            "client-certificate-data": pem(cert.public_bytes(serialization.Encoding.PEM)),
+            "client-key-data": pem(key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.TraditionalOpenSSL,
+                                                     serialization.NoEncryption()))}}],
+    }, sort_keys=False), end="")
+
+
 IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
 
 
@@ -747,6 +852,8 @@ def kubeadm(args: list[str]) -> None:
         kubeadm_reset(args)
     elif words[:3] == ["config", "images", "pull"]:
         kubeadm_images(args)
+    elif words[:2] == ["kubeconfig", "user"]:
+        kubeadm_kubeconfig_user(args[args.index("user") + 1:])
     else:
         fail(f"lab kubeadm: unsupported command {' '.join(words)}")
 

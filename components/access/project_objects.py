@@ -1,0 +1,107 @@
+"""What a project is on the cluster, as data (pure): its namespace's labels, the
+ResourceQuota, the LimitRange defaults and the member Role.
+
+The Role is what a data scientist needs in their own namespace: deploy models
+(InferenceServices, ServingRuntimes) and their storage (PVCs), watch and restart
+pods, read logs and events, and read (never change) the rest of the namespace.
+Secrets are left out entirely: they hold storage credentials and service
+account tokens. So are pods/exec, attach and port-forward, RBAC objects,
+quotas and limit ranges (read only), and anything cluster-scoped.
+"""
+from __future__ import annotations
+
+from components.access.config import Project, Quota
+from components.access.quantity import smaller
+
+READ = ["get", "list", "watch"]
+WRITE = READ + ["create", "update", "patch", "delete"]
+
+# Pod Security Admission: a member who can create an InferenceService can make the
+# KServe controller create pods with the spec they give; `baseline` refuses the
+# pod specs that reach the node (hostPath, privileged, host namespaces), which
+# would otherwise turn a project member into a cluster admin.
+POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/warn": "baseline"}
+PROJECT_LABEL = "kserve-cluster/project"
+
+# LimitRange defaults for a container that names no resources. Small requests,
+# so that sidecars without requests (Knative's queue-proxy sets only cpu) do not
+# eat the quota; bounded limits. Each is clamped to the project's quota.
+DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMIT = {"cpu": "1", "memory": "1Gi"}
+
+ROLE_RULES: list[dict] = [
+    # What a data scientist deploys.
+    {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices", "servingruntimes"],
+     "verbs": WRITE},
+    {"apiGroups": ["serving.kserve.io"],
+     "resources": ["inferenceservices/status", "servingruntimes/status", "inferencegraphs",
+                   "trainedmodels"], "verbs": READ},
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": WRITE},
+    # Pods: watch them, read their logs, delete one to restart it; never create or exec.
+    {"apiGroups": [""], "resources": ["pods"], "verbs": READ + ["delete"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": READ},
+    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": READ},
+    # Read only: the rest of what runs in the namespace (secrets left out on purpose).
+    {"apiGroups": [""],
+     "resources": ["configmaps", "endpoints", "services", "serviceaccounts", "resourcequotas",
+                   "limitranges", "replicationcontrollers", "persistentvolumeclaims/status",
+                   "pods/status"], "verbs": READ},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets",
+                                          "daemonsets"], "verbs": READ},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": READ},
+    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": READ},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": READ},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": READ},
+    {"apiGroups": ["serving.knative.dev"],
+     "resources": ["services", "configurations", "revisions", "routes"], "verbs": READ},
+    {"apiGroups": ["networking.istio.io"], "resources": ["virtualservices"], "verbs": READ},
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+     "verbs": READ},
+]
+
+ROLE_NAME = "kserve-project-member"
+
+
+def member_group(project: str) -> str:
+    """The certificate organisation (O) that names a project of a member. Informational:
+    no binding refers to it (bindings name the user), so removing a member from a
+    project takes effect at once even though their certificate still says it."""
+    return f"kserve-cluster:project:{project}"
+
+
+def binding_name(member: str) -> str:
+    return f"{ROLE_NAME}-{member}"
+
+
+def namespace_labels(project: Project) -> dict[str, str]:
+    return {PROJECT_LABEL: project.name, **POD_SECURITY}
+
+
+def quota_hard(quota: Quota) -> dict[str, str]:
+    """ResourceQuota `spec.hard`; `cpu` and `memory` bound the requests."""
+    hard: dict[str, str] = {}
+    if quota.cpu is not None:
+        hard["requests.cpu"] = quota.cpu
+    if quota.memory is not None:
+        hard["requests.memory"] = quota.memory
+    if quota.gpu is not None:
+        hard["requests.nvidia.com/gpu"] = str(quota.gpu)
+    if quota.pods is not None:
+        hard["pods"] = str(quota.pods)
+    if quota.storage is not None:
+        hard["requests.storage"] = quota.storage
+    return hard
+
+
+def limit_range_spec(quota: Quota) -> dict:
+    """Defaults for containers that name no resources, never above the quota (a
+    default larger than the quota would refuse every such pod)."""
+    limit, request = dict(DEFAULT_LIMIT), dict(DEFAULT_REQUEST)
+    for resource in ("cpu", "memory"):
+        bound = getattr(quota, resource)
+        if bound is not None:
+            limit[resource] = smaller(limit[resource], bound)
+        request[resource] = smaller(request[resource], limit[resource])
+    return {"limits": [{"type": "Container", "default": limit, "defaultRequest": request}]}

@@ -1,0 +1,40 @@
+"""Kubernetes resource quantities (`500m`, `1.5Gi`, `2`), read exactly (pure).
+
+Quotas and model resources are compared with each other, so they are read into
+exact fractions of the base unit (cores, bytes) rather than floats.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any, Optional
+
+_QUANTITY = re.compile(
+    r"^(?P<number>\d+(\.\d*)?|\.\d+)"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def parse_quantity(value: Any) -> Optional[Fraction]:
+    """The value of a non-negative quantity in its base unit, or None if it is not one.
+
+    A YAML number (`cpu: 4`) counts as the quantity it spells.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        return None
+    number = Fraction(match.group("number"))
+    suffix = match.group("suffix") or ""
+    if suffix in _BINARY:
+        return number * 1024 ** _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return number * Fraction(10) ** _DECIMAL[suffix]
+    return number * Fraction(10) ** int(suffix[1:])
+
+
+def smaller(a: str, b: str) -> str:
+    """The smaller of two quantities, as written."""
+    return a if parse_quantity(a) <= parse_quantity(b) else b

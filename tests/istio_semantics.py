@@ -1,0 +1,273 @@
+"""A small evaluator of Istio's documented request authentication and authorization
+semantics at one workload, for tests. THIS IS NOT ENVOY.
+
+It is our reading of Istio's reference documentation (security.istio.io
+RequestAuthentication and AuthorizationPolicy, as of Istio 1.24), written as
+code, so that tests can ask what the generated policies decide for a request.
+It checks our policies against our understanding of the rules; it does not
+prove what the istio-ingressgateway's Envoy does with them. Only the fields the
+project uses are modelled; anything else raises NotModelled instead of being
+silently ignored.
+
+What it models:
+- RequestAuthentication: a request without a token passes with no identity; a
+  bearer token that does not verify under the `jwtRules` (unknown issuer, bad
+  signature, expired, malformed) is rejected with 401. A valid token gives the
+  request principal `<iss>/<sub>` and its claims.
+- AuthorizationPolicy, in Istio's documented order: CUSTOM (not modelled),
+  then DENY: any matching DENY policy denies (403); then ALLOW: with no ALLOW
+  policy on the workload the request is allowed; if any ALLOW policy matches it
+  is allowed; otherwise denied (403).
+- A policy matches when any of its rules matches (no rules: never). A rule
+  matches when any `from` source, any `to` operation and every `when`
+  condition match (an absent list matches anything). Fields inside a source or
+  an operation are ANDed; `notX` is a negative match.
+- String matches: exact, prefix `abc*`, suffix `*abc`, presence `*` (non-empty).
+  Hosts are compared case-insensitively.
+- Conditions on `request.auth.claims[NAME]`: `values` match when the claim
+  matches one; `notValues` when it matches none (so an absent claim matches
+  `notValues`, as a negated match does).
+- Policies in the root namespace (istio-system) or the workload's own
+  namespace apply when their selector's labels are all on the workload.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+ROOT_NAMESPACE = "istio-system"
+
+
+class NotModelled(Exception):
+    """A field this evaluator does not know: better to stop than to guess."""
+
+
+@dataclass
+class Workload:
+    namespace: str
+    labels: dict[str, str]
+
+
+# The Istio ingress gateway this project installs (release istio-ingressgateway).
+INGRESS_GATEWAY = Workload("istio-system", {"app": "istio-ingressgateway", "istio": "ingressgateway"})
+
+
+@dataclass
+class Request:
+    host: str
+    token: Optional[str] = None
+    method: str = "POST"
+    path: str = "/v1/models/m:predict"
+
+
+@dataclass
+class Decision:
+    status: int  # 200: passed on to the route; 401: bad token; 403: denied by policy
+    reason: str
+    principal: str = ""
+    claims: dict = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 200
+
+
+# ---------------------------------------------------------------- tokens
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _rsa_key(jwk: dict) -> rsa.RSAPublicKey:
+    n = int.from_bytes(_b64decode(jwk["n"]), "big")
+    e = int.from_bytes(_b64decode(jwk["e"]), "big")
+    return rsa.RSAPublicNumbers(e, n).public_key()
+
+
+def verify_jwt(token: str, jwks: dict, now: float) -> dict:
+    """The claims of a valid RS256 token; ValueError otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a compact JWS")
+    try:
+        header = json.loads(_b64decode(parts[0]))
+        claims = json.loads(_b64decode(parts[1]))
+        signature = _b64decode(parts[2])
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"malformed token: {error}") from None
+    if header.get("alg") != "RS256":
+        raise ValueError(f"algorithm {header.get('alg')!r} not accepted")
+    keys = [k for k in jwks.get("keys", []) if k.get("kty") == "RSA"
+            and ("kid" not in header or k.get("kid") == header["kid"])]
+    for key in keys:
+        try:
+            _rsa_key(key).verify(signature, f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(),
+                                 hashes.SHA256())
+            break
+        except InvalidSignature:
+            continue
+    else:
+        raise ValueError("signature does not verify with any key of the JWKS")
+    if "exp" in claims and not now < claims["exp"]:
+        raise ValueError("expired")
+    if "nbf" in claims and now < claims["nbf"]:
+        raise ValueError("not valid yet")
+    return claims
+
+
+def authenticate(token: str, request_authentications: list[dict], now: float) -> dict:
+    """Claims of a token valid under one of the jwtRules; ValueError otherwise."""
+    try:
+        issuer = json.loads(_b64decode(token.split(".")[1])).get("iss")
+    except (IndexError, ValueError, UnicodeDecodeError):
+        raise ValueError("malformed token") from None
+    rules = [rule for ra in request_authentications for rule in ra["spec"].get("jwtRules", [])]
+    for rule in rules:
+        unknown = set(rule) - {"issuer", "jwks", "audiences"}
+        if unknown:
+            raise NotModelled(f"jwtRules fields {sorted(unknown)}")
+    matching = [r for r in rules if r["issuer"] == issuer]
+    if not matching:
+        raise ValueError(f"issuer {issuer!r} is not configured")
+    errors = []
+    for rule in matching:
+        try:
+            claims = verify_jwt(token, json.loads(rule["jwks"]), now)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        audiences = rule.get("audiences")
+        if audiences:
+            aud = claims.get("aud")
+            aud = aud if isinstance(aud, list) else [aud]
+            if not set(aud) & set(audiences):
+                errors.append("audience not accepted")
+                continue
+        return claims
+    raise ValueError("; ".join(errors))
+
+
+# ---------------------------------------------------------------- matching
+
+def string_match(pattern: str, value: Optional[str], ignore_case: bool = False) -> bool:
+    if value is None:
+        return False
+    if ignore_case:
+        pattern, value = pattern.lower(), value.lower()
+    if pattern == "*":
+        return value != ""
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
+def _any(patterns: list[str], value: Optional[str], ignore_case: bool = False) -> bool:
+    return any(string_match(p, value, ignore_case) for p in patterns)
+
+
+@dataclass
+class _Context:
+    request: Request
+    principal: Optional[str]  # None: no authenticated request identity
+    claims: dict
+
+
+def _source_matches(source: dict, ctx: _Context) -> bool:
+    unknown = set(source) - {"requestPrincipals", "notRequestPrincipals"}
+    if unknown:
+        raise NotModelled(f"source fields {sorted(unknown)}")
+    principal = ctx.principal or ""
+    if "requestPrincipals" in source and not _any(source["requestPrincipals"], principal):
+        return False
+    if "notRequestPrincipals" in source and _any(source["notRequestPrincipals"], principal):
+        return False
+    return True
+
+
+def _operation_matches(operation: dict, ctx: _Context) -> bool:
+    unknown = set(operation) - {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"}
+    if unknown:
+        raise NotModelled(f"operation fields {sorted(unknown)}")
+    request = ctx.request
+    checks = [("hosts", "notHosts", request.host, True),
+              ("methods", "notMethods", request.method, False),
+              ("paths", "notPaths", request.path, False)]
+    for positive, negative, value, ignore_case in checks:
+        if positive in operation and not _any(operation[positive], value, ignore_case):
+            return False
+        if negative in operation and _any(operation[negative], value, ignore_case):
+            return False
+    return True
+
+
+def _condition_matches(condition: dict, ctx: _Context) -> bool:
+    key = condition["key"]
+    if not (key.startswith("request.auth.claims[") and key.endswith("]")):
+        raise NotModelled(f"condition key {key}")
+    claim = ctx.claims.get(key[len("request.auth.claims["):-1])
+    value = claim if isinstance(claim, str) else (None if claim is None else json.dumps(claim))
+    if "values" in condition and not _any(condition["values"], value):
+        return False
+    if "notValues" in condition and _any(condition["notValues"], value):
+        return False
+    return True
+
+
+def rule_matches(rule: dict, ctx: _Context) -> bool:
+    unknown = set(rule) - {"from", "to", "when"}
+    if unknown:
+        raise NotModelled(f"rule fields {sorted(unknown)}")
+    if "from" in rule and not any(_source_matches(f["source"], ctx) for f in rule["from"]):
+        return False
+    if "to" in rule and not any(_operation_matches(t["operation"], ctx) for t in rule["to"]):
+        return False
+    return all(_condition_matches(c, ctx) for c in rule.get("when", []))
+
+
+def _applies(resource: dict, workload: Workload) -> bool:
+    namespace = resource["metadata"]["namespace"]
+    if namespace not in (ROOT_NAMESPACE, workload.namespace):
+        return False
+    spec = resource.get("spec") or {}
+    if set(spec) & {"targetRef", "targetRefs"}:
+        raise NotModelled("targetRef")
+    wanted = (spec.get("selector") or {}).get("matchLabels", {})
+    return all(workload.labels.get(k) == v for k, v in wanted.items())
+
+
+def decide(request: Request, resources: list[dict], now: float,
+           workload: Workload = INGRESS_GATEWAY) -> Decision:
+    """What the workload does with `request`, given the security resources (manifests)."""
+    applying = [r for r in resources if _applies(r, workload)]
+    authentications = [r for r in applying if r["kind"] == "RequestAuthentication"]
+    policies = [r for r in applying if r["kind"] == "AuthorizationPolicy"]
+    principal, claims = None, {}
+    if request.token is not None:
+        try:
+            claims = authenticate(request.token, authentications, now)
+        except ValueError as error:
+            return Decision(401, f"RequestAuthentication rejected the token: {error}")
+        principal = f"{claims['iss']}/{claims['sub']}"
+    ctx = _Context(request, principal, claims)
+    by_action: dict[str, list[dict]] = {"CUSTOM": [], "DENY": [], "ALLOW": [], "AUDIT": []}
+    for policy in policies:
+        by_action[(policy.get("spec") or {}).get("action", "ALLOW")].append(policy)
+    if by_action["CUSTOM"]:
+        raise NotModelled("CUSTOM policies")
+    for policy in by_action["DENY"]:
+        if any(rule_matches(rule, ctx) for rule in policy["spec"].get("rules", [])):
+            return Decision(403, f"denied by {policy['metadata']['name']}", principal or "", claims)
+    if not by_action["ALLOW"]:
+        return Decision(200, "no ALLOW policy on the workload", principal or "", claims)
+    for policy in by_action["ALLOW"]:
+        if any(rule_matches(rule, ctx) for rule in policy["spec"].get("rules", [])):
+            return Decision(200, f"allowed by {policy['metadata']['name']}", principal or "", claims)
+    return Decision(403, "no ALLOW policy matches", principal or "", claims)

@@ -1,0 +1,81 @@
+"""The Istio security resources the program creates validate against Istio 1.24.6's CRDs.
+
+The CRDs are upstream reference data in ../shared/upstream/ (istio/istio
+`manifests/charts/base/files/crd-all.gen.yaml` at 1.24.6), not part of this
+repository; these tests are skipped, with the reason, where it is absent. The
+CRDs' CEL rules (x-kubernetes-validations) are not run by jsonschema; the ones
+that concern these resources are checked by hand below.
+"""
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from access_fixtures import access_config, security_manifests
+from components.access.ingress_policies import SECURITY_API
+from components.offline.program import evaluate
+
+CRDS = (Path(__file__).resolve().parents[2] / "shared" / "upstream" / "charts"
+        / "istio-1.24.6-charts" / "base" / "files" / "crd-all.gen.yaml")
+pytestmark = pytest.mark.skipif(not CRDS.is_file(), reason=f"Istio CRDs not found at {CRDS}")
+
+
+def strict(schema):
+    """Refuse fields the CRD does not know (a typo in a field name must fail)."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if schema.get("type") == "object" and "properties" in schema and \
+                "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    return schema
+
+
+@lru_cache(maxsize=None)
+def validator(kind: str, version: str) -> jsonschema.Draft7Validator:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for crd in yaml.load_all(CRDS.read_text(), Loader=loader):
+        if crd and crd["spec"]["group"] == "security.istio.io" and crd["spec"]["names"]["kind"] == kind:
+            [entry] = [v for v in crd["spec"]["versions"] if v["name"] == version]
+            assert entry["served"], f"{kind} {version} is not served by Istio 1.24.6"
+            return jsonschema.Draft7Validator(strict(entry["schema"]["openAPIV3Schema"]["properties"]["spec"]))
+    raise AssertionError(f"no {kind} CRD in {CRDS}")
+
+
+@pytest.fixture(scope="module")
+def manifests():
+    found = security_manifests(evaluate(access_config()))
+    assert {m["kind"] for m in found} == {"RequestAuthentication", "AuthorizationPolicy"}
+    return found
+
+
+def test_every_security_resource_validates_against_its_crd(manifests):
+    group, version = SECURITY_API.split("/")
+    for manifest in manifests:
+        assert manifest["apiVersion"] == SECURITY_API
+        errors = sorted(validator(manifest["kind"], version).iter_errors(manifest["spec"]), key=str)
+        assert not errors, (manifest["metadata"]["name"], [e.message for e in errors])
+
+
+def test_the_crds_cel_rules_that_apply(manifests):
+    for manifest in manifests:
+        spec = manifest["spec"]
+        # "only one of targetRefs or selector can be set"; no wildcard in label keys or values.
+        assert sum(k in spec for k in ("selector", "targetRef", "targetRefs")) == 1
+        labels = spec["selector"]["matchLabels"]
+        assert labels and all(k and "*" not in k and "*" not in v for k, v in labels.items())
+        for rule in spec.get("jwtRules", []):
+            # "only one of jwks or jwksUri can be set"
+            assert sum(k in rule for k in ("jwks", "jwksUri", "jwks_uri")) == 1
+
+
+def test_a_typo_in_a_field_fails_validation(manifests):
+    """The strict schema is not a rubber stamp."""
+    policy = next(m for m in manifests if m["kind"] == "AuthorizationPolicy")
+    spec = {**policy["spec"], "rules": [{"to": [{"operation": {"host": ["x"]}}]}]}
+    assert list(validator("AuthorizationPolicy", "v1").iter_errors(spec))
+    assert list(validator("AuthorizationPolicy", "v1").iter_errors({**policy["spec"], "action": "REJECT"}))
