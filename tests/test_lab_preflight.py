@@ -215,7 +215,7 @@ def test_a_bastion_reaches_a_node_that_is_not_reachable_directly(lab, tmp_path, 
               "ssh": {"user": lab.user}}
     write_stack(tmp_path, direct)
     refused = preflight(tmp_path, key_file)
-    assert refused.returncode == 1 and "no route to the node from here" in refused.stdout
+    assert refused.returncode == 1 and f"no route to {HIDDEN}:22 from here" in refused.stdout
     through = dict(direct, ssh={"user": lab.user, "bastion": {
         "address": JUMP_OUTER, "user": lab.user, "hostKey": jump.host_key.public_line}})
     write_stack(tmp_path, through)
