@@ -19,6 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "scripts", ROOT / "tests"):
     sys.path.insert(0, str(path))
+from components import project_venv  # noqa: E402
+
+project_venv.ensure()
 
 from lab.nodes import Lab, unavailable_reason  # noqa: E402
 from lab.runner import COMMAND, LabRunner, SshExecutor, lab_runner  # noqa: E402
