@@ -32,7 +32,7 @@ def test_cleans_up():
 """
 
 
-def run_in_repo(tmp_path, test_text):
+def run_in_repo(tmp_path, test_text, extra_env=None):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "pytest.ini").write_text("[pytest]\n")
@@ -42,7 +42,7 @@ def run_in_repo(tmp_path, test_text):
     subprocess.run(git + ["init", "-q"], check=True)
     subprocess.run(git + ["add", "."], check=True)
     subprocess.run(git + ["commit", "-qm", "base"], check=True)
-    env = dict(os.environ, PYTHONPATH=str(TESTS), PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONPATH=str(TESTS), PYTHONDONTWRITEBYTECODE="1", **(extra_env or {}))
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tree_guard",
                            "-p", "no:cacheprovider", str(repo)],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=120)
@@ -65,3 +65,11 @@ def test_a_session_that_cleans_up_passes(tmp_path):
     result = run_in_repo(tmp_path, CLEANS_UP)
     assert result.returncode == 0, result.stdout
     assert "working tree changed" not in result.stdout
+
+
+def test_a_tree_git_refuses_to_read_fails_the_run_instead_of_passing_unchecked(tmp_path):
+    # As when root runs git in a checkout another user owns ("dubious ownership"):
+    # the tree has a .git, but git will not read it.
+    result = run_in_repo(tmp_path, CLEANS_UP, extra_env={"GIT_DIR": str(tmp_path / "nowhere")})
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout
+    assert "could not check that the tests leave the working tree as they found it" in result.stdout

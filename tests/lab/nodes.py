@@ -106,16 +106,23 @@ exec /usr/sbin/sshd -D -e -f "$node/sshd_config"
 
 
 def standin_python() -> Optional[str]:
-    """A Python 3.11+ with PyYAML that the nodes can run: not under /root or /home,
-    which are private in each node."""
+    """A Python 3.11+ with PyYAML that the nodes can run: neither its path nor the
+    file it links to under /root or /home, which are private in each node (a CI
+    checkout, and a venv in it, live under /home)."""
     for candidate in (sys.executable, "/usr/bin/python3"):
-        real = os.path.realpath(candidate)
-        if not os.path.exists(real) or real.startswith(("/root/", "/home/")):
+        if not os.path.exists(candidate) or not visible_in_nodes(candidate):
             continue
         check = subprocess.run([candidate, "-c", "import sys, yaml, tomllib"], capture_output=True)
         if check.returncode == 0:
             return candidate
     return None
+
+
+def visible_in_nodes(path: str) -> bool:
+    """Whether a node sees this file where the host does: not under /root or /home,
+    which are private in each node, neither the path nor the file it links to."""
+    return not any(p.startswith(("/root/", "/home/"))
+                   for p in (os.path.abspath(path), os.path.realpath(path)))
 
 
 def unavailable_reason() -> Optional[str]:
@@ -135,6 +142,22 @@ def unavailable_reason() -> Optional[str]:
                            capture_output=True, text=True)
     if probe.returncode != 0:
         return f"the SSH lab needs mount namespaces: unshare failed: {probe.stderr.strip()}"
+    return _port_taken_reason(f"{ADDRESS_PREFIX}{FIRST_HOST_NUMBER}")
+
+
+def _port_taken_reason(address: str, port: int = SSH_PORT) -> Optional[str]:
+    """Each node's sshd listens on port 22 of its own loopback address: an SSH server
+    listening on every address (0.0.0.0:22, as installing openssh-server starts one
+    on Ubuntu 24.04) takes that port from them."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            return (f"port {port} of {address}, where the first node's sshd listens, is taken "
+                    f"({error.strerror}): stop the SSH server that listens on every address "
+                    "(sudo systemctl stop ssh.socket ssh.service) or a lab left running, or choose "
+                    "other addresses with KSERVE_LAB_ADDRESS_PREFIX")
     return None
 
 
