@@ -98,8 +98,14 @@ UBUNTU_JAMMY = {
     "socat": ["1.7.4.1-3ubuntu4"],
 }
 DOCKER_JAMMY = {
-    "containerd.io": ["1.7.27-1", "1.7.28-1~ubuntu.22.04~jammy", "2.1.4-1~ubuntu.22.04~jammy"],
+    "containerd.io": ["1.7.27-1", "1.7.28-1~ubuntu.22.04~jammy", "1.7.28-2~ubuntu.22.04~jammy",
+                      "1.7.29-1~ubuntu.22.04~jammy", "2.1.4-1~ubuntu.22.04~jammy"],
 }
+# The runc each containerd.io build bundles (Docker's changelogs; the rebuilt
+# 1.7.28-2 and 1.7.29-1 carry runc 1.3.3).
+RUNC_OF_CONTAINERD_IO = {"1.7.27-1": "1.2.5", "1.7.28-1~ubuntu.22.04~jammy": "1.3.0",
+                         "1.7.28-2~ubuntu.22.04~jammy": "1.3.3", "1.7.29-1~ubuntu.22.04~jammy": "1.3.3",
+                         "2.1.4-1~ubuntu.22.04~jammy": "1.3.0"}
 DEPENDS = {"kubeadm": ["kubelet", "kubectl", "cri-tools", "kubernetes-cni"],
            "kubelet": ["kubernetes-cni"]}
 UNITS = {"containerd.io": ["containerd"], "kubelet": ["kubelet"]}
@@ -829,9 +835,22 @@ def kubectl(args: list[str]) -> None:
         time.sleep(0.2)
 
 
+# --- runc -----------------------------------------------------------------------------
+
+def runc(args: list[str]) -> None:
+    """Answers --version as the runc of the installed containerd.io build does."""
+    require_installed("runc", "containerd.io")
+    if args[:1] not in (["--version"], ["-v"]):
+        fail(f"lab runc: only --version is emulated, not {' '.join(args)}")
+    version = RUNC_OF_CONTAINERD_IO[installed_version("containerd.io")]
+    print(f"runc version {version}\ncommit: v{version}-0-g0000000\nspec: 1.2.1\n"
+          "go: go1.24.9\nlibseccomp: 2.5.6")
+
+
 def main() -> None:
     tool, args = sys.argv[1], sys.argv[2:]
-    {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl}[tool](args)
+    {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
+     "runc": runc}[tool](args)
 
 
 if __name__ == "__main__":
