@@ -258,7 +258,12 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
                     if source.is_file():
                         target = Path("/") / source.relative_to(payload)
                         target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(source, target)
+                        # Like dpkg: a new file renamed into place, so that a symlink
+                        # there (the host's /usr/bin/kubectl may be one, pointing out
+                        # of the node's overlays) is replaced, never written through.
+                        fresh = target.with_name(f".{target.name}.dpkg-new")
+                        shutil.copy2(source, fresh)
+                        os.replace(fresh, target)
             units.update(UNITS.get(name, []))
             installed[name] = version
             print(f"Setting up {name} ({version}) ...")
