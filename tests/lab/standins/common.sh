@@ -25,9 +25,11 @@ lab_record() {
 #   faults/STEP.delay  seconds to sleep first (a slow step)
 #   faults/STEP.fail   how many more calls fail ("always" for every call);
 #                      faults/STEP.message is printed on stderr when one does.
+# `lab_fault STEP fail-only` skips the delay: a stand-in that models its delay
+# itself (kubectl wait: a node already Ready answers at once) reads it there.
 lab_fault() {
   local step=$1 dir=$LAB_STATE/faults delay left
-  if [ -s "$dir/$step.delay" ]; then
+  if [ -s "$dir/$step.delay" ] && [ "${2:-}" != fail-only ]; then
     delay=$(cat "$dir/$step.delay")
     sleep "$delay"
   fi
