@@ -374,6 +374,15 @@ LogLevel ERROR
                 calls.append(Call(float(fields[0]), fields[1], args))
         return calls
 
+    def planted_delays(self) -> list[tuple[float, str, float, str]]:
+        """(time, step, seconds, the call's arguments) of every planted delay a
+        stand-in served on this node."""
+        log = self.path("/var/log/lab/delays.log")
+        if not log.exists():
+            return []
+        rows = (line.split("\t") for line in log.read_text().splitlines() if line.strip())
+        return [(float(row[0]), row[1], float(row[2]), row[3] if len(row) > 3 else "") for row in rows]
+
     def calls_matching(self, tool: str, *words: str) -> list[Call]:
         return [c for c in self.calls(tool) if all(w in c.args for w in words)]
 

@@ -788,6 +788,16 @@ def ready_at(state: dict, name: str) -> float | None:
     return max(cni.stat().st_mtime, node.get("registered", 0.0)) + ready_delay()
 
 
+def record_planted(step: str, seconds: float) -> None:
+    """As common.sh's lab_planted: a planted delay this stand-in serves."""
+    with contextlib.suppress(OSError):
+        path = Path(os.environ.get("LAB_DELAYS", "/var/log/lab/delays.log"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as log:
+            arguments = " ".join(sys.argv[2:]).replace("\t", " ").replace("\n", " ")
+            log.write(f"{time.time():.6f}\t{step}\t{seconds:g}\t{arguments}\n")
+
+
 def node_ready(state: dict, name: str) -> bool:
     at = ready_at(state, name)
     return at is not None and time.time() >= at
@@ -862,6 +872,8 @@ def kubectl(args: list[str]) -> None:
     if not names:
         fail("error: resource(s) were provided, but no name was specified")
     deadline = time.time() + parse_duration(options.get("--timeout", "30s"))
+    if ready_delay():
+        record_planted("kubectl-wait", ready_delay())
     with cluster_state() as state:
         for name in names:
             if name not in state.get("nodes", {}):
