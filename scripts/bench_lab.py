@@ -22,6 +22,7 @@ import argparse
 import os
 import re
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -121,18 +122,55 @@ def step_of(resource: str, names: list[str]) -> str:
     return resource.removeprefix(f"{node}-") if node else resource
 
 
-def steps_table(runner: LabRunner, began: float, planted: dict[str, float], names: list[str]) -> list[tuple]:
-    """(step, nodes, first start after the run began, spread of starts, longest run,
-    most planted delay in one run)."""
+def steps_table(runner: LabRunner, began: float, planted: dict[str, float], names: list[str],
+                cpu: CpuSampler) -> list[tuple]:
+    """(step, runs, first start after the run began, spread of starts, longest run,
+    most planted delay in one run, machine CPUs busy and the program's CPU share
+    while the step ran)."""
     by_step: dict[str, list] = defaultdict(list)
     for run in runner.last_run:
         by_step[step_of(run.resource, names)].append(run)
     rows = []
     for step, runs in by_step.items():
         starts = [r.started for r in runs]
+        busy, own = cpu.share(min(starts), max(r.finished for r in runs))
         rows.append((step, len(runs), min(starts) - began, max(starts) - min(starts),
-                     max(r.seconds for r in runs), max(planted.get(r.resource, 0.0) for r in runs)))
+                     max(r.seconds for r in runs), max(planted.get(r.resource, 0.0) for r in runs),
+                     busy, own))
     return sorted(rows, key=lambda row: row[2])
+
+
+class CpuSampler:
+    """Samples the machine's busy CPU seconds and this process's CPU time every
+    0.2 s, so that a step's window can be told CPU-bound or not."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []  # (time, machine busy, own CPU)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), busy_cpu_seconds(), time.process_time()))
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def share(self, start: float, end: float) -> tuple[float, float]:
+        """(machine CPUs busy, this process's share of one CPU) between two times."""
+        # The samples just around the window (a short step falls between two).
+        before = [s for s in self.samples if s[0] <= start] or self.samples[:1]
+        after = [s for s in self.samples if s[0] >= end] or self.samples[-1:]
+        (t0, busy0, own0), (t1, busy1, own1) = before[-1], after[0]
+        if t1 <= t0:
+            return float("nan"), float("nan")
+        return (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1)), (own1 - own0) / (t1 - t0)
 
 
 def busy_cpu_seconds() -> float:
@@ -156,7 +194,8 @@ def bench(size: int, scale: float) -> dict:
         own_before, busy_before = time.process_time(), busy_cpu_seconds()
         began_wall = time.time()
         began = time.monotonic()
-        runner.up(lab.stack_config(), lab.key.private_openssh)
+        with CpuSampler() as cpu:
+            runner.up(lab.stack_config(), lab.key.private_openssh)
         wall = time.monotonic() - began
         own, busy = time.process_time() - own_before, busy_cpu_seconds() - busy_before
         planted = planted_seconds(runner, lab)
@@ -166,7 +205,7 @@ def bench(size: int, scale: float) -> dict:
         return {"nodes": size, "start": start_seconds, "wall": wall, "steps": steps,
                 "path": path_seconds, "planted_steps": planted_steps, "planted_path": planted_path,
                 "total": sum(r.seconds for r in runner.last_run), "commands": len(runner.last_run),
-                "table": steps_table(runner, began_wall, planted, names),
+                "table": steps_table(runner, began_wall, planted, names, cpu),
                 # CPU of this process (the program under the mock runtime, paramiko), and
                 # the share of the machine's CPUs busy during the run (everything).
                 "cpu_own": own, "busy": busy / (wall * (os.cpu_count() or 1)),
@@ -196,11 +235,11 @@ def main() -> int:
               f"{r['path']:>10.2f} {r['planted_path']:>14.2f} {r['wall'] / r['planted_path']:>12.2f} "
               f"{r['total']:>14.2f} {r['total'] / r['wall']:>8.1f} {r['cpu_own']:>13.1f} "
               f"{r['busy']:>8.0%} {r['load']:>5.2f}")
-        print(f"  {'step':<22} {'nodes':>5} {'first start s':>13} {'start spread s':>14} "
-              f"{'longest s':>9} {'planted s':>9}")
-        for step, count, first, spread, longest, most_planted in r["table"]:
-            print(f"  {step:<22} {count:>5} {first:>13.2f} {spread:>14.2f} {longest:>9.2f} "
-                  f"{most_planted:>9.2f}")
+        print(f"  {'step':<18} {'runs':>4} {'first start s':>13} {'start spread s':>14} "
+              f"{'longest s':>9} {'planted s':>9} {'CPUs busy':>9} {'program CPU':>11}")
+        for step, count, first, spread, longest, most_planted, busy, own in r["table"]:
+            print(f"  {step:<18} {count:>4} {first:>13.2f} {spread:>14.2f} {longest:>9.2f} "
+                  f"{most_planted:>9.2f} {busy:>9.0%} {own:>11.0%}")
         print(flush=True)
     one = next((r for r in results if r["nodes"] == 1), None)
     largest = max(results, key=lambda r: r["nodes"])
