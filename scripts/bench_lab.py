@@ -11,7 +11,11 @@ takes on a real VM, and prints for each size:
   dependency graph: what an ideal scheduler on an infinitely fast lab would
   take) and the wall time divided by it;
 - per step (prepare, kubeadm-join, ...): on how many nodes it ran, the spread of
-  its start times across the nodes, and its longest run.
+  its start times across the nodes, its longest run and the most planted delay
+  one run of it got, and how busy the machine's CPUs were while it ran (on
+  average, and at the busiest second) with the program's own share of one CPU:
+  a step far above its planted delay on a saturated machine is the lab's CPU,
+  not the program's scheduling.
 Then T(largest)/T(1) against the goal T(20)/T(1) <= 1.3 (a figure, not a test).
 
 Usage: sudo scripts/bench_lab.py [--scale 100] [--sizes 1,3,10,20]
@@ -136,7 +140,7 @@ def steps_table(runner: LabRunner, began: float, planted: dict[str, float], name
         busy, own = cpu.share(min(starts), max(r.finished for r in runs))
         rows.append((step, len(runs), min(starts) - began, max(starts) - min(starts),
                      max(r.seconds for r in runs), max(planted.get(r.resource, 0.0) for r in runs),
-                     busy, own))
+                     busy, cpu.peak(min(starts), max(r.finished for r in runs)), own))
     return sorted(rows, key=lambda row: row[2])
 
 
@@ -161,6 +165,18 @@ class CpuSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+    def peak(self, start: float, end: float, span: float = 1.0) -> float:
+        """The highest machine CPU busy share over any `span` seconds between two times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        best = float("nan")
+        for i, (t0, busy0, _) in enumerate(inside):
+            later = [s for s in inside[i + 1:] if s[0] - t0 >= span]
+            if later:
+                t1, busy1, _ = later[0]
+                share = (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1))
+                best = share if best != best else max(best, share)
+        return best
 
     def share(self, start: float, end: float) -> tuple[float, float]:
         """(machine CPUs busy, this process's share of one CPU) between two times."""
@@ -212,6 +228,10 @@ def bench(size: int, scale: float) -> dict:
                 "load": os.getloadavg()[0]}
 
 
+def percent(share: float) -> str:
+    return "-" if share != share else f"{min(share, 1.0):.0%}"  # NaN: the step was too short to tell
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=100.0, help="real seconds per lab second")
@@ -232,14 +252,15 @@ def main() -> int:
         results.append(r)
         print(head)
         print(f"{r['nodes']:>5} {r['start']:>8.2f} {r['wall']:>7.2f} {r['commands']:>8} {r['steps']:>14} "
-              f"{r['path']:>10.2f} {r['planted_path']:>14.2f} {r['wall'] / r['planted_path']:>12.2f} "
+              f"{r['path']:>10.2f} {r['planted_path']:>14.2f} "
+              f"{r['wall'] / r['planted_path'] if r['planted_path'] else float('nan'):>12.2f} "
               f"{r['total']:>14.2f} {r['total'] / r['wall']:>8.1f} {r['cpu_own']:>13.1f} "
-              f"{r['busy']:>8.0%} {r['load']:>5.2f}")
+              f"{percent(r['busy']):>9} {r['load']:>5.2f}")
         print(f"  {'step':<18} {'runs':>4} {'first start s':>13} {'start spread s':>14} "
-              f"{'longest s':>9} {'planted s':>9} {'CPUs busy':>9} {'program CPU':>11}")
-        for step, count, first, spread, longest, most_planted, busy, own in r["table"]:
+              f"{'longest s':>9} {'planted s':>9} {'CPUs busy':>9} {'peak 1s':>7} {'program CPU':>11}")
+        for step, count, first, spread, longest, most_planted, busy, peak, own in r["table"]:
             print(f"  {step:<18} {count:>4} {first:>13.2f} {spread:>14.2f} {longest:>9.2f} "
-                  f"{most_planted:>9.2f} {busy:>9.0%} {own:>11.0%}")
+                  f"{most_planted:>9.2f} {percent(busy):>9} {percent(peak):>7} {percent(own):>11}")
         print(flush=True)
     one = next((r for r in results if r["nodes"] == 1), None)
     largest = max(results, key=lambda r: r["nodes"])
