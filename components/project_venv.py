@@ -44,14 +44,25 @@ def _set_up(command: str, python: Path) -> None:
     STAMP.write_text(_requirements_digest())
 
 
+def set_up_if_needed(command: str) -> Path:
+    """venv/ with the packages of requirements.txt; made or remade only when needed.
+    Returns its python."""
+    python = VENV / "bin" / "python"
+    current = STAMP.is_file() and STAMP.read_text().strip() == _requirements_digest()
+    if not python.exists() or not current:
+        _set_up(command, python)
+    return python
+
+
 def ensure() -> None:
     """Return if this Python is the project's venv (or the user opted out); otherwise
     set the venv up if needed and re-execute the command in it."""
     if _in_project_venv() or os.environ.get(OPT_OUT) == "1":
         return
-    command = Path(sys.argv[0]).name
-    python = VENV / "bin" / "python"
-    current = STAMP.is_file() and STAMP.read_text().strip() == _requirements_digest()
-    if not python.exists() or not current:
-        _set_up(command, python)
+    python = set_up_if_needed(Path(sys.argv[0]).name)
     os.execv(str(python), [str(python), sys.argv[0], *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    # scripts/up.sh: make the venv the Pulumi CLI runs the program with (Pulumi.yaml).
+    set_up_if_needed(sys.argv[1] if len(sys.argv) > 1 else "project_venv.py")

@@ -27,9 +27,22 @@ KUBERNETES_APT_REPO = f"https://pkgs.k8s.io/core:/stable:/v{KUBERNETES_MINOR}/de
 # --- Container runtime -------------------------------------------------------
 # containerd.io from Docker's apt repository: it keeps every released version,
 # so an exact pin stays installable (Ubuntu's archive keeps only the newest).
-# An apt version pattern: Docker's builds are named 1.7.28-1 or
-# 1.7.28-1~ubuntu.22.04~jammy depending on when they were built.
-CONTAINERD_PACKAGE_VERSION = "1.7.28-1*"
+# containerd.io bundles runc. Its first 1.7.28 build (1.7.28-1) has runc 1.3.0,
+# which predates the fixes for CVE-2025-31133, CVE-2025-52565 and CVE-2025-52881;
+# Docker rebuilt it as 1.7.28-2 with runc 1.3.3. 1.7.29-1 is built from containerd
+# v1.7.29, whose script/setup/runc-version is v1.3.3 (Docker's build takes runc
+# from that file unless told otherwise), and it is the newest containerd.io 1.7.x
+# for jammy: Docker's packages moved on to containerd 2.x after it.
+# An apt version pattern: since mid-2025 Docker names its builds
+# <version>-<revision>~ubuntu.22.04~jammy (docker/packaging gen-deb-changelog.sh);
+# "-1*" takes that name and any older spelling of the same build, never a later
+# revision.
+CONTAINERD_PACKAGE_VERSION = "1.7.29-1*"
+# runc releases that fixed those three CVEs (runc 1.2.8 and 1.3.3 changelogs,
+# advisory GHSA-cgrx-mc8f-2prm; 1.4.0-rc.3 and later 1.4 include them). A runc of
+# an older series, or older than these in its series, gets a preflight warning.
+RUNC_FIXED_RELEASES = ("1.2.8", "1.3.3", "1.4.0-rc.3")
+RUNC_ADVISORY = "CVE-2025-31133, CVE-2025-52565 and CVE-2025-52881"
 DOCKER_APT_REPO = "https://download.docker.com/linux/ubuntu"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # what kubeadm 1.31 expects
 # Preflight asks the nodes whether they reach the image registry (warn only).
@@ -127,7 +140,9 @@ PINS: tuple[Pin, ...] = (
     Pin("Kubernetes (kubeadm, kubelet, kubectl)", KUBERNETES_VERSION,
         "https://kubernetes.io/releases/ and https://pkgs.k8s.io/core:/stable:/v1.31/deb/"),
     Pin("containerd (containerd.io package)", CONTAINERD_PACKAGE_VERSION,
-        "https://containerd.io/releases/ (Kubernetes support matrix)"),
+        "https://containerd.io/releases/ (Kubernetes support matrix); containerd v1.7.29 "
+        "script/setup/runc-version (v1.3.3); runc v1.3.3 CHANGELOG.md (the CVE fixes); "
+        "docker/packaging pkg/containerd (runc from that file, deb names ~ubuntu.22.04~jammy)"),
     Pin("pause (sandbox) image", PAUSE_IMAGE,
         "kubeadm config images list --kubernetes-version v1.31"),
     Pin("Calico (tigera-operator chart)", CALICO_VERSION,

@@ -3,22 +3,40 @@
 
 Runs the real program against 1, 3, 10 and 20 emulated nodes (tests/lab, needs
 root) with each slow step made slow by the stand-ins, at 1/SCALE of what it
-takes on a real VM, and prints for each size: the wall time of the run, the
-number of serial steps on the critical path, the critical path's time, and the
-total of all step times (what a one-node-at-a-time run would take).
+takes on a real VM, and prints for each size:
+- the wall time of the run, the number of serial steps on the critical path,
+  the critical path's measured time, and the total of all step times (what a
+  one-node-at-a-time run would take);
+- the critical path of PLANTED delays (the stand-ins' sleeps, added up along the
+  dependency graph: what an ideal scheduler on an infinitely fast lab would
+  take) and the wall time divided by it;
+- per step (prepare, kubeadm-join, ...): on how many nodes it ran, the spread of
+  its start times across the nodes, its longest run and the most planted delay
+  one run of it got, and how busy the machine's CPUs were while it ran (on
+  average, and at the busiest second) with the program's own share of one CPU:
+  a step far above its planted delay on a saturated machine is the lab's CPU,
+  not the program's scheduling.
+Then T(largest)/T(1) against the goal T(20)/T(1) <= 1.3 (a figure, not a test).
 
 Usage: sudo scripts/bench_lab.py [--scale 100] [--sizes 1,3,10,20]
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "scripts", ROOT / "tests"):
     sys.path.insert(0, str(path))
+from components import project_venv  # noqa: E402
+
+project_venv.ensure()
 
 from lab.nodes import Lab, unavailable_reason  # noqa: E402
 from lab.runner import COMMAND, LabRunner, SshExecutor, lab_runner  # noqa: E402
@@ -35,15 +53,15 @@ REAL_SECONDS = {
     "kubeadm-token-create": 2,
     "kubeadm-join": 40,          # TLS bootstrap, kubelet start
     "kubectl-get": 5,            # the Node object appears
-    "kubectl-wait": 10,          # each node Ready once Calico runs (the Helm release itself is mocked)
+    "kubectl-wait": 10,          # a kubelet reports Ready this long after Calico runs (per node,
+                                 # all at once; the Helm release itself is mocked)
 }
+GOAL_RATIO = 1.3  # T(20)/T(1) at --scale 10
 
 
-def critical_path(runner: LabRunner) -> tuple[int, float]:
-    """(steps, seconds) of the longest chain of executed commands through the dependencies."""
-    seconds = {}
-    for run in runner.last_run:
-        seconds[run.resource] = seconds.get(run.resource, 0.0) + run.seconds
+def critical_path(runner: LabRunner, seconds: dict[str, float]) -> tuple[int, float]:
+    """(steps, seconds) of the longest chain of executed commands through the
+    dependencies, each command weighing `seconds[its resource name]`."""
     memo: dict = {}
 
     def longest(key) -> tuple[int, float]:
@@ -63,6 +81,122 @@ def critical_path(runner: LabRunner) -> tuple[int, float]:
     return max((longest(k) for k in runner.state), key=lambda r: (r[1], r[0]), default=(0, 0.0))
 
 
+def measured_seconds(runner: LabRunner) -> dict[str, float]:
+    seconds: dict[str, float] = defaultdict(float)
+    for run in runner.last_run:
+        seconds[run.resource] += run.seconds
+    return seconds
+
+
+def subject(resource: str, names: list[str]) -> str:
+    """The node a command is about: 'worker7-join-token' (run on cp1) -> 'worker7'."""
+    return max((n for n in names if resource.startswith(f"{n}-")), key=len, default="")
+
+
+def planted_seconds(runner: LabRunner, lab: Lab) -> dict[str, float]:
+    """The planted delays each command was served, from the stand-ins' own log.
+    Commands that overlap on one node (a join token per worker, on the control
+    plane) are told apart by the node their call names. A kubectl wait counts its
+    readiness delay once per command (the nodes get Ready at the same time,
+    however often the script asks)."""
+    names = list(lab.nodes)
+    planted: dict[str, float] = defaultdict(float)
+    waits: dict[str, float] = {}
+    for node in lab.nodes.values():
+        runs = [r for r in runner.last_run if r.node == node.name]
+        for at, step, delay, arguments in node.planted_delays():
+            candidates = [r for r in runs if r.started <= at <= r.finished]
+            named = [r for r in candidates
+                     if re.search(rf"(?<![\w-]){re.escape(subject(r.resource, names))}(?!\w)", arguments)]
+            run = (named or candidates or [None])[0]
+            if run is None:
+                continue
+            if step == "kubectl-wait":
+                waits[run.resource] = max(waits.get(run.resource, 0.0), delay)
+            else:
+                planted[run.resource] += delay
+    for resource, delay in waits.items():
+        planted[resource] += delay
+    return planted
+
+
+def step_of(resource: str, names: list[str]) -> str:
+    """'worker7-kubeadm-join' -> 'kubeadm-join'; steps of the cluster keep their name."""
+    node = subject(resource, names)
+    return resource.removeprefix(f"{node}-") if node else resource
+
+
+def steps_table(runner: LabRunner, began: float, planted: dict[str, float], names: list[str],
+                cpu: CpuSampler) -> list[tuple]:
+    """(step, runs, first start after the run began, spread of starts, longest run,
+    most planted delay in one run, machine CPUs busy and the program's CPU share
+    while the step ran)."""
+    by_step: dict[str, list] = defaultdict(list)
+    for run in runner.last_run:
+        by_step[step_of(run.resource, names)].append(run)
+    rows = []
+    for step, runs in by_step.items():
+        starts = [r.started for r in runs]
+        busy, own = cpu.share(min(starts), max(r.finished for r in runs))
+        rows.append((step, len(runs), min(starts) - began, max(starts) - min(starts),
+                     max(r.seconds for r in runs), max(planted.get(r.resource, 0.0) for r in runs),
+                     busy, cpu.peak(min(starts), max(r.finished for r in runs)), own))
+    return sorted(rows, key=lambda row: row[2])
+
+
+class CpuSampler:
+    """Samples the machine's busy CPU seconds and this process's CPU time every
+    0.2 s, so that a step's window can be told CPU-bound or not."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float, float]] = []  # (time, machine busy, own CPU)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), busy_cpu_seconds(), time.process_time()))
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float, end: float, span: float = 1.0) -> float:
+        """The highest machine CPU busy share over any `span` seconds between two times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        best = float("nan")
+        for i, (t0, busy0, _) in enumerate(inside):
+            later = [s for s in inside[i + 1:] if s[0] - t0 >= span]
+            if later:
+                t1, busy1, _ = later[0]
+                share = (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1))
+                best = share if best != best else max(best, share)
+        return best
+
+    def share(self, start: float, end: float) -> tuple[float, float]:
+        """(machine CPUs busy, this process's share of one CPU) between two times."""
+        # The samples just around the window (a short step falls between two).
+        before = [s for s in self.samples if s[0] <= start] or self.samples[:1]
+        after = [s for s in self.samples if s[0] >= end] or self.samples[-1:]
+        (t0, busy0, own0), (t1, busy1, own1) = before[-1], after[0]
+        if t1 <= t0:
+            return float("nan"), float("nan")
+        return (busy1 - busy0) / ((t1 - t0) * (os.cpu_count() or 1)), (own1 - own0) / (t1 - t0)
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (/proc/stat): the lab's
+    sshds and stand-ins, the program, and anything else running."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def bench(size: int, scale: float) -> dict:
     with Lab() as lab:
         started = time.monotonic()
@@ -73,14 +207,29 @@ def bench(size: int, scale: float) -> dict:
             for step, real in REAL_SECONDS.items():
                 node.fault(step, delay=real / scale)
         runner = lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5))
+        own_before, busy_before = time.process_time(), busy_cpu_seconds()
+        began_wall = time.time()
         began = time.monotonic()
-        runner.up(lab.stack_config(), lab.key.private_openssh)
+        with CpuSampler() as cpu:
+            runner.up(lab.stack_config(), lab.key.private_openssh)
         wall = time.monotonic() - began
-        steps, path_seconds = critical_path(runner)
+        own, busy = time.process_time() - own_before, busy_cpu_seconds() - busy_before
+        planted = planted_seconds(runner, lab)
+        steps, path_seconds = critical_path(runner, measured_seconds(runner))
+        planted_steps, planted_path = critical_path(runner, planted)
         assert sorted(lab.cluster()["nodes"]) == sorted(names)  # the cluster really formed
         return {"nodes": size, "start": start_seconds, "wall": wall, "steps": steps,
-                "path": path_seconds, "total": sum(r.seconds for r in runner.last_run),
-                "commands": len(runner.last_run)}
+                "path": path_seconds, "planted_steps": planted_steps, "planted_path": planted_path,
+                "total": sum(r.seconds for r in runner.last_run), "commands": len(runner.last_run),
+                "table": steps_table(runner, began_wall, planted, names, cpu),
+                # CPU of this process (the program under the mock runtime, paramiko), and
+                # the share of the machine's CPUs busy during the run (everything).
+                "cpu_own": own, "busy": busy / (wall * (os.cpu_count() or 1)),
+                "load": os.getloadavg()[0]}
+
+
+def percent(share: float) -> str:
+    return "-" if share != share else f"{min(share, 1.0):.0%}"  # NaN: the step was too short to tell
 
 
 def main() -> int:
@@ -92,13 +241,34 @@ def main() -> int:
     if reason:
         print(f"cannot run the lab here: {reason}", file=sys.stderr)
         return 2
-    print(f"step durations: real estimates / {args.scale:g}; lab node start-up not included in wall")
-    print(f"{'nodes':>5} {'start s':>8} {'wall s':>7} {'commands':>8} {'critical steps':>14} "
-          f"{'critical s':>10} {'sum of steps s':>14} {'sum/wall':>8}")
+    print(f"step durations: real estimates / {args.scale:g}; lab node start-up not included in wall; "
+          f"{os.cpu_count()} CPUs")
+    head = (f"{'nodes':>5} {'start s':>8} {'wall s':>7} {'commands':>8} {'critical steps':>14} "
+            f"{'critical s':>10} {'planted path s':>14} {'wall/planted':>12} {'sum of steps s':>14} "
+            f"{'sum/wall':>8} {'program CPU s':>13} {'CPUs busy':>9} {'load':>5}")
+    results = []
     for size in (int(s) for s in args.sizes.split(",")):
         r = bench(size, args.scale)
+        results.append(r)
+        print(head)
         print(f"{r['nodes']:>5} {r['start']:>8.2f} {r['wall']:>7.2f} {r['commands']:>8} {r['steps']:>14} "
-              f"{r['path']:>10.2f} {r['total']:>14.2f} {r['total'] / r['wall']:>8.1f}", flush=True)
+              f"{r['path']:>10.2f} {r['planted_path']:>14.2f} "
+              f"{r['wall'] / r['planted_path'] if r['planted_path'] else float('nan'):>12.2f} "
+              f"{r['total']:>14.2f} {r['total'] / r['wall']:>8.1f} {r['cpu_own']:>13.1f} "
+              f"{percent(r['busy']):>9} {r['load']:>5.2f}")
+        print(f"  {'step':<18} {'runs':>4} {'first start s':>13} {'start spread s':>14} "
+              f"{'longest s':>9} {'planted s':>9} {'CPUs busy':>9} {'peak 1s':>7} {'program CPU':>11}")
+        for step, count, first, spread, longest, most_planted, busy, peak, own in r["table"]:
+            print(f"  {step:<18} {count:>4} {first:>13.2f} {spread:>14.2f} {longest:>9.2f} "
+                  f"{most_planted:>9.2f} {percent(busy):>9} {percent(peak):>7} {percent(own):>11}")
+        print(flush=True)
+    one = next((r for r in results if r["nodes"] == 1), None)
+    largest = max(results, key=lambda r: r["nodes"])
+    if one and largest is not one:
+        ratio = largest["wall"] / one["wall"]
+        verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
+        print(f"T({largest['nodes']})/T(1) = {largest['wall']:.2f}/{one['wall']:.2f} = {ratio:.2f} "
+              f"(goal at --scale 10: T(20)/T(1) <= {GOAL_RATIO}: {verdict} at --scale {args.scale:g})")
     return 0
 
 

@@ -19,12 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "tests"):
     sys.path.insert(0, str(path))
+from components import project_venv  # noqa: E402
 
+project_venv.ensure()
+
+import yaml  # noqa: E402
 from lab.nodes import Lab, unavailable_reason  # noqa: E402
 
 

@@ -32,7 +32,7 @@ from components.monitoring.values import monitoring_memory_mb  # noqa: E402
 from components.preflight.checks import evaluate, parse_facts  # noqa: E402
 from components.preflight.gate import facts_inputs  # noqa: E402
 from components.preflight.ssh import (  # noqa: E402
-    Credentials, connect, describe_error, fetch_host_key, fingerprint, run)
+    Credentials, connect, describe_error, fetch_host_key, fingerprint, quiet_paramiko_logs, run)
 from components.preflight.host_key_pins import set_host_keys  # noqa: E402
 from components.stack_config import ConfigError, Node, StackConfig  # noqa: E402
 from components.stack_file import parse_stack_file, print_warnings, stack_file  # noqa: E402
@@ -128,6 +128,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--key-file", help="SSH private key file")
     parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     args = parser.parse_args(argv)
+    quiet_paramiko_logs()
     try:
         config = parse_stack_file(args.stack, args.stacks_dir)
         print_warnings(config, "preflight.py")

@@ -6,5 +6,6 @@ for path in (ROOT, ROOT / "scripts", ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-# The SSH lab's `lab` fixture, for every test module that asks for it.
-pytest_plugins = ["lab.fixtures"]
+# The SSH lab's `lab` fixture, for every test module that asks for it; and the
+# check that the session leaves the working tree as it found it.
+pytest_plugins = ["lab.fixtures", "tree_guard"]

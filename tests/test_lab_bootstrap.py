@@ -80,6 +80,11 @@ def test_fresh_lab_stack_builds_the_cluster_on_three_nodes(lab):
 
     for node in (cp, worker1, worker2):
         assert_prepared(node)
+    # prepare says which runc the pinned containerd.io brought: one with the CVE fixes.
+    prepared = {run.node: run.stdout for run in runner.last_run if run.resource.endswith("-prepare")}
+    assert sorted(prepared) == sorted(NAMES)
+    for name, stdout in prepared.items():
+        assert "[prepare-node] runc version 1.3.3" in stdout.splitlines(), (name, stdout)
 
     # No SSH key or bootstrap token in plain text: node call logs, the node's own files,
     # the transcript and every output that is not secret.

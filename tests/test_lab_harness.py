@@ -48,6 +48,22 @@ def test_nodes_are_isolated_ubuntu_machines_with_a_sudo_user(lab):
         pwd.getpwnam(lab.user)  # the login user exists only inside the nodes
 
 
+def test_installing_a_package_replaces_a_symlink_instead_of_writing_through_it(lab):
+    # A host whose /usr/bin/kubectl links out of the node's overlays (a cloud SDK's
+    # kubectl): the package's file must land in the node, the link's target untouched.
+    (node,) = lab.start(["cp1"])
+    victim = lab.dir / "cluster" / "victim"  # the shared directory: visible to the host
+    victim.write_text("the host's own file\n")
+    node.run("ln -sf /var/lib/lab-cluster/victim /usr/bin/kubectl")
+    node.run("install -d /etc/apt/keyrings && echo key > /etc/apt/keyrings/kubernetes-apt-keyring.gpg && "
+             "echo 'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] "
+             "https://pkgs.k8s.io/core:/stable:/v1.31/deb/ /' > /etc/apt/sources.list.d/kubernetes.list && "
+             "apt-get update -qq >/dev/null && apt-get install -y kubectl >/dev/null")
+    assert victim.read_text() == "the host's own file\n"
+    assert not node.path("/usr/bin/kubectl").is_symlink()
+    assert "Stand-in for kubectl" in node.read("/usr/bin/kubectl")
+
+
 def test_teardown_leaves_no_process_mount_or_file():
     with Lab() as lab:
         nodes = lab.start(["cp1", "worker1"])

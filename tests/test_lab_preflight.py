@@ -109,6 +109,38 @@ def test_every_failure_is_provoked_and_named(lab, tmp_path, key_file):
     assert statuses["cp1"] == "fail" and statuses["worker2"] == "pass"
 
 
+def install_containerd_io(node: Node, version: str) -> None:
+    """What an earlier install left on the node: Docker's repository and a containerd.io build."""
+    from components import versions
+    node.run("install -d /etc/apt/keyrings && echo key > /etc/apt/keyrings/docker.gpg && "
+             f"echo 'deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.gpg] {versions.DOCKER_APT_REPO} "
+             "jammy stable' > /etc/apt/sources.list.d/docker.list && apt-get update -qq >/dev/null && "
+             f"apt-get install -y 'containerd.io={version}' >/dev/null")
+
+
+def test_each_nodes_runc_is_shown_and_an_old_one_warned_about(lab, tmp_path, key_file):
+    cp1, worker1, worker2 = lab.start(["cp1", "worker1", "worker2"])
+    install_containerd_io(worker1, "1.7.28-1*")  # the old pin: runc 1.3.0
+    install_containerd_io(worker2, "1.7.28-2*")  # Docker's rebuild: runc 1.3.3
+    write_stack(tmp_path, lab.stack_config(pin_host_keys=True))
+    result = preflight(tmp_path, key_file)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr  # warnings only
+    table = [line.split() for line in out.splitlines()
+             if line.split() and ": " not in line]  # not the problem lines below the table
+    rows = {row[0]: row for row in table if row[0] in ("cp1", "worker1", "worker2")}
+    header = table[0]
+    # runc is the last column: its status, then the version it read.
+    assert header[-1] == "runc"
+    assert rows["cp1"][-2:] == ["pass", "none"]
+    assert rows["worker1"][-2:] == ["warn", "1.3.0"]
+    assert rows["worker2"][-2:] == ["pass", "1.3.3"]
+    line = problem_line(out, "worker1", "runc")
+    assert "runc 1.3.0 predates the fixes for CVE-2025-31133" in line
+    assert not [l for l in out.splitlines() if l.startswith(("cp1 (", "worker2 (")) and " runc " in l
+                and " WARN: " in l]
+
+
 def test_a_changed_host_key_is_refused_with_both_fingerprints(lab, tmp_path, key_file):
     (cp1,) = lab.start(["cp1"])
     impostor = KeyPair.generate().public_line
@@ -215,7 +247,7 @@ def test_a_bastion_reaches_a_node_that_is_not_reachable_directly(lab, tmp_path, 
               "ssh": {"user": lab.user}}
     write_stack(tmp_path, direct)
     refused = preflight(tmp_path, key_file)
-    assert refused.returncode == 1 and "no route to the node from here" in refused.stdout
+    assert refused.returncode == 1 and f"no route to {HIDDEN}:22 from here" in refused.stdout
     through = dict(direct, ssh={"user": lab.user, "bastion": {
         "address": JUMP_OUTER, "user": lab.user, "hostKey": jump.host_key.public_line}})
     write_stack(tmp_path, through)

@@ -1,6 +1,7 @@
 """The preflight rules on facts (pure): each check's failure and its message."""
 import pytest
 
+from components import versions
 from components.preflight.checks import FAIL, PASS, WARN, evaluate, parse_facts
 from components.stack_config import Node
 from components.offline.program import HEALTHY_NODE_FACTS
@@ -110,3 +111,43 @@ def test_table_and_json_name_every_node_and_check():
     data = json.loads(report.to_json())
     assert data["ok"] is True
     assert data["nodes"][1]["checks"]["swap"]["status"] == "warn"
+
+
+@pytest.mark.parametrize("version, status, detail", [
+    ("", PASS, "none"),              # no runc yet: prepare installs the pinned one
+    ("1.3.3", PASS, "1.3.3"),        # containerd.io 1.7.28-2 and 1.7.29-1
+    ("1.3.6", PASS, "1.3.6"),
+    ("1.2.8", PASS, "1.2.8"),
+    ("1.4.0-rc.3", PASS, "1.4.0-rc.3"),
+    ("1.4.1", PASS, "1.4.1"),
+    ("2.0.0", PASS, "2.0.0"),
+    ("1.3.0", WARN, "1.3.0"),        # containerd.io 1.7.28-1, the old pin
+    ("1.3.2", WARN, "1.3.2"),
+    ("1.2.7", WARN, "1.2.7"),
+    ("1.2.5", WARN, "1.2.5"),        # containerd.io 1.7.27-1
+    ("1.1.12", WARN, "1.1.12"),
+    ("1.1.12-0ubuntu2~22.04.1", WARN, "1.1.12-0ubuntu2~22.04.1"),
+    ("1.4.0-rc.2", WARN, "1.4.0-rc.2"),
+    ("unreadable", WARN, "unknown"),
+])
+def test_runc_is_shown_and_an_old_one_is_a_warning_with_the_fix(version, status, detail):
+    given = healthy()
+    given["cp1"] = facts("cp1", runc=version)
+    report = evaluate([CP, W1, W2], given)
+    got = result(report, "cp1", "runc")
+    assert (got.status, got.detail) == (status, detail)
+    assert not report.failed  # a warning: `pulumi up` replaces it anyway
+    row = next(line for line in report.table().splitlines() if line.startswith("cp1 "))
+    assert row.rstrip().endswith(f"{status} {detail}")
+    if status == WARN and detail != "unknown":
+        assert f"runc {version} predates the fixes for CVE-2025-31133, CVE-2025-52565 and " \
+               "CVE-2025-52881" in got.message
+        assert f"containerd.io={versions.CONTAINERD_PACKAGE_VERSION}" in got.message
+        assert any(line.startswith("cp1 (10.0.2.21) runc WARN:") for line in report.problems())
+    import json
+    assert json.loads(report.to_json())["nodes"][0]["checks"]["runc"]["detail"] == detail
+
+
+def test_facts_without_runc_read_as_none_yet():
+    report = evaluate([CP], {"cp1": facts("cp1")})
+    assert result(report, "cp1", "runc").detail == "none"

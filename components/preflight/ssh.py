@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import logging
 import os
 import socket
 from contextlib import contextmanager
@@ -66,6 +67,21 @@ def _load_key(text: str) -> paramiko.PKey:
     raise ValueError("the SSH private key could not be read (ed25519, ECDSA or RSA, unencrypted)")
 
 
+class HopError(Exception):
+    """A connection to one hop (the bastion or the node) failed: says which, keeps why."""
+
+    def __init__(self, target: str, error: Exception):
+        super().__init__(f"{target}: {error}")
+        self.target, self.error = target, error
+
+
+def quiet_paramiko_logs() -> None:
+    """paramiko logs every failed handshake with its traceback; the CLI says it in one line."""
+    logger = logging.getLogger("paramiko")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
 class _Capture(paramiko.MissingHostKeyPolicy):
     """Accept any key but remember it: used when nothing is pinned, and by --trust."""
 
@@ -81,13 +97,14 @@ def _open(host: str, port: int, user: str, pinned: Optional[str], creds: Credent
     client = paramiko.SSHClient()
     capture = _Capture()
     client.set_missing_host_key_policy(capture)
+    kwargs = creds.connect_kwargs()  # a key that cannot be read is not a connection failure
     try:
         client.connect(host, port=port, username=user, timeout=CONNECT_TIMEOUT,
                        banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, sock=sock,
-                       **creds.connect_kwargs())
-    except Exception:
+                       **kwargs)
+    except Exception as error:
         client.close()
-        raise
+        raise HopError(_join(host, port), error) from error
     offered = key_line(client.get_transport().get_remote_server_key())
     if pinned and offered.split()[:2] != pinned.split()[:2]:
         client.close()
@@ -104,8 +121,11 @@ def connect(node: Node, ssh: SshSettings, creds: Credentials) -> Iterator[tuple[
         if ssh.bastion is not None:
             jump, _ = _open(ssh.bastion.address, ssh.bastion.port, ssh.bastion.user,
                             ssh.bastion.host_key, creds, label=f"bastion {ssh.bastion.address}")
-            sock = jump.get_transport().open_channel(
-                "direct-tcpip", (node.address, node.ssh_port), ("127.0.0.1", 0))
+            try:
+                sock = jump.get_transport().open_channel(
+                    "direct-tcpip", (node.address, node.ssh_port), ("127.0.0.1", 0))
+            except Exception as error:
+                raise HopError(_join(node.address, node.ssh_port), error) from error
         client, offered = _open(node.address, node.ssh_port, node.ssh_user, node.host_key, creds,
                                 sock=sock, label=f"{node.name} ({node.address})", node=node.name)
         try:
@@ -124,27 +144,50 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 120.0) -> tup
     return stdout.channel.recv_exit_status(), out, err
 
 
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# What paramiko says when the peer is not an SSH server (it speaks another
+# protocol, or accepts and closes the connection without a word).
+_NOT_SSH = ("protocol banner", "Indecipherable protocol version", "Connection reset by peer")
+
+
 def describe_error(error: Exception) -> str:
-    """A connection failure in words that say what to check."""
+    """A connection failure in one line that names where and says what to check."""
     if isinstance(error, HostKeyMismatch):
         return str(error)
+    target = "the node"
+    if isinstance(error, HopError):
+        target, error = error.target, error.error
     if isinstance(error, paramiko.AuthenticationException):
-        return "SSH login refused: check ssh.user and that the key is in ~/.ssh/authorized_keys."
+        return (f"SSH login refused by {target}: check ssh.user and that the key is in "
+                "~/.ssh/authorized_keys there.")
+    if isinstance(error, paramiko.ChannelException):
+        return (f"the bastion could not reach {target} ({error}): check the node's address and "
+                "port, and that the bastion may reach it.")
     if isinstance(error, (socket.timeout, TimeoutError)):
-        return "no answer on the SSH port within 10s: is the VM up and the address right?"
+        return (f"no answer from {target} within {CONNECT_TIMEOUT:g}s: is the VM up, the address "
+                "right, and the port open in any firewall?")
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         # paramiko wraps the socket error of every address it tried.
         error = next(iter(error.errors.values()), error)
-    if isinstance(error, ConnectionRefusedError) or getattr(error, "errno", None) == errno.ECONNREFUSED:
-        return "SSH connection refused: is sshd running, and is the address and port right?"
-    if getattr(error, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return ("no route to the node from here: is the address right, or is it only "
+    code = getattr(error, "errno", None)
+    if isinstance(error, ConnectionRefusedError) or code == errno.ECONNREFUSED:
+        return (f"SSH connection refused by {target}: is sshd running, and is the address and "
+                "port right?")
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return (f"no route to {target} from here: is the address right, or is it only "
                 "reachable through a jump host (ssh.bastion)?")
-    if isinstance(error, paramiko.ChannelException):
-        return f"the bastion could not reach the node ({error})."
+    if isinstance(error, (EOFError, ConnectionResetError, ConnectionAbortedError)) or (
+            isinstance(error, paramiko.SSHException) and any(s in str(error) for s in _NOT_SSH)):
+        return (f"no SSH server answers at {target}: check the address, the port and any "
+                "firewall (something there accepted the connection but did not speak SSH).")
+    if isinstance(error, paramiko.SSHException):
+        return f"SSH to {target} failed ({error}): check that the server there is OpenSSH."
     if isinstance(error, OSError):
-        return f"cannot reach the node over SSH: {error.strerror or error}."
-    return f"SSH failed: {error}"
+        return f"cannot reach {target} over SSH: {error.strerror or error}."
+    return f"SSH to {target} failed: {error}"
 
 
 def fetch_host_key(node: Node, ssh: SshSettings, creds: Credentials) -> str:

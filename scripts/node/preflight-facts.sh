@@ -71,3 +71,12 @@ for path in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/kuberne
 done
 if systemctl is-active --quiet kubelet 2>/dev/null; then leftovers="$leftovers kubelet-running"; fi
 fact leftovers "${leftovers# }"
+
+# The runc containers would run with (containerd.io bundles it); empty when there is
+# none yet. Its first line reads "runc version 1.3.3".
+runc_version=""
+if command -v runc >/dev/null 2>&1; then
+  runc_version=$(runc --version 2>/dev/null | awk 'NR == 1 {print $3}' || true)
+  [ -n "$runc_version" ] || runc_version=unreadable
+fi
+fact runc "$runc_version"

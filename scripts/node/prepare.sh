@@ -72,6 +72,9 @@ apt_get install --allow-change-held-packages --allow-downgrades \
   "containerd.io=${CONTAINERD_PACKAGE_VERSION}" \
   "kubelet=${K8S_PACKAGE_VERSION}" "kubeadm=${K8S_PACKAGE_VERSION}" "kubectl=${K8S_PACKAGE_VERSION}"
 apt-mark hold containerd.io kubelet kubeadm kubectl >/dev/null
+# containerd.io bundles runc: say which, since its version decides which runc CVEs
+# apply (scripts/preflight.py judges it on every node).
+log "$(runc --version 2>/dev/null | awk 'NR == 1' || echo 'runc: not found')"
 
 log "containerd: systemd cgroup driver, sandbox image ${PAUSE_IMAGE}"
 # Start from containerd's own defaults (the package ships with CRI disabled),

@@ -108,16 +108,24 @@ exec /usr/sbin/sshd -D -e -f "$node/sshd_config"
 
 def standin_python() -> Optional[str]:
     """A Python 3.11+ with PyYAML and cryptography (the kubeadm stand-in's CA) that
-    the nodes can run: not under /root or /home, which are private in each node."""
+    the nodes can run: neither its path nor the file it links to under /root or
+    /home, which are private in each node (a CI checkout, and a venv in it, live
+    under /home)."""
     for candidate in (sys.executable, "/usr/bin/python3"):
-        real = os.path.realpath(candidate)
-        if not os.path.exists(real) or real.startswith(("/root/", "/home/")):
+        if not os.path.exists(candidate) or not visible_in_nodes(candidate):
             continue
         check = subprocess.run([candidate, "-c", "import sys, yaml, tomllib, cryptography"],
                                capture_output=True)
         if check.returncode == 0:
             return candidate
     return None
+
+
+def visible_in_nodes(path: str) -> bool:
+    """Whether a node sees this file where the host does: not under /root or /home,
+    which are private in each node, neither the path nor the file it links to."""
+    return not any(p.startswith(("/root/", "/home/"))
+                   for p in (os.path.abspath(path), os.path.realpath(path)))
 
 
 def unavailable_reason() -> Optional[str]:
@@ -137,6 +145,22 @@ def unavailable_reason() -> Optional[str]:
                            capture_output=True, text=True)
     if probe.returncode != 0:
         return f"the SSH lab needs mount namespaces: unshare failed: {probe.stderr.strip()}"
+    return _port_taken_reason(f"{ADDRESS_PREFIX}{FIRST_HOST_NUMBER}")
+
+
+def _port_taken_reason(address: str, port: int = SSH_PORT) -> Optional[str]:
+    """Each node's sshd listens on port 22 of its own loopback address: an SSH server
+    listening on every address (0.0.0.0:22, as installing openssh-server starts one
+    on Ubuntu 24.04) takes that port from them."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            return (f"port {port} of {address}, where the first node's sshd listens, is taken "
+                    f"({error.strerror}): stop the SSH server that listens on every address "
+                    "(sudo systemctl stop ssh.socket ssh.service) or a lab left running, or choose "
+                    "other addresses with KSERVE_LAB_ADDRESS_PREFIX")
     return None
 
 
@@ -353,6 +377,15 @@ Subsystem sftp internal-sftp
             if tool is None or fields[1] == tool:
                 calls.append(Call(float(fields[0]), fields[1], args))
         return calls
+
+    def planted_delays(self) -> list[tuple[float, str, float, str]]:
+        """(time, step, seconds, the call's arguments) of every planted delay a
+        stand-in served on this node."""
+        log = self.path("/var/log/lab/delays.log")
+        if not log.exists():
+            return []
+        rows = (line.split("\t") for line in log.read_text().splitlines() if line.strip())
+        return [(float(row[0]), row[1], float(row[2]), row[3] if len(row) > 3 else "") for row in rows]
 
     def calls_matching(self, tool: str, *words: str) -> list[Call]:
         return [c for c in self.calls(tool) if all(w in c.args for w in words)]

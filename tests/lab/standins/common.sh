@@ -7,12 +7,23 @@ LAB_STANDINS=@LAB_STANDINS@
 LAB_PYTHON=@LAB_PYTHON@
 LAB_STATE=/var/lib/lab
 LAB_CALLS=/var/log/lab/calls.log
-export LAB_STANDINS LAB_PYTHON LAB_STATE LAB_CALLS
+LAB_DELAYS=/var/log/lab/delays.log
+export LAB_STANDINS LAB_PYTHON LAB_STATE LAB_CALLS LAB_DELAYS
+
+# One line per planted delay a stand-in serves: time, step, seconds, the call's
+# arguments (benchmarks add the delays up along the dependency graph: the
+# critical path of planted delays; the arguments tell concurrent commands apart).
+lab_planted() {
+  { mkdir -p "${LAB_DELAYS%/*}" \
+      && printf '%s\t%s\t%s\t%s\n' "$(date +%s.%N)" "$1" "$2" "${LAB_CALL_ARGS:-}" >>"$LAB_DELAYS"; } \
+    2>/dev/null || true
+}
 
 # One line per call: time, tool, arguments (%q-quoted, so they split back exactly).
 lab_record() {
   local tool=$1 line
   shift
+  LAB_CALL_ARGS="$*"
   printf -v line '%s\t%s' "$(date +%s.%N)" "$tool"
   if [ "$#" -gt 0 ]; then
     printf -v line '%s\t%s' "$line" "$(printf '%q ' "$@")"
@@ -25,10 +36,13 @@ lab_record() {
 #   faults/STEP.delay  seconds to sleep first (a slow step)
 #   faults/STEP.fail   how many more calls fail ("always" for every call);
 #                      faults/STEP.message is printed on stderr when one does.
+# `lab_fault STEP fail-only` skips the delay: a stand-in that models its delay
+# itself (kubectl wait: a node already Ready answers at once) reads it there.
 lab_fault() {
   local step=$1 dir=$LAB_STATE/faults delay left
-  if [ -s "$dir/$step.delay" ]; then
+  if [ -s "$dir/$step.delay" ] && [ "${2:-}" != fail-only ]; then
     delay=$(cat "$dir/$step.delay")
+    lab_planted "$step" "$delay"
     sleep "$delay"
   fi
   [ -e "$dir/$step.fail" ] || return 0

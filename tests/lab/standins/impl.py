@@ -100,8 +100,14 @@ UBUNTU_JAMMY = {
     "socat": ["1.7.4.1-3ubuntu4"],
 }
 DOCKER_JAMMY = {
-    "containerd.io": ["1.7.27-1", "1.7.28-1~ubuntu.22.04~jammy", "2.1.4-1~ubuntu.22.04~jammy"],
+    "containerd.io": ["1.7.27-1", "1.7.28-1~ubuntu.22.04~jammy", "1.7.28-2~ubuntu.22.04~jammy",
+                      "1.7.29-1~ubuntu.22.04~jammy", "2.1.4-1~ubuntu.22.04~jammy"],
 }
+# The runc each containerd.io build bundles (Docker's changelogs; the rebuilt
+# 1.7.28-2 and 1.7.29-1 carry runc 1.3.3).
+RUNC_OF_CONTAINERD_IO = {"1.7.27-1": "1.2.5", "1.7.28-1~ubuntu.22.04~jammy": "1.3.0",
+                         "1.7.28-2~ubuntu.22.04~jammy": "1.3.3", "1.7.29-1~ubuntu.22.04~jammy": "1.3.3",
+                         "2.1.4-1~ubuntu.22.04~jammy": "1.3.0"}
 DEPENDS = {"kubeadm": ["kubelet", "kubectl", "cri-tools", "kubernetes-cni"],
            "kubelet": ["kubernetes-cni"]}
 UNITS = {"containerd.io": ["containerd"], "kubelet": ["kubelet"]}
@@ -254,12 +260,12 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
                     if source.is_file():
                         target = Path("/") / source.relative_to(payload)
                         target.parent.mkdir(parents=True, exist_ok=True)
-                        # Replace, never write through: a symbolic link of the host's
-                        # /usr/bin (the lower layer) may point outside the node's
-                        # overlays (/usr/bin/kubectl -> ../lib/google-cloud-sdk/...).
-                        if target.is_symlink() or target.exists():
-                            target.unlink()
-                        shutil.copy2(source, target)
+                        # Like dpkg: a new file renamed into place, so that a symlink
+                        # there (the host's /usr/bin/kubectl may be one, pointing out
+                        # of the node's overlays) is replaced, never written through.
+                        fresh = target.with_name(f".{target.name}.dpkg-new")
+                        shutil.copy2(source, fresh)
+                        os.replace(fresh, target)
             units.update(UNITS.get(name, []))
             installed[name] = version
             print(f"Setting up {name} ({version}) ...")
@@ -558,7 +564,8 @@ def kubeadm_init(config_path: str) -> None:
                         "expires": time.time() + ttl if ttl else 0,
                         "description": tokens[0].get("description", "")}],
             "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
-                             "role": "control-plane", "host": socket.gethostname()}},
+                             "role": "control-plane", "host": socket.gethostname(),
+                             "registered": time.time()}},
         })
         ca_hash = state["ca_hash"]
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
@@ -693,7 +700,8 @@ def kubeadm_join(config_path: str) -> None:
                  "\"Ready\" already exists in the cluster. You must delete the existing Node or "
                  "change the name of this new joining node")
         state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""), "role": "worker",
-                                "token_id": token_id, "host": socket.gethostname()}
+                                "token_id": token_id, "host": socket.gethostname(),
+                                "registered": time.time()}
         ca_pem = state["ca_pem"]
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, f"system:node:{name}"))
@@ -868,10 +876,40 @@ def jsonpath(document, expression: str) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def ready_delay() -> float:
+    """Seconds a kubelet takes to report Ready once it is registered and the CNI runs:
+    the `kubectl-wait` delay planted on the node that asks (bench_lab.py plants it)."""
+    path = STATE / "faults" / "kubectl-wait.delay"
+    try:
+        return float(path.read_text())
+    except (OSError, ValueError):
+        return 0.0
+
+
+def ready_at(state: dict, name: str) -> float | None:
+    """When the node reports Ready: a kubelet does once the CNI (Calico) runs, which
+    the lab marks when the program's Calico release is "installed" (the Kubernetes
+    side is mocked), plus the planted delay. None while it cannot be."""
+    node = state.get("nodes", {}).get(name)
+    cni = CLUSTER / "cni-ready"
+    if node is None or not cni.exists():
+        return None
+    return max(cni.stat().st_mtime, node.get("registered", 0.0)) + ready_delay()
+
+
+def record_planted(step: str, seconds: float) -> None:
+    """As common.sh's lab_planted: a planted delay this stand-in serves."""
+    with contextlib.suppress(OSError):
+        path = Path(os.environ.get("LAB_DELAYS", "/var/log/lab/delays.log"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as log:
+            arguments = " ".join(sys.argv[2:]).replace("\t", " ").replace("\n", " ")
+            log.write(f"{time.time():.6f}\t{step}\t{seconds:g}\t{arguments}\n")
+
+
 def node_ready(state: dict, name: str) -> bool:
-    # A kubelet reports Ready once the CNI (Calico) runs: the lab marks that when
-    # the program's Calico release is "installed" (the Kubernetes side is mocked).
-    return name in state.get("nodes", {}) and (CLUSTER / "cni-ready").exists()
+    at = ready_at(state, name)
+    return at is not None and time.time() >= at
 
 
 # --- pods that mount claims (the upload helper pods) -------------------------------
@@ -1047,7 +1085,8 @@ def kubectl(args: list[str]) -> None:
             for name in names:
                 if name not in nodes:
                     fail(f'Error from server (NotFound): nodes "{name}" not found')
-            print("NAME STATUS ROLES INTERNAL-IP")
+            if "--no-headers" not in flags:
+                print("NAME STATUS ROLES INTERNAL-IP")
             for name in names:
                 status = "Ready" if node_ready(state, name) else "NotReady"
                 if nodes[name].get("cordoned"):
@@ -1074,25 +1113,60 @@ def kubectl(args: list[str]) -> None:
             return
         if verb != "wait":
             fail(f"lab kubectl: unsupported command {' '.join(words)}")
+    # Like the real tool: every node named must exist (else NotFound at once); the
+    # call returns when all of them are Ready, at once for those that already are,
+    # and a timeout names each node still waited for.
     condition = options.get("--for", "")
-    kind, _, name = words[1].partition("/")
-    timeout = parse_duration(options.get("--timeout", "30s"))
-    deadline = time.monotonic() + timeout
-    while True:
-        with cluster_state() as state:
+    if condition != "condition=Ready":
+        fail(f"lab kubectl: wait is only emulated for --for=condition=Ready, not {condition!r}")
+    names = []
+    for target in words[1:]:
+        kind, _, name = target.partition("/")
+        if kind not in ("node", "nodes", "no") or not name:
+            fail(f"lab kubectl: wait is only emulated for node/NAME, not {target!r}")
+        names.append(name)
+    if not names:
+        fail("error: resource(s) were provided, but no name was specified")
+    deadline = time.time() + parse_duration(options.get("--timeout", "30s"))
+    if ready_delay():
+        record_planted("kubectl-wait", ready_delay())
+    with cluster_state() as state:
+        for name in names:
             if name not in state.get("nodes", {}):
                 fail(f'Error from server (NotFound): nodes "{name}" not found')
-            if condition == "condition=Ready" and node_ready(state, name):
-                print(f"node/{name} condition met")
-                return
-        if time.monotonic() >= deadline:
-            fail(f"error: timed out waiting for the condition on nodes/{name}")
-        time.sleep(0.2)
+    waiting = list(names)
+    while True:
+        with cluster_state() as state:
+            times = {name: ready_at(state, name) for name in waiting}
+        now = time.time()
+        for name in [n for n in waiting if times[n] is not None and times[n] <= now]:
+            print(f"node/{name} condition met")
+            waiting.remove(name)
+        if not waiting:
+            return
+        if now >= deadline:
+            fail("\n".join(f"error: timed out waiting for the condition on nodes/{n}" for n in waiting))
+        known = [t for t in times.values() if t is not None]
+        # Sleep until the next node is due (or a short poll while the CNI is not up yet).
+        time.sleep(max(0.01, min([deadline, *known]) - now) if known else 0.2)
+
+
+# --- runc -----------------------------------------------------------------------------
+
+def runc(args: list[str]) -> None:
+    """Answers --version as the runc of the installed containerd.io build does."""
+    require_installed("runc", "containerd.io")
+    if args[:1] not in (["--version"], ["-v"]):
+        fail(f"lab runc: only --version is emulated, not {' '.join(args)}")
+    version = RUNC_OF_CONTAINERD_IO[installed_version("containerd.io")]
+    print(f"runc version {version}\ncommit: v{version}-0-g0000000\nspec: 1.2.1\n"
+          "go: go1.24.9\nlibseccomp: 2.5.6")
 
 
 def main() -> None:
     tool, args = sys.argv[1], sys.argv[2:]
-    {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl}[tool](args)
+    {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
+     "runc": runc}[tool](args)
 
 
 if __name__ == "__main__":
