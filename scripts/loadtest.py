@@ -15,7 +15,8 @@ Replicas come from the cluster: kubectl with --kubeconfig (or $KUBECONFIG, or
 the stack's `kubeconfig` output when the Pulumi CLI is here), or from
 Prometheus with --prometheus URL. A token, when the model needs one, comes from
 --token, --token-file or $KSERVE_TOKEN and is sent as `Authorization: Bearer`.
-Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file.
+Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file,
+7 no token for a model that needs one.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from components import project_venv  # noqa: E402
 
 project_venv.ensure()
 
-from components.loadtest import target as targets  # noqa: E402
+from components.loadtest.target import mode_of, stack_kubeconfig  # noqa: E402
 from components.loadtest.client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, Target  # noqa: E402
 from components.loadtest.figures import summary_lines  # noqa: E402
 from components.loadtest.plot import draw  # noqa: E402
@@ -39,19 +40,21 @@ from components.loadtest.replicas import KubectlSource, PrometheusSource  # noqa
 from components.loadtest.run import run_load_test, write_json  # noqa: E402
 from components.monitoring import dashboard  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
+from components.serving.endpoints import (  # noqa: E402
+    Endpoint, EndpointError, TokenNeeded, from_stack, given, read_token, require_token)
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body  # noqa: E402
 
-EXIT_UNREACHABLE, EXIT_USAGE = 2, 6
+EXIT_UNREACHABLE, EXIT_USAGE, EXIT_UNAUTHORIZED = 2, 6, 7
 
 
-def replica_source(args, endpoint: targets.Endpoint, cleanup: list):
+def replica_source(args, endpoint: Endpoint, cleanup: list):
     if args.no_replicas:
         return None
     namespace = endpoint.namespace
     if args.prometheus:
         if endpoint.model is None:
-            raise targets.TargetError("--prometheus needs --stack (the model's mode and scaling)")
-        mode = targets.mode_of(endpoint)
+            raise EndpointError("--prometheus needs --stack (the model's mode and scaling)")
+        mode = mode_of(endpoint)
         model = endpoint.model
         return PrometheusSource(args.prometheus, dashboard.desired_replicas(model, mode),
                                 dashboard.actual_replicas(model),
@@ -62,7 +65,7 @@ def replica_source(args, endpoint: targets.Endpoint, cleanup: list):
         return None
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
     if not kubeconfig and args.stack:
-        kubeconfig = targets.stack_kubeconfig(args.stack)
+        kubeconfig = stack_kubeconfig(args.stack)
         if kubeconfig:
             cleanup.append(kubeconfig)
     if not kubeconfig:
@@ -102,29 +105,31 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("--duration and --rate must be above 0, --concurrency at least 1")
     cleanup: list[str] = []
     try:
+        token = read_token(args.token, args.token_file)
         if args.stack:
-            endpoint = targets.from_stack(args.stack, args.model, args.stacks_dir)
-            endpoint = targets.Endpoint(args.url or endpoint.base_url, args.host or endpoint.host,
-                                        endpoint.name, endpoint.namespace, endpoint.model,
-                                        endpoint.serving)
+            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "loadtest.py")
+            require_token(endpoint, token, args.stack)
+            endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host:
-            endpoint = targets.given(args.url, args.host, args.model)
+            endpoint = given(args.url, args.host, args.model)
         else:
             parser.error("give --stack, or both --url and --host")
         image = args.image.read_bytes() if args.image else SMOKE_IMAGE_JPEG
-        target = Target(endpoint.base_url, endpoint.host, predict_path(endpoint.name),
-                        request_body(image).encode(),
-                        targets.read_token(args.token, args.token_file))
+        # The served name: TorchServe answers under its model_snapshot name.
+        target = Target(endpoint.base_url, endpoint.host, predict_path(endpoint.served_name),
+                        request_body(image).encode(), token)
         target.address()  # a bad URL fails here, before anything is sent
         source = replica_source(args, endpoint, cleanup)
-        about = {"model": f"{endpoint.namespace}/{endpoint.name}" if endpoint.namespace
-                 else endpoint.name, "url": endpoint.base_url + target.path, "host": endpoint.host,
+        about = {"model": endpoint.label, "url": endpoint.base_url + target.path, "host": endpoint.host,
                  "replica_source": getattr(source, "description", None)}
         result = run_load_test(target, args.duration, rate=args.rate,
                                concurrency=args.concurrency, source=source,
                                replica_interval=args.replica_interval, timeout=args.timeout,
                                max_connections=args.max_connections, about=about)
-    except (targets.TargetError, ValueError, OSError) as error:
+    except TokenNeeded as error:
+        print(f"loadtest.py: {error}", file=sys.stderr)
+        return EXIT_UNAUTHORIZED
+    except (EndpointError, ValueError, OSError) as error:
         print(f"loadtest.py: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as error:

@@ -39,16 +39,14 @@ project_venv.ensure()
 
 from components import versions  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
-from components.stack_file import parse_stack_file, print_warnings  # noqa: E402
-from components.serving.v1_protocol import (  # noqa: E402
-    model_host, parse_predictions, predict_path, request_body)
+from components.serving.endpoints import (  # noqa: E402
+    TOKEN_ENV, TOKENS_HINT, EndpointError, TokenNeeded, from_stack, read_token, require_token)
+from components.serving.v1_protocol import parse_predictions, predict_path, request_body  # noqa: E402
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
 EXIT_OTHER, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_NOT_READY, EXIT_TIMEOUT = 1, 2, 3, 4, 5
 EXIT_USAGE = 6  # a bad stack file or arguments
 EXIT_UNAUTHORIZED = 7  # no token where one is needed, or the gateway refused it (401/403)
-TOKEN_ENV = "KSERVE_TOKEN"
-TOKENS_HINT = "pulumi stack output tokens --show-secrets"
 
 
 class PredictError(Exception):
@@ -88,62 +86,6 @@ def sample_image(cache_dir: Path = CACHE_DIR,
                 raise PredictError(f"{wheel.name} has no {versions.SAMPLE_IMAGE_PATH_IN_WHEEL}") from None
     target.write_bytes(data)
     return target
-
-
-def choose_model(models, wanted: Optional[str], stack: str):
-    """The model named `namespace/name`, or `name` when only one namespace has it."""
-    if not models:
-        raise PredictError(f"stack {stack} declares no model")
-    if not wanted:
-        return models[0]
-    found = [m for m in models if wanted in (m.key, m.name)]
-    if len(found) == 1:
-        return found[0]
-    listed = ", ".join(m.key for m in models)
-    if found:
-        raise PredictError(f"model {wanted!r} is in several namespaces of stack {stack}: "
-                           f"{', '.join(m.key for m in found)}; give --model NAMESPACE/NAME")
-    raise PredictError(f"stack {stack} has no model {wanted!r}; it has: {listed}")
-
-
-def endpoint_from_stack(stack: str, model: Optional[str],
-                        stacks_dir: Optional[Path] = None) -> tuple[str, str, str]:
-    """(base URL, Host header, served model name) from stacks/Pulumi.<stack>.yaml."""
-    config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)  # no SSH needed
-    print_warnings(config, "predict.py")
-    serving = config.serving
-    chosen = choose_model(serving.models, model, stack)
-    address = config.control_plane.address
-    host = f"[{address}]" if ":" in address else address
-    return (f"http://{host}:{serving.ingress_node_port}",
-            model_host(serving.deployment_mode, chosen.name, chosen.namespace, serving.ingress_domain),
-            chosen.served_name)
-
-
-def token_project_from_stack(stack: str, model: Optional[str],
-                             stacks_dir: Optional[Path] = None) -> Optional[str]:
-    """The project whose token the model needs, or None (public, or in no project)."""
-    config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)
-    chosen = choose_model(config.serving.models, model, stack)
-    return chosen.namespace if config.access.protects(chosen) else None
-
-
-def read_token(token: Optional[str], token_file: Optional[Path],
-               environ: Optional[dict] = None) -> Optional[str]:
-    """The token from --token-file, --token or $KSERVE_TOKEN (in that order), or None."""
-    if token_file is not None:
-        try:
-            text = token_file.read_text().strip()
-        except OSError as error:
-            raise PredictError(f"cannot read the token file {token_file}: {error.strerror}",
-                               EXIT_USAGE) from None
-        if not text:
-            raise PredictError(f"the token file {token_file} is empty", EXIT_USAGE)
-        return text
-    if token:
-        return token.strip()
-    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
-    return value or None
 
 
 def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0,
@@ -219,14 +161,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         token = read_token(args.token, args.token_file)
         if args.stack:
-            base_url, host, model = endpoint_from_stack(args.stack, args.model, args.stacks_dir)
-            base_url, host = args.url or base_url, args.host or host
-            project = token_project_from_stack(args.stack, args.model, args.stacks_dir)
-            if project and not token:
-                raise PredictError(
-                    f"model {model!r} is in project {project} and needs one of its tokens: "
-                    f"{TOKENS_HINT} --stack {args.stack}, then pass the `{project}/<name>` value "
-                    f"with --token-file FILE or {TOKEN_ENV}.", EXIT_UNAUTHORIZED)
+            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "predict.py")
+            require_token(endpoint, token, args.stack)
+            base_url, host = args.url or endpoint.base_url, args.host or endpoint.host
+            model = endpoint.served_name
         elif args.url and args.host and args.model:
             base_url, host, model = args.url, args.host, args.model
         else:
@@ -259,7 +197,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except PredictError as error:
         print(f"predict.py: {error}", file=sys.stderr)
         return error.exit_code
-    except ConfigError as error:
+    except TokenNeeded as error:
+        print(f"predict.py: {error}", file=sys.stderr)
+        return EXIT_UNAUTHORIZED
+    except (ConfigError, EndpointError) as error:
         print(f"predict.py: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as error:

@@ -1,6 +1,7 @@
 """The load test against a V1 server on loopback (HTTP/1.1 keep-alive, threads) whose
 replica count changes while the load runs, read through a fake replica source."""
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
-from components.loadtest import target as targets
+from components.serving import endpoints
 from components.loadtest.client import Target
 from components.loadtest.figures import percentile, per_second
 from components.loadtest.client import Outcome
@@ -182,21 +184,54 @@ def test_command_refuses_bad_arguments(tmp_path):
 
 
 def test_stack_file_gives_the_endpoint():
-    endpoint = targets.from_stack("lab", "tf-flower")
+    endpoint = endpoints.from_stack("lab", "tf-flower")
     assert (endpoint.base_url, endpoint.host, endpoint.name, endpoint.namespace) == \
         ("http://10.0.2.21:31903", HOST, "tf-flower", "kserve-test")
 
 
 def test_token_sources(tmp_path):
-    assert targets.read_token("a", None, {}) == "a"
-    assert targets.read_token(None, None, {targets.TOKEN_ENV: "env"}) == "env"
-    assert targets.read_token(None, None, {}) is None
+    assert endpoints.read_token("a", None, {}) == "a"
+    assert endpoints.read_token(None, None, {endpoints.TOKEN_ENV: "env"}) == "env"
+    assert endpoints.read_token(None, None, {}) is None
     empty = tmp_path / "empty"
     empty.write_text("")
-    with pytest.raises(targets.TargetError, match="empty"):
-        targets.read_token(None, str(empty), {})
-    with pytest.raises(targets.TargetError, match="not both"):
-        targets.read_token("a", str(empty), {})
+    with pytest.raises(endpoints.EndpointError, match="empty"):
+        endpoints.read_token(None, str(empty), {})
+    with pytest.raises(endpoints.EndpointError, match="not both"):
+        endpoints.read_token("a", str(empty), {})
+
+
+def test_a_torchserve_model_is_loaded_under_its_served_name(server, tmp_path):
+    """The example stack's model is the InferenceService `torchserve`, but TorchServe
+    answers as `adder`: the load test must ask for that path (a 404 otherwise)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "loadtest.py"), "kserve-test/torchserve",
+         "--stack", "torchserve-example", "--url", server, "--rate", "20", "--duration", "1",
+         "--no-replicas", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "out" / "figures.json").read_text())
+    assert figures["url"].endswith("/v1/models/adder:predict")
+    assert figures["model"] == "kserve-test/torchserve"
+    assert Handler.headers_seen and {(host, path) for host, path, _ in Handler.headers_seen} == {
+        ("torchserve.kserve-test.example.com", "/v1/models/adder:predict")}
+
+
+def test_a_protected_model_is_refused_without_a_token_before_anything_is_sent(tmp_path):
+    stack = {"config": {
+        "kserve-cluster:nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}],
+        "kserve-cluster:projects": [{"name": "team-a", "tokens": [{"name": "ci", "expires": "2099-01-01"}]}],
+        "kserve-cluster:models": [{"name": "tf-flower", "namespace": "team-a", "format": "tensorflow",
+                                   "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"}]}}
+    (tmp_path / "Pulumi.teams.yaml").write_text(yaml.safe_dump(stack))
+    env = {k: v for k, v in os.environ.items() if k != endpoints.TOKEN_ENV}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "loadtest.py"), "team-a/tf-flower", "--stack",
+         "teams", "--stacks-dir", str(tmp_path), "--rate", "1", "--duration", "1", "--no-replicas",
+         "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 7, result.stderr
+    assert "is in project team-a and needs one of its tokens" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_percentile_is_nearest_rank():

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import predict
+from components.serving.endpoints import from_stack
 from components import versions
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, build_request, parse_predictions
 
@@ -145,8 +146,9 @@ def test_missing_image_file(server, tmp_path):
 
 
 def test_stack_file_gives_address_port_and_host():
-    base_url, host, model = predict.endpoint_from_stack("lab", None)
-    assert (base_url, host, model) == ("http://10.0.2.21:31903", HOST, "tf-flower")
+    endpoint = from_stack("lab", None)
+    assert (endpoint.base_url, endpoint.host, endpoint.served_name) == (
+        "http://10.0.2.21:31903", HOST, "tf-flower")
 
 
 def test_sample_image_taken_from_the_wheel_and_cached(tmp_path):
@@ -228,8 +230,8 @@ def test_a_stack_model_in_a_project_needs_a_token_before_anything_is_sent(tmp_pa
             {"name": "open", "namespace": "team-a", "format": "tensorflow", "public": True,
              "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"}]}}
     (tmp_path / "Pulumi.teams.yaml").write_text(yaml.safe_dump(stack))
-    assert predict.token_project_from_stack("teams", None, tmp_path) == "team-a"
-    assert predict.token_project_from_stack("teams", "open", tmp_path) is None
+    assert from_stack("teams", None, tmp_path).project == "team-a"
+    assert from_stack("teams", "open", tmp_path).project is None
     env = {k: v for k, v in os.environ.items() if k != "KSERVE_TOKEN"}
     result = run("--stack", "teams", "--stacks-dir", str(tmp_path), str(image), env=env)
     assert result.returncode == predict.EXIT_UNAUTHORIZED

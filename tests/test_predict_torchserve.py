@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import predict
+from components.serving.endpoints import from_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "torchserve.kserve-test.example.com"
@@ -52,9 +53,10 @@ def run(*args):
 
 
 def test_the_stack_file_gives_the_served_name():
-    assert predict.endpoint_from_stack("torchserve-example", None) == (
-        "http://10.0.2.21:31903", HOST, "adder")
-    assert predict.endpoint_from_stack("torchserve-example", "kserve-test/torchserve")[2] == "adder"
+    endpoint = from_stack("torchserve-example", None)
+    assert (endpoint.base_url, endpoint.host, endpoint.served_name, endpoint.name) == (
+        "http://10.0.2.21:31903", HOST, "adder", "torchserve")
+    assert from_stack("torchserve-example", "kserve-test/torchserve").served_name == "adder"
 
 
 def test_data_is_sent_as_is_to_the_served_name(server):

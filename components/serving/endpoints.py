@@ -1,0 +1,122 @@
+"""Where and how the tools call a model through the ingress gateway.
+
+`scripts/predict.py` and `scripts/loadtest.py` both pick a model of a stack file
+(`NAME` or `NAMESPACE/NAME`), send to the control plane's address and the ingress
+node port with the model's Host header, address it by the name its server
+answers to (TorchServe's `model_snapshot` name, not the InferenceService's), and
+send a project token where the model needs one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from components.serving.config import Model, ServingConfig
+from components.serving.v1_protocol import model_host
+from components.stack_file import parse_stack_file, print_warnings
+
+TOKEN_ENV = "KSERVE_TOKEN"
+TOKENS_HINT = "pulumi stack output tokens --show-secrets"
+
+
+class EndpointError(Exception):
+    """A model that cannot be chosen, or a token that cannot be read."""
+
+
+class TokenNeeded(EndpointError):
+    """The model is protected and no token was given."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str                     # http://<address>:<node port>
+    host: str                         # the Host header the ingress routes on
+    name: str                         # the InferenceService
+    served_name: str                  # the name in /v1/models/<name>
+    namespace: Optional[str] = None
+    model: Optional[Model] = None     # when read from a stack file
+    serving: Optional[ServingConfig] = None
+    project: Optional[str] = None     # the project whose token the model needs
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def elsewhere(self, url: Optional[str], host: Optional[str]) -> "Endpoint":
+        """The same model through another address or Host header (--url, --host)."""
+        return Endpoint(url or self.base_url, host or self.host, self.name, self.served_name,
+                        self.namespace, self.model, self.serving, self.project)
+
+
+def choose_model(models: Sequence[Model], wanted: Optional[str], stack: str) -> Model:
+    """`NAMESPACE/NAME`, or `NAME` when only one namespace has it; the first model
+    when nothing is asked for."""
+    if not models:
+        raise EndpointError(f"stack {stack} declares no model")
+    if not wanted:
+        return models[0]
+    found = [m for m in models if wanted in (m.key, m.name)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise EndpointError(f"model {wanted!r} is in several namespaces of stack {stack}: "
+                            f"{', '.join(m.key for m in found)}; give NAMESPACE/NAME")
+    raise EndpointError(f"stack {stack} has no model {wanted!r}; it has: "
+                        f"{', '.join(m.key for m in models)}")
+
+
+def from_stack(stack: str, wanted: Optional[str], stacks_dir: Optional[Path] = None,
+               tool: str = "") -> Endpoint:
+    """The model's endpoint from stacks/Pulumi.<stack>.yaml (no SSH key or CLI needed)."""
+    config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)
+    if tool:
+        print_warnings(config, tool)
+    serving = config.serving
+    model = choose_model(serving.models, wanted, stack)
+    address = config.control_plane.address
+    bracketed = f"[{address}]" if ":" in address else address
+    return Endpoint(
+        base_url=f"http://{bracketed}:{serving.ingress_node_port}",
+        host=model_host(serving.deployment_mode, model.name, model.namespace,
+                        serving.ingress_domain),
+        name=model.name, served_name=model.served_name, namespace=model.namespace,
+        model=model, serving=serving,
+        project=model.namespace if config.access.protects(model) else None)
+
+
+def given(url: str, host: str, wanted: str) -> Endpoint:
+    """An endpoint given outright: `NAME` or `NAMESPACE/NAME`, addressed by that name."""
+    namespace, _, name = wanted.rpartition("/")
+    return Endpoint(url, host, name, name, namespace or None)
+
+
+def read_token(token: Optional[str], token_file: Optional[Path],
+               environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The token from --token-file, else --token, else $KSERVE_TOKEN; None when none."""
+    if token and token_file:
+        raise EndpointError("give --token or --token-file, not both")
+    if token_file is not None:
+        try:
+            text = Path(token_file).expanduser().read_text().strip()
+        except OSError as error:
+            raise EndpointError(f"cannot read the token file {token_file}: {error.strerror}") \
+                from None
+        if not text:
+            raise EndpointError(f"the token file {token_file} is empty")
+        return text
+    if token:
+        return token.strip()
+    value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+    return value or None
+
+
+def require_token(endpoint: Endpoint, token: Optional[str], stack: Optional[str]) -> None:
+    """Refuse, before sending anything, to call a protected model without a token."""
+    if endpoint.project and not token:
+        raise TokenNeeded(
+            f"model {endpoint.label!r} is in project {endpoint.project} and needs one of its "
+            f"tokens: {TOKENS_HINT}" + (f" --stack {stack}" if stack else "") +
+            f", then pass the `{endpoint.project}/<name>` value with --token-file FILE or "
+            f"{TOKEN_ENV}.")
