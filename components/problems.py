@@ -94,6 +94,23 @@ class Problems:
             raise ConfigError(self.items, self.warnings)
 
 
+class NamesInNamespaces:
+    """Each (namespace, name) once in a list: a second entry is reported, naming the first."""
+
+    def __init__(self, problems: Problems, fix: str, why: str = ""):
+        self.problems, self.fix, self.why = problems, fix, why
+        self.first: dict[tuple[str, str], str] = {}
+
+    def first_time(self, key: str, namespace: str, name: str) -> bool:
+        """False (and a problem at `<key>.name`) when `namespace/name` came before."""
+        earlier = self.first.setdefault((namespace, name), key)
+        if earlier == key:
+            return True
+        self.problems.add(f"{key}.name", name,
+                          f"duplicates {earlier} in namespace {namespace}{self.why}.", self.fix)
+        return False
+
+
 # ---------------------------------------------------------------- small checks
 # Each returns the value to use (a default after a problem) so that parsing goes
 # on and every problem is found in one pass.

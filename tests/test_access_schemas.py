@@ -1,6 +1,6 @@
 """The Istio security resources the program creates validate against Istio 1.24.6's CRDs.
 
-The CRDs are upstream reference data in ../shared/upstream/ (istio/istio
+The CRDs are upstream reference data found through components/upstream.py (istio/istio
 `manifests/charts/base/files/crd-all.gen.yaml` at 1.24.6), not part of this
 repository; these tests are skipped, with the reason, where it is absent. The
 CRDs' CEL rules (x-kubernetes-validations) are not run by jsonschema; the ones
@@ -14,25 +14,16 @@ import pytest
 import yaml
 
 from access_fixtures import access_config, security_manifests
+from test_serving_resources import strict
+from components import upstream, versions
 from components.access.ingress_policies import SECURITY_API
 from components.offline.program import evaluate
 
-CRDS = (Path(__file__).resolve().parents[2] / "shared" / "upstream" / "charts"
-        / "istio-1.24.6-charts" / "base" / "files" / "crd-all.gen.yaml")
-pytestmark = pytest.mark.skipif(not CRDS.is_file(), reason=f"Istio CRDs not found at {CRDS}")
-
-
-def strict(schema):
-    """Refuse fields the CRD does not know (a typo in a field name must fail)."""
-    if isinstance(schema, dict):
-        schema = {k: strict(v) for k, v in schema.items()}
-        if schema.get("type") == "object" and "properties" in schema and \
-                "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            schema["additionalProperties"] = False
-        return schema
-    if isinstance(schema, list):
-        return [strict(s) for s in schema]
-    return schema
+ISTIO_BASE = upstream.chart_source(
+    upstream.ChartRef("base", versions.ISTIO_VERSION, versions.ISTIO_CHART_REPO))
+CRDS = (ISTIO_BASE.path or Path("/nonexistent")) / "files" / "crd-all.gen.yaml"
+pytestmark = pytest.mark.skipif(not CRDS.is_file(),
+                                reason=ISTIO_BASE.reason or f"Istio CRDs not found at {CRDS}")
 
 
 @lru_cache(maxsize=None)

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from components import versions
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
-    close_match, item_key)
+    NamesInNamespaces, close_match, item_key)
 from components.storage.model_keys import MODEL_STORAGE_KEYS, parse_storage_secret
 from components.serving.scaling import Scaling, parse_scaling
 
@@ -195,7 +195,8 @@ def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
                      "write runtimes as a YAML list of {name, namespace, image, args, env, modelFormats}.")
         return []
     runtimes = []
-    seen: dict[tuple[str, str], str] = {}
+    names = NamesInNamespaces(problems, "rename one of them, or merge the two entries.",
+                              ": one ServingRuntime name can be declared once per namespace")
     for i, item in enumerate(raw):
         key = item_key("runtimes", i, item)
         if not isinstance(item, dict):
@@ -205,13 +206,7 @@ def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
         name = _name(problems, f"{key}.name", item.get("name"), "custom-sklearn")
         namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
         if name and namespace:
-            if (namespace, name) in seen:
-                problems.add(f"{key}.name", name,
-                             f"duplicates {seen[namespace, name]} in namespace {namespace}: "
-                             "one ServingRuntime name can be declared once per namespace.",
-                             "rename one of them, or merge the two entries.")
-            else:
-                seen[namespace, name] = key
+            names.first_time(key, namespace, name)
         if item.get("image") is None:
             problems.required(f"{key}.image", "give the container image that serves the model, "
                               "e.g. kserve/sklearnserver:<tag>.")
@@ -270,7 +265,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
     custom = {(r.namespace, r.name): r for r in runtimes}
     formats = CLUSTER_RUNTIME_FORMATS | {f.name for r in runtimes for f in r.model_formats}
     models = []
-    seen: dict[tuple[str, str], str] = {}
+    names = NamesInNamespaces(problems, "give every model its own name.")
     resource_names: dict[str, tuple[str, str, str]] = {}
     for i, item in enumerate(raw):
         key = item_key("models", i, item)
@@ -280,13 +275,8 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
         problems.unknown_keys(key, item, MODEL_KEYS)
         name = _name(problems, f"{key}.name", item.get("name"), "tf-flower")
         namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
-        if name and namespace:
-            if (namespace, name) in seen:
-                problems.add(f"{key}.name", name, f"duplicates {seen[namespace, name]} "
-                             f"in namespace {namespace}.", "give every model its own name.")
-            else:
-                seen[namespace, name] = key
-                _check_resource_name(problems, resource_names, f"{key}.name", namespace, name, key)
+        if name and namespace and names.first_time(key, namespace, name):
+            _check_resource_name(problems, resource_names, f"{key}.name", namespace, name, key)
         fmt = item.get("format")
         if fmt is None:
             problems.required(f"{key}.format", f"use one of {', '.join(sorted(formats))}.")

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_text,
-    close_match, is_host, item_key)
+    NamesInNamespaces, close_match, is_host, item_key)
 from components.serving.config import Model, ServingConfig
 from components.config_secrets import encrypted_in_file, holds_encrypted
 from components.storage import files, torchserve
@@ -307,7 +307,7 @@ def _parse_uploads(problems: Problems, key: str, raw: Any) -> list[Upload]:
 
 def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings) -> list[ModelStore]:
     stores = []
-    seen: dict[tuple[str, str], str] = {}
+    names = NamesInNamespaces(problems, "give every store its own name.")
     for i, item in enumerate(check_list(problems, "modelStores", raw,
                                         "write modelStores as a YAML list of "
                                         "{name, namespace, size, upload}.")):
@@ -319,11 +319,7 @@ def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings) -> li
         name = check_name(problems, f"{key}.name", item.get("name"), "models")
         namespace = check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
         if name and namespace:
-            if (namespace, name) in seen:
-                problems.add(f"{key}.name", name, f"duplicates {seen[namespace, name]} in "
-                             f"namespace {namespace}.", "give every store its own name.")
-            else:
-                seen[namespace, name] = key
+            names.first_time(key, namespace, name)
         size = _quantity(problems, f"{key}.size", item.get("size"))
         storage_class = item.get("storageClass")
         if storage_class is not None and (not isinstance(storage_class, str)
@@ -393,7 +389,7 @@ def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) ->
     file_view = holds_encrypted(raw)  # a tool read the stack file: secrets are {secure: ...}
     runtime_secret = SECRETS_KEY in secret_keys
     secrets = []
-    seen: dict[tuple[str, str], str] = {}
+    names = NamesInNamespaces(problems, "give every secret its own name.")
     for i, item in enumerate(check_list(problems, SECRETS_KEY, raw,
                                         "write storageSecrets as a YAML list of "
                                         "{name, namespace, endpoint, region, useHttps, verifySsl}.")):
@@ -412,11 +408,7 @@ def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) ->
             name = ""
         namespace = check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
         if name and namespace:
-            if (namespace, name) in seen:
-                problems.add(f"{key}.name", name, f"duplicates {seen[namespace, name]} in "
-                             f"namespace {namespace}.", "give every secret its own name.")
-            else:
-                seen[namespace, name] = key
+            names.first_time(key, namespace, name)
         endpoint = item.get("endpoint")
         if endpoint is None:
             problems.required(f"{key}.endpoint", "give the S3 endpoint as host:port, e.g. "
