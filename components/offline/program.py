@@ -47,11 +47,12 @@ def fake_join_command(worker: str, endpoint: str = "10.0.2.21:6443") -> str:
             f"--discovery-token-ca-cert-hash sha256:{'ab' * 32}\n")
 
 
-# What scripts/node/preflight-facts.sh prints on a fit, fresh Ubuntu 22.04 node.
+# What scripts/node/preflight-facts.sh prints on a fresh Ubuntu 22.04 node fit for
+# every layer, monitoring included (so the plan shows no warning from made-up facts).
 HEALTHY_NODE_FACTS = "\n".join([
     "time=1795000000.0", "sudo=ok", "os_id=ubuntu", "os_version=22.04",
     "os_name=Ubuntu 22.04.5 LTS", "hostname=node", "product_uuid=uuid", "macs=mac",
-    "cpus=2", "memory_mb=3900", "swap_mb=0", "ports_busy=", "dpkg_lock=free",
+    "cpus=4", "memory_mb=16000", "swap_mb=0", "ports_busy=", "dpkg_lock=free",
     "unreachable_urls=", "leftovers=", ""])
 
 def fake_user_kubeconfig(user: str, endpoint: str = "10.0.2.21:6443") -> str:
