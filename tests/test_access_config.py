@@ -9,7 +9,7 @@ import pytest
 
 from components.access import config as access_config
 from components.access.config import AccessSettings, Quota, Token, parse_access_config
-from components.access.quantity import parse_quantity
+from components.quantity import parse_quantity
 from components.problems import ConfigError, Problems
 from components.serving.config import parse_serving_config
 from components.stack_config import parse_stack_config

@@ -5,7 +5,7 @@ import pytest
 from access_fixtures import access_config
 from components.access.config import Quota
 from components.access.project_objects import ROLE_RULES, limit_range_spec, quota_hard
-from components.access.quantity import parse_quantity
+from components.quantity import parse_quantity
 from components.offline.program import evaluate
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
 
-from components.access.quantity import parse_quantity
+from components.quantity import parse_quantity
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, Problems, check_int, check_list, check_mapping, item_key)
 from components.serving.config import Model, ServingConfig

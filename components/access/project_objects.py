@@ -11,7 +11,7 @@ quotas and limit ranges (read only), and anything cluster-scoped.
 from __future__ import annotations
 
 from components.access.config import Project, Quota
-from components.access.quantity import smaller
+from components.quantity import smaller
 
 READ = ["get", "list", "watch"]
 WRITE = READ + ["create", "update", "patch", "delete"]

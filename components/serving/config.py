@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components import versions
+from components.quantity import is_quantity
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     NamesInNamespaces, close_match, item_key)
@@ -48,7 +49,6 @@ MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources
               *MODEL_STORAGE_KEYS, "scaling", "public"}
 RESOURCE_KEYS = {"cpu", "memory"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
 def _quantity(problems: Problems, key: str, value: Any, default: str) -> str:
     if value is None:
         return default
-    if not isinstance(value, (str, int)) or not _QUANTITY.match(str(value)):
+    if not is_quantity(value):
         problems.add(key, value, "not a Kubernetes quantity.", f"e.g. {default}.")
         return default
     return str(value)

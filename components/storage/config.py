@@ -15,6 +15,7 @@ from typing import Any, Optional
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_text,
     NamesInNamespaces, close_match, is_host, item_key)
+from components.quantity import is_quantity, parse_quantity
 from components.serving.config import Model, ServingConfig
 from components.config_secrets import encrypted_in_file, holds_encrypted
 from components.storage import files, torchserve
@@ -37,7 +38,6 @@ SECRETS_KEY = "storageSecrets"
 HIDDEN = "<hidden>"  # what a message shows instead of a key
 
 # A storage quantity: a whole or decimal number with a binary or decimal suffix.
-_STORAGE_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _ENDPOINT = re.compile(r"^([^:/\s]+)(:(\d{1,5}))?$")
 _BAD_NAME_CHARACTERS = re.compile(r"[\\\n\r\0]")
 
@@ -206,9 +206,7 @@ def _quantity(problems: Problems, key: str, value: Any) -> str:
     if value is None:
         problems.required(key, "give the claim's size, e.g. 10Gi.")
         return ""
-    match = _STORAGE_QUANTITY.match(str(value)) if isinstance(value, (str, int)) \
-        and not isinstance(value, bool) else None
-    if not match or float(match.group(1)) <= 0:
+    if not is_quantity(value) or parse_quantity(value) <= 0:
         problems.add(key, value, "not a storage quantity.",
                      "give a positive size with a unit, e.g. 10Gi or 500Mi.")
         return ""
@@ -216,11 +214,7 @@ def _quantity(problems: Problems, key: str, value: Any) -> str:
 
 
 def quantity_bytes(text: str) -> int:
-    number, _, unit = _STORAGE_QUANTITY.match(text).group(1, 2, 3)
-    factors = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
-               "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-               "Ei": 2**60}
-    return int(float(number) * factors[unit])
+    return int(parse_quantity(text))
 
 
 def _target(problems: Problems, key: str, value: Any) -> str:

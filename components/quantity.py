@@ -1,7 +1,9 @@
 """Kubernetes resource quantities (`500m`, `1.5Gi`, `2`), read exactly (pure).
 
-Quotas and model resources are compared with each other, so they are read into
-exact fractions of the base unit (cores, bytes) rather than floats.
+One grammar for every quantity in the stack file: model resources, project
+quotas, claim sizes. Quotas and model resources are compared with each other,
+so they are read into exact fractions of the base unit (cores, bytes) rather
+than floats.
 """
 from __future__ import annotations
 
@@ -33,6 +35,13 @@ def parse_quantity(value: Any) -> Optional[Fraction]:
     if suffix in _DECIMAL:
         return number * Fraction(10) ** _DECIMAL[suffix]
     return number * Fraction(10) ** int(suffix[1:])
+
+
+def is_quantity(value: Any) -> bool:
+    """A quantity as written in a stack file: text or a whole number (not a float,
+    which YAML would have rounded)."""
+    return isinstance(value, (str, int)) and not isinstance(value, bool) \
+        and parse_quantity(value) is not None
 
 
 def smaller(a: str, b: str) -> str:
