@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from components import versions
-from components.config_secrets import encrypted_in_file, holds_encrypted  # noqa: F401 (re-exported)
 from components.access.config import AccessConfig, parse_access_config
 from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (

@@ -14,9 +14,10 @@ from typing import Any, Callable, Optional
 
 import yaml
 
+from components.config_secrets import holds_encrypted
 from components.problems import PROJECT, ConfigError, Problems
 from components.stack_config import (
-    SECRET_PRIVATE_KEY, StackConfig, holds_encrypted, parse_namespaced_config, split_namespaces)
+    SECRET_PRIVATE_KEY, StackConfig, parse_namespaced_config, split_namespaces)
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS_DIR = ROOT / "stacks"

@@ -334,7 +334,7 @@ def test_a_far_off_namespace_is_reported_without_a_guess():
 
 
 def test_encrypted_values_of_a_stack_file_are_recognised():
-    from components.stack_config import encrypted_in_file, holds_encrypted
+    from components.config_secrets import encrypted_in_file, holds_encrypted
     assert encrypted_in_file({"secure": "v1:abc"})
     assert not encrypted_in_file({"secure": "v1:abc", "other": 1})
     assert holds_encrypted([{"name": "minio", "secretAccessKey": {"secure": "v1:abc"}}])

@@ -55,6 +55,7 @@ HEALTHY_NODE_FACTS = "\n".join([
     "cpus=4", "memory_mb=16000", "swap_mb=0", "ports_busy=", "dpkg_lock=free",
     "unreachable_urls=", "leftovers=", ""])
 
+
 def fake_user_kubeconfig(user: str, endpoint: str = "10.0.2.21:6443") -> str:
     """What `kubeadm kubeconfig user` prints, with made-up key material."""
     return yaml.safe_dump({
@@ -96,14 +97,8 @@ def provider_outputs(type_: str, inputs: dict) -> dict:
     return {}
 
 
-FAKE_KUBECONFIG = yaml.safe_dump({
-    "apiVersion": "v1", "kind": "Config",
-    "clusters": [{"name": "kubernetes", "cluster": {"server": "https://10.0.2.21:6443",
-                                                    "certificate-authority-data": "Q0E="}}],
-    "users": [{"name": "kubernetes-admin", "user": {"client-key-data": "S0VZ"}}],
-    "contexts": [{"name": "admin", "context": {"cluster": "kubernetes", "user": "kubernetes-admin"}}],
-    "current-context": "admin",
-})
+# The admin kubeconfig read from the control plane: kubeadm names its user kubernetes-admin.
+FAKE_KUBECONFIG = fake_user_kubeconfig("kubernetes-admin")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from components.offline.graph import Graph
 from components.offline.program import Evaluation, Registration, evaluate
 from components.problems import PROJECT
-from components.stack_config import holds_encrypted
+from components.config_secrets import holds_encrypted
 from components.stack_file import parse_stack_file, stack_file_config
 from components.storage import files
 
