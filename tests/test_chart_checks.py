@@ -94,6 +94,50 @@ def test_subchart_values_are_checked_against_the_subchart(tmp_path):
         "did you mean dashboards.adminUser?"]
 
 
+def test_a_subchart_key_set_by_the_parent_or_the_subchart_counts(tmp_path):
+    # The parent's values.yaml has a section for the subchart: its keys and the
+    # subchart's own both count, and a misspelling of either is still caught.
+    directory = chart(tmp_path, "grafana:\n  enabled: true\n  adminPassword: x\n",
+                      chart_yaml="name: stack\ndependencies:\n- name: grafana\n")
+    sub = directory / "charts" / "grafana"
+    sub.mkdir(parents=True)
+    (sub / "Chart.yaml").write_text("name: grafana\n")
+    (sub / "values.yaml").write_text("resources: {}\nsidecar:\n  dashboards:\n    enabled: false\n")
+    good = {"grafana": {"enabled": True, "resources": {"limits": {"cpu": 1}},
+                        "sidecar": {"dashboards": {"enabled": True}}}}
+    assert charts.values_problems(good, directory) == []
+    assert charts.values_problems({"grafana": {"sidecar": {"dashboard": {}}}}, directory) == [
+        "grafana.sidecar.dashboard: not a value of chart stack (not in its values.yaml); "
+        "did you mean grafana.sidecar.dashboards?"]
+
+
+def test_keys_a_template_reads_count_though_values_yaml_only_comments_them(tmp_path):
+    directory = chart(tmp_path, "rules:\n  default: true\n  # resource: {}\nservice:\n  type: ClusterIP\n")
+    (directory / "templates").mkdir()
+    (directory / "templates" / "cm.yaml").write_text(
+        "{{- if .Values.rules.resource }}\n{{ toYaml .Values.rules.resource }}\n{{- end }}\n"
+        "port: {{ $.Values.service.nodePort }}\n")
+    good = {"rules": {"resource": {"cpu": {"containerQuery": "q"}}},
+            "service": {"type": "NodePort", "nodePort": 30080}}
+    assert charts.values_problems(good, directory) == []
+    assert charts.values_problems({"rules": {"resorce": {}}, "service": {"nodeport": 1}}, directory) == [
+        "rules.resorce: not a value of chart demo (not in its values.yaml); did you mean rules.resource?",
+        "service.nodeport: not a value of chart demo (not in its values.yaml); did you mean service.nodePort?",
+    ]
+
+
+def test_template_reads_are_whole_names():
+    reads = charts.template_reads(["{{ .Values.sidecar.dashboards.enabled }}",
+                                   "{{ index .Values \"a-b\" }} {{ $root.Values.x }}"])
+    assert reads == {"sidecar": {"dashboards": {"enabled": {}}}, "x": {}}
+
+
+def test_a_plain_equals_sign_reads_as_a_string():
+    # YAML 1.1's "value" tag: PyYAML's own safe loader cannot construct it.
+    [doc] = charts.parse_documents("kind: PrometheusRule\nmatch:\n  operator: =\n  list: [=, '!=']\n")
+    assert doc["match"] == {"operator": "=", "list": ["=", "!="]}
+
+
 def test_a_packed_subchart_is_read_too(tmp_path):
     directory = chart(tmp_path, "enabled: true\n", chart_yaml="name: stack\n")
     (directory / "charts").mkdir()

@@ -6,8 +6,8 @@ Reads the sources from the upstream directory (components/upstream.py):
   prometheus-windows-exporter; crds is in the chart already), and
   prometheus-adapter-<pin>/prometheus-adapter.
 Skipped with the reason where they are absent. Every key path we pass must be
-in the chart's (or its subchart's) values.yaml, except the ones named below with
-the template that reads them; then `helm template` renders our values and the
+the chart's (or its subchart's): in its values.yaml, or read by its templates
+(components/offline/charts.py); then `helm template` renders our values and the
 result is checked; our PodMonitors validate against the chart's CRD schema.
 """
 import json
@@ -22,15 +22,13 @@ from components import upstream, versions
 from components.monitoring import values as mv
 from components.monitoring.config import MonitoringConfig
 from components.monitoring.scrape import pod_monitors
+from components.offline import charts
 from components.stack_config import parse_stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTS = (upstream.upstream_dir().path or Path("/nonexistent")) / "charts"
 STACK = CHARTS / f"kube-prometheus-stack-{versions.KUBE_PROMETHEUS_STACK_VERSION}" / "kube-prometheus-stack"
 ADAPTER = CHARTS / f"prometheus-adapter-{versions.PROMETHEUS_ADAPTER_VERSION}" / "prometheus-adapter"
-SUBCHARTS = ("grafana", "kube-state-metrics", "prometheus-node-exporter")
-# Read by a template but not listed in values.yaml (checked by reading the template).
-TEMPLATE_ONLY = {("grafana", "service", "nodePort"): "grafana templates/service.yaml"}
 HELM = str(upstream.helm().path or "/nonexistent/helm")
 
 needs_stack = pytest.mark.skipif(not (STACK / "values.yaml").is_file(),
@@ -50,50 +48,51 @@ def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def missing_paths(ours, theirs, path=()) -> list[tuple]:
-    """Key paths of `ours` that `theirs` does not have (lists and values are leaves)."""
-    found = []
-    for key, value in ours.items():
-        here = path + (key,)
-        if here in TEMPLATE_ONLY:
-            continue
-        if not isinstance(theirs, dict) or key not in theirs:
-            found.append(here)
-        elif isinstance(value, dict) and value and isinstance(theirs[key], dict) and theirs[key]:
-            found += missing_paths(value, theirs[key], here)
-    return found
-
-
 @needs_stack
-def test_stack_values_exist_in_the_chart_and_its_subcharts():
-    ours = mv.stack_values(MonitoringConfig(enabled=True))
-    theirs = load(STACK / "values.yaml")
-    for name in SUBCHARTS:
-        sub = load(STACK / "charts" / name / "values.yaml")
-        # A subchart's values: its own defaults, overlaid by the parent's section.
-        theirs[name] = {**sub, **(theirs.get(name) or {})}
-        for key, value in sub.items():
-            if isinstance(value, dict) and isinstance(theirs[name].get(key), dict):
-                theirs[name][key] = {**value, **theirs[name][key]}
-    assert missing_paths(ours, theirs) == []
+def test_stack_values_are_the_charts_and_its_subcharts():
+    assert charts.values_problems(mv.stack_values(MonitoringConfig(enabled=True)), STACK) == []
     assert load(STACK / "Chart.yaml")["version"] == versions.KUBE_PROMETHEUS_STACK_VERSION
 
 
 @needs_stack
-def test_template_only_keys_are_read_by_their_template():
-    template = (STACK / "charts" / "grafana" / "templates" / "service.yaml").read_text()
-    assert ".Values.service.nodePort" in template
+@pytest.mark.parametrize("misspelt, guess", [
+    (("prometheus", "prometheusSpec", "retension"), "prometheus.prometheusSpec.retention"),
+    (("grafana", "sidecar", "dashboard"), "grafana.sidecar.dashboards"),
+    (("grafana", "servce"), "grafana.service"),
+    (("kube-state-metrics", "resorces"), "kube-state-metrics.resources"),
+])
+def test_a_misspelt_stack_key_fails_even_in_a_subchart(misspelt, guess):
+    values = mv.stack_values(MonitoringConfig(enabled=True))
+    node = values
+    for key in misspelt[:-1]:
+        node = node.setdefault(key, {})
+    node[misspelt[-1]] = {"enabled": True} if misspelt[-1] == "dashboard" else "x"
+    [problem] = charts.values_problems(values, STACK)
+    assert problem.startswith(".".join(misspelt) + ": not a value of chart kube-prometheus-stack")
+    assert problem.endswith(f"did you mean {guess}?")
+
+
+@needs_stack
+def test_grafana_node_port_counts_because_the_subchart_template_reads_it():
+    # Only a comment in grafana's values.yaml; its templates/service.yaml reads it.
+    assert "nodePort" not in load(STACK / "charts" / "grafana" / "values.yaml")["service"]
+    assert ".Values.service.nodePort" in \
+        (STACK / "charts" / "grafana" / "templates" / "service.yaml").read_text()
+    values = {"grafana": {"service": {"type": "NodePort", "nodePort": 30333}}}
+    assert charts.values_problems(values, STACK) == []
 
 
 @needs_adapter
-def test_adapter_values_exist_in_the_chart():
-    theirs = load(ADAPTER / "values.yaml")
+def test_adapter_values_are_the_charts_own():
     # rules.resource is only a comment in values.yaml; the templates read it.
-    assert "resource" not in theirs["rules"]
-    assert ".Values.rules.resource" in (ADAPTER / "templates" / "configmap.yaml").read_text()
-    theirs["rules"]["resource"] = {}
-    assert missing_paths(mv.adapter_values(), theirs) == []
+    assert "resource" not in load(ADAPTER / "values.yaml")["rules"]
+    assert charts.values_problems(mv.adapter_values(), ADAPTER) == []
     assert load(ADAPTER / "Chart.yaml")["version"] == versions.PROMETHEUS_ADAPTER_VERSION
+    misspelt = mv.adapter_values()
+    misspelt["rules"]["resorce"] = misspelt["rules"].pop("resource")
+    assert charts.values_problems(misspelt, ADAPTER) == [
+        "rules.resorce: not a value of chart prometheus-adapter (not in its values.yaml); "
+        "did you mean rules.resource?"]
 
 
 def render(chart: Path, release: str, values: dict, tmp_path: Path) -> list[dict]:
@@ -103,7 +102,7 @@ def render(chart: Path, release: str, values: dict, tmp_path: Path) -> list[dict
                            "--kube-version", versions.KUBERNETES_VERSION, "-f", str(values_file)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    return charts.parse_documents(done.stdout)
 
 
 @needs_stack

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -22,16 +23,24 @@ import yaml
 
 from components.offline.releases import DeclaredRelease
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's safe loader, reading a plain `=` as the string it is.
+
+    YAML 1.1 reserves `=` for the "value key" type, which PyYAML resolves but has no
+    constructor for; helm (YAML 1.2) reads it as a string. Rendered charts have it,
+    e.g. kube-prometheus-stack's Prometheus rules (`operator: =`).
+    """
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value",
+                        lambda loader, node: loader.construct_scalar(node))
+_LOADER = _Loader
 
 # Values under these key paths are free-form by the chart's design, so their keys
-# cannot be found in values.yaml; each says how they are checked instead.
+# cannot be found in values.yaml or the templates; each says how they are checked instead.
 FREE_FORM: dict[str, dict[str, str]] = {
-    "kube-prometheus-stack": {
-        "grafana.service.nodePort": "not in the grafana subchart's values.yaml, but read by its "
-                                    "templates/service.yaml (grafana chart 12.11.1); the rendered "
-                                    "Service is checked in tests/test_monitoring_charts.py",
-    },
     "tigera-operator": {
         "installation": "the chart passes the whole map (less `enabled`) as the spec of the "
                         "Installation it renders (templates/crs/custom-resources.yaml); the "
@@ -48,17 +57,42 @@ class RenderError(RuntimeError):
 
 @dataclass
 class ChartValues:
-    """A chart's own values.yaml and values.schema.json, and its subcharts'."""
+    """A chart's own values.yaml and values.schema.json, the value paths its
+    templates read, and its subcharts' the same."""
     name: str
     defaults: dict
     schema: Optional[dict]
     subcharts: dict[str, "ChartValues"]
+    # `.Values.a.b` in a template, as a tree {"a": {"b": {}}}: keys a chart reads
+    # although its values.yaml only mentions them in a comment.
+    read: dict = None
+
+
+# `.Values.rules.resource`, `$.Values.service.nodePort`: a path of plain names.
+_VALUES_PATH = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def template_reads(templates: Iterable[str]) -> dict:
+    """The value paths that templates read by name, as a tree of keys.
+
+    Paths reached another way (`index .Values "a-b"`, `with` blocks, variables) are
+    not seen: those keys must be in values.yaml or the schema to count.
+    """
+    tree: dict = {}
+    for text in templates:
+        for match in _VALUES_PATH.finditer(text):
+            node = tree
+            for key in match.group(1).split(".")[1:]:
+                node = node.setdefault(key, {})
+    return tree
 
 
 def _read_chart(files: Mapping[str, bytes], name: str) -> ChartValues:
     meta = yaml.load(files.get("Chart.yaml", b"") or "{}", Loader=_LOADER) or {}
     defaults = yaml.load(files.get("values.yaml", b"") or "{}", Loader=_LOADER) or {}
     schema = json.loads(files["values.schema.json"]) if "values.schema.json" in files else None
+    read = template_reads(data.decode("utf-8", "replace") for path, data in files.items()
+                          if path.startswith("templates/"))
     aliases = {d.get("name"): d.get("alias") or d.get("name")
                for d in meta.get("dependencies") or []}
     by_sub: dict[str, dict[str, bytes]] = {}
@@ -73,7 +107,7 @@ def _read_chart(files: Mapping[str, bytes], name: str) -> ChartValues:
     for sub_name, sub_files in by_sub.items():
         sub = _read_chart(sub_files, sub_name)
         subcharts[aliases.get(sub.name, sub.name)] = sub
-    return ChartValues(str(meta.get("name", name)).strip(), defaults, schema, subcharts)
+    return ChartValues(str(meta.get("name", name)).strip(), defaults, schema, subcharts, read)
 
 
 def _tgz_charts(data: bytes) -> dict[str, dict[str, bytes]]:
@@ -87,11 +121,13 @@ def _tgz_charts(data: bytes) -> dict[str, dict[str, bytes]]:
 
 
 def load_chart_values(chart_dir: Path) -> ChartValues:
-    """Only the files that define values are read (not templates)."""
+    """Only the files that define or read values: Chart.yaml, values.yaml,
+    values.schema.json and templates/, the chart's and each subchart's."""
     files = {}
     for path in chart_dir.rglob("*"):
         relative = path.relative_to(chart_dir).as_posix()
         if path.is_file() and (path.name in ("Chart.yaml", "values.yaml", "values.schema.json")
+                               or "templates/" in relative
                                or (relative.startswith("charts/") and path.suffix == ".tgz")):
             files[relative] = path.read_bytes()
     return _read_chart(files, chart_dir.name)
@@ -133,57 +169,75 @@ def _schema_child(schema: Optional[dict], node: Optional[dict], key: str):
     return False, (extra if isinstance(extra, dict) else None), is_open
 
 
+def _union(first: Any, second: Any) -> Any:
+    """Two default trees as one, for the keys they name (the second wins a leaf)."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        return {**first, **{k: _union(first.get(k), v) for k, v in second.items()}}
+    return first if second is None else second
+
+
 def unknown_value_keys(values: dict, chart: ChartValues,
                        free_form: Optional[Mapping[str, str]] = None) -> list[str]:
     """Every key path in `values` that the chart does not have, with a close match.
 
     A key is the chart's if its values.yaml has it, or its values.schema.json
-    declares it, or it names a subchart (then the rest is checked against that
-    subchart). Below a key whose default is an empty map, or a schema object with
-    no declared properties, or a path in `free_form`, keys are the user's own.
-    Lists are values, not key paths: their items are checked by a schema only.
+    declares it, or its templates read it by name (`.Values.rules.resource`, for
+    keys whose default is only a comment), or it names a subchart: then the rest is
+    checked against the parent's defaults for it and the subchart's own values,
+    schema and templates. Below a key whose default is an empty map, or a schema
+    object with no declared properties, or a template-read key with no default and
+    no deeper reads, or a path in `free_form`, keys are the user's own. Lists are
+    values, not key paths: their items are checked by a schema only.
     """
     free_form = FREE_FORM.get(chart.name, {}) if free_form is None else free_form
     problems: list[str] = []
 
-    def walk(given: dict, defaults: Any, node: Optional[dict], current: ChartValues, prefix: str):
+    def walk(given: dict, defaults: Any, node: Optional[dict], read: Optional[dict],
+             current: ChartValues, prefix: str):
         for key, value in given.items():
             path = f"{prefix}{key}"
             if path in free_form:
                 continue
+            if prefix == "" and key in current.subcharts:
+                if isinstance(value, dict):
+                    sub = current.subcharts[key]
+                    parent_defaults = defaults.get(key) if isinstance(defaults, dict) else None
+                    walk(value, _union(sub.defaults, parent_defaults), sub.schema,
+                         _union(sub.read or {}, (read or {}).get(key)), sub, f"{path}.")
+                continue
             in_defaults = isinstance(defaults, dict) and key in defaults
             declared, child_node, is_open = _schema_child(current.schema, node, key)
-            if not in_defaults and not declared:
+            is_read = isinstance(read, dict) and key in read
+            if not in_defaults and not declared and not is_read:
                 if is_open:
-                    continue
-                if prefix == "" and key in current.subcharts:
-                    sub = current.subcharts[key]
-                    if isinstance(value, dict):
-                        walk(value, sub.defaults, sub.schema, sub, f"{path}.")
                     continue
                 if prefix == "" and key == "global":
                     continue  # shared with every subchart: any of them may read it
                 known = list(defaults) if isinstance(defaults, dict) else []
                 if node is not None:
                     known += list(_resolve(current.schema, node).get("properties", {}))
+                known += list(read) if isinstance(read, dict) else []
                 if prefix == "":
                     known += list(current.subcharts)
-                guess = difflib.get_close_matches(key, known, n=1)
+                guess = difflib.get_close_matches(key, sorted(set(known)), n=1)
                 problems.append(f"{path}: not a value of chart {chart.name} (not in its "
                                 f"values.yaml{' or values.schema.json' if current.schema else ''})"
                                 + (f"; did you mean {prefix}{guess[0]}?" if guess else ""))
                 continue
             default = defaults.get(key) if in_defaults else None
+            child_read = read.get(key) if is_read else None
             if not isinstance(value, dict):
                 continue
             if in_defaults and (default == {} or default is None) and not declared:
                 continue  # an empty map (or no default) for the user to fill
             if in_defaults and not isinstance(default, dict) and not declared:
                 continue  # the type is the schema's business
-            walk(value, default if isinstance(default, dict) else None, child_node, current,
-                 f"{path}.")
+            if not in_defaults and not declared and not child_read:
+                continue  # read whole by a template (toYaml), with no default to hold it to
+            walk(value, default if isinstance(default, dict) else None, child_node, child_read,
+                 current, f"{path}.")
 
-    walk(values, chart.defaults, chart.schema, chart, "")
+    walk(values, chart.defaults, chart.schema, chart.read, chart, "")
     return problems
 
 
@@ -234,11 +288,16 @@ def render(helm: Path, release: DeclaredRelease, chart_dir: Path, kube_version: 
     if result.returncode != 0:
         raise RenderError(f"helm template {release.name} ({release.chart.label}) failed: "
                           f"{result.stderr.strip()}")
-    return [doc for doc in yaml.load_all(result.stdout, Loader=_LOADER) if doc]
+    return parse_documents(result.stdout)
+
+
+def parse_documents(text: str) -> list[dict]:
+    """The non-empty documents of a multi-document YAML text, as helm would read them."""
+    return [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc]
 
 
 def load_yaml_documents(path: Path) -> list[dict]:
-    return [doc for doc in yaml.load_all(path.read_text(), Loader=_LOADER) if doc]
+    return parse_documents(path.read_text())
 
 
 def find(objects: Iterable[dict], kind: str, name: Optional[str] = None) -> list[dict]:
