@@ -208,7 +208,9 @@ def test_kubeconfigs_tokens_and_the_signing_key_are_secrets_everywhere(stack):
         assert is_secret(value)
     assert "client-key-data" in resolve(kubeconfigs["alice"])
     private_pem, _ = session_rsa_key()
-    key_body = private_pem.splitlines()[5]
+    # A PEM line from the private exponent: the key's first lines hold the modulus,
+    # which the JWKS publishes (in base64url, so an early line may match it).
+    key_body = private_pem.splitlines()[8]
     for registration in evaluation.registrations:
         for token in tokens.values():
             assert token not in registration.plain, registration.name
