@@ -20,3 +20,69 @@ def test_a_server_on_every_address_takes_the_port_from_the_nodes():
         assert reason and f"port {port} of 127.0.11.250" in reason
         assert "systemctl stop ssh.socket ssh.service" in reason
     assert _port_taken_reason("127.0.11.250", port) is None
+
+
+PROBE_RECORDER = '''
+import os, socket
+_bind = socket.socket.bind
+def bind(self, address):
+    if isinstance(address, tuple) and address[1] == 22:
+        with open(os.environ["PROBE_LOG"], "a") as log:
+            log.write(f"bind {address}\\n")
+    return _bind(self, address)
+socket.socket.bind = bind
+'''
+
+
+def test_a_run_without_lab_tests_does_not_probe_for_the_lab(tmp_path):
+    """`-m "not lab"` as root: no `unshare`, no bind of port 22 (the probe would
+    otherwise run when the lab fixtures are imported)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "probes.log"
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "unshare").write_text(f'#!/bin/sh\necho "unshare $*" >> {log}\nexit 1\n')
+    (fake_bin / "unshare").chmod(0o755)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(PROBE_RECORDER)
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "PROBE_LOG": str(log),
+           "PYTHONPATH": str(tmp_path / "site")}
+    env.pop("KSERVE_LAB_REQUIRED", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-m", "not lab", "tests/test_lab_changes.py", "tests/test_lab_harness.py"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert "deselected" in done.stdout, done.stdout + done.stderr
+    assert not log.exists(), log.read_text()
+
+
+def test_the_lab_probe_runs_only_for_a_lab_test(monkeypatch):
+    """On any machine: importing the fixtures probes nothing; a plain test's setup
+    probes nothing; the first lab test's setup probes once."""
+    import importlib
+    from types import SimpleNamespace
+
+    import pytest
+    from lab import fixtures, nodes
+
+    calls = []
+    monkeypatch.setattr(nodes, "unavailable_reason", lambda: calls.append(1) or "no lab here")
+    monkeypatch.delenv("KSERVE_LAB_REQUIRED", raising=False)
+    reloaded = importlib.reload(fixtures)
+    try:
+        assert calls == []
+        plain = SimpleNamespace(get_closest_marker=lambda name: None)
+        reloaded.pytest_runtest_setup(plain)
+        assert calls == []
+        lab_test = SimpleNamespace(get_closest_marker=lambda name: name == "lab" or None)
+        for _ in range(2):
+            with pytest.raises(pytest.skip.Exception, match="SSH lab unavailable: no lab here"):
+                reloaded.pytest_runtest_setup(lab_test)
+        assert calls == [1]
+    finally:
+        monkeypatch.undo()
+        importlib.reload(fixtures)

@@ -73,12 +73,11 @@ def test_check_runs_the_lab_tests_as_root_and_fails_if_they_cannot_run():
     words = TEST_STEP.split()
     assert words[0] == "sudo" and words[1] == "env" and '"PATH=$PATH"' in words
     assert "KSERVE_LAB_REQUIRED=1" in words
-    from lab.fixtures import REQUIRED_ENV, marks_for
+    from lab.fixtures import REQUIRED_ENV, verdict
     assert REQUIRED_ENV == "KSERVE_LAB_REQUIRED"
-    skips = lambda marks: [m for m in marks if m.name == "skipif" and m.args[0]]  # noqa: E731
-    assert skips(marks_for("the SSH lab needs root", required=False))
-    assert not skips(marks_for("the SSH lab needs root", required=True))
-    assert not skips(marks_for(None, required=False))
+    assert verdict("the SSH lab needs root", is_required=False) == "skip"
+    assert verdict("the SSH lab needs root", is_required=True) == "fail"
+    assert verdict(None, is_required=False) == "run"
     # The lab's sshds listen on port 22 of loopback addresses: .ci/run frees that port
     # from the SSH server installing openssh-server starts on every address.
     text = CI_RUN.read_text()
