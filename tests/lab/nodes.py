@@ -42,6 +42,8 @@ from typing import Optional
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lab.cpu_group import CpuGroup
+
 LAB_USER = "labops"  # not a user of the host: it is created inside each node only
 # Two labs on one machine (two checkouts tested at once) need their own addresses.
 ADDRESS_PREFIX = os.environ.get("KSERVE_LAB_ADDRESS_PREFIX", "127.0.10.")
@@ -275,7 +277,8 @@ Subsystem sftp internal-sftp
              "bash", "-c", NODE_SETUP, "node-setup", str(self.dir), self.name, str(self.lab.dir),
              LAB_USER, f"{sshd_delay:g}"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True,
+            preexec_fn=self.lab.cpu_group.join if self.lab.cpu_group else None)
         log.close()
 
     def wait_namespace(self, timeout: float = 20.0) -> None:
@@ -502,10 +505,12 @@ class _suppress:
 class Lab:
     """A set of emulated nodes sharing one cluster directory and one login key."""
 
-    def __init__(self):
+    def __init__(self, cpu_group: Optional[CpuGroup] = None):
+        """`cpu_group`: every node's processes run in it (the benchmark counts their CPU)."""
         reason = unavailable_reason()
         if reason:
             raise RuntimeError(reason)
+        self.cpu_group = cpu_group
         self.dir = Path(tempfile.mkdtemp(prefix="kserve-lab-"))
         self.dir.chmod(0o755)
         self.user = LAB_USER
@@ -526,6 +531,8 @@ class Lab:
                 filled = text.replace("@LAB_STANDINS@", str(target)).replace("@LAB_PYTHON@", python)
                 if filled != text:
                     path.write_text(filled)
+        # Compiled once here, with the Python the nodes run, rather than on every call.
+        subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py")], check=True)
         for layer, tools in BASE_TOOLS.items():
             (self.dir / "layers" / layer).mkdir(parents=True)
             source_dir = "bin" if layer == "usr-bin" else "sbin"
