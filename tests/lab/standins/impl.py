@@ -9,23 +9,19 @@ scripts' error handling sees what it would see on a real machine.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
-import fnmatch
-import hashlib
 import json
 import os
 import re
-import secrets
 import shlex
-import shutil
-import socket
 import sys
 import time
 from pathlib import Path
 
-import yaml
+# base64, fnmatch, hashlib, secrets, shutil, socket and yaml are imported by the
+# functions that use them: every stand-in call starts a new Python, and importing
+# them all cost more CPU than most calls' own work.
 
 STATE = Path(os.environ.get("LAB_STATE", "/var/lib/lab"))
 CLUSTER = Path("/var/lib/lab-cluster")
@@ -214,6 +210,8 @@ def apt_update(lock_timeout: float) -> None:
 
 
 def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
+    import fnmatch
+    import shutil
     catalogue = available()
     installed = read_table(STATE / "dpkg" / "installed")
     held = read_table(STATE / "dpkg" / "held")
@@ -385,12 +383,16 @@ def parse_duration(text: str) -> float:
 
 
 def new_token() -> str:
+    import secrets
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     pick = lambda n: "".join(secrets.choice(alphabet) for _ in range(n))  # noqa: E731
     return f"{pick(6)}.{pick(16)}"
 
 
 def kubeconfig(server: str, ca_pem: str, user: str) -> str:
+    import base64
+    import secrets
+    import yaml
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
         "clusters": [{"name": "kubernetes", "cluster": {
@@ -434,6 +436,7 @@ def new_ca() -> tuple[str, str]:
 
 
 def load_documents(path: str) -> dict[str, dict]:
+    import yaml
     try:
         documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
     except FileNotFoundError:
@@ -451,6 +454,7 @@ def load_documents(path: str) -> dict[str, dict]:
 
 
 def node_registration(document: dict) -> tuple[str, dict[str, str]]:
+    import socket
     registration = document.get("nodeRegistration") or {}
     args = registration.get("kubeletExtraArgs") or []
     if not isinstance(args, list) or not all(isinstance(a, dict) and set(a) == {"name", "value"}
@@ -520,6 +524,7 @@ def write(path: str, text: str, mode: int = 0o600) -> None:
 
 
 def kubelet_files(node_name: str, kubelet_args: dict[str, str], cgroup_driver: str) -> None:
+    import yaml
     flags = " ".join(f"--{k}={v}" for k, v in sorted(kubelet_args.items()))
     write("/var/lib/kubelet/kubeadm-flags.env",
           f'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock '
@@ -531,6 +536,9 @@ def kubelet_files(node_name: str, kubelet_args: dict[str, str], cgroup_driver: s
 
 
 def kubeadm_init(config_path: str) -> None:
+    import hashlib
+    import socket
+    import yaml
     documents = load_documents(config_path)
     init = documents.get("InitConfiguration") or {}
     cluster = documents.get("ClusterConfiguration") or {}
@@ -604,6 +612,8 @@ def kubeadm_init(config_path: str) -> None:
 
 def admin_cluster(kubeconfig_path: str) -> None:
     """Fail like kubeadm/kubectl do when the kubeconfig does not reach this lab's API server."""
+    import base64
+    import yaml
     path = Path(kubeconfig_path)
     if not path.exists():
         fail(f"failed to load admin kubeconfig: open {kubeconfig_path}: no such file or directory")
@@ -669,6 +679,7 @@ def kubeadm_token(args: list[str]) -> None:
 
 
 def kubeadm_join(config_path: str) -> None:
+    import socket
     documents = load_documents(config_path)
     join = documents.get("JoinConfiguration")
     if join is None:
@@ -714,6 +725,8 @@ def kubeadm_join(config_path: str) -> None:
 
 
 def kubeadm_reset(args: list[str]) -> None:
+    import shutil
+    import socket
     if "-f" not in args and "--force" not in args:
         fail("[reset] Are you sure you want to proceed? [y/N]: aborted reset operation")
     if os.geteuid() != 0:
@@ -745,6 +758,8 @@ def kubeadm_reset(args: list[str]) -> None:
 def kubeadm_kubeconfig_user(args: list[str]) -> None:
     """`kubeadm kubeconfig user`: a kubeconfig whose client certificate, signed by the
     CA in the config's certificatesDir, has CN --client-name and O each --org."""
+    import base64
+    import yaml
     import datetime
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -925,6 +940,7 @@ VOLUMES_DIR = "/opt/local-path-provisioner"
 
 def pod_problem(state: dict, pod: dict) -> str:
     """Why the pod is not Ready ("" when it is), binding its claims if it can."""
+    import socket
     classes = state.get("storage_classes", {})
     for mount in pod["mounts"]:
         claim = state.get("claims", {}).get(f"{pod['namespace']}/{mount['claim']}")
@@ -1015,6 +1031,7 @@ def pod_exec(namespace: str, name: str, command: list[str]) -> None:
 def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespace: str,
                  command: list[str]) -> bool:
     """The pod and claim verbs; False when the call is not one of them."""
+    import yaml
     kind = words[1] if len(words) > 1 else ""
     if verb == "apply":
         source = options.get("-f") or options.get("--filename")
@@ -1052,6 +1069,7 @@ def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespa
 
 
 def kubectl(args: list[str]) -> None:
+    import yaml
     require_installed("kubectl", "kubectl")
     # What follows `--` is the command of `kubectl exec`, never kubectl's own arguments.
     command: list[str] = []
