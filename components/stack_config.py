@@ -418,3 +418,44 @@ def parse_namespaced_config(full: dict[str, Any], has_secret_private_key: bool =
     own = frozenset(k[len(prefix):] for k in secret_keys if k.startswith(prefix))
     return _parse(problems, split_namespaces(problems, full), has_secret_private_key, path_exists,
                   own)
+
+
+def config_key_tree() -> tuple[set[str], dict[str, Any]]:
+    """The stack config's keys as a tree of the key sets the parsers check:
+    (keys, {child: subtree}); a child named `key[]` is a list of objects."""
+    from components.access import config as access
+    from components.monitoring.config import MONITORING_KEYS
+    from components.serving import config as serving
+    from components.serving.scaling import SCALING_KEYS
+    from components.storage import config as storage
+    return PROJECT_KEYS, {
+        "nodes[]": (NODE_KEYS, {"ssh": (NODE_SSH_KEYS, {})}),
+        "ssh": (SSH_KEYS, {"bastion": (BASTION_KEYS, {})}),
+        "kubernetes": (KUBERNETES_KEYS, {}),
+        "serving": (serving.SERVING_KEYS, {}),
+        "runtimes[]": (serving.RUNTIME_KEYS, {"modelFormats[]": (serving.FORMAT_KEYS, {})}),
+        "models[]": (serving.MODEL_KEYS, {"resources": (serving.RESOURCE_KEYS, {}),
+                                          "canary": (serving.CANARY_KEYS, {}),
+                                          "scaling": (SCALING_KEYS, {})}),
+        "storage": (storage.STORAGE_KEYS, {"nfs": (storage.NFS_KEYS, {})}),
+        "modelStores[]": (storage.STORE_KEYS, {"upload[]": (storage.UPLOAD_KEYS, {})}),
+        "storageSecrets[]": (storage.SECRET_KEYS, {}),
+        "monitoring": (MONITORING_KEYS, {}),
+        "projects[]": (access.PROJECT_KEYS, {"quota": (access.QUOTA_KEYS, {}),
+                                             "tokens[]": (access.TOKEN_KEYS, {})}),
+        "access": (access.ACCESS_KEYS, {}),
+    }
+
+
+def config_key_paths() -> frozenset[str]:
+    """Every key path a stack file may hold under `kserve-cluster:`, written as
+    docs/config.md writes them: `ssh.bastion.port`, `models[].scaling.metric`
+    (`[]`: each item of a list). Objects and lists are paths too (`models[].scaling`)."""
+    def walk(prefix: str, keys: set[str], children: dict[str, Any]):
+        for key in keys:
+            yield prefix + key
+        for child, (sub_keys, sub_children) in children.items():
+            if child.removesuffix("[]") not in keys:
+                raise ValueError(f"config_key_tree: {prefix}{child} is not a key the parser reads")
+            yield from walk(f"{prefix}{child}.", sub_keys, sub_children)
+    return frozenset(walk("", *config_key_tree()))

@@ -244,7 +244,7 @@ def test_every_script_the_program_runs_has_an_estimate(lab_evaluation):
 
 
 def test_the_committed_lab_graph_is_current(tmp_path):
-    # README shows docs/plan-lab.svg: it must be what plan.py draws for the lab today.
+    # docs/operations.md shows docs/plan-lab.svg: it must be what plan.py draws for the lab today.
     fresh = tmp_path / "plan-lab.svg"
     result = run_plan("lab", "--graph", str(fresh))
     assert result.returncode == 0, result.stderr
