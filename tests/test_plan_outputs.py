@@ -1,4 +1,4 @@
-"""scripts/plan.py: a monitoring stack without its password."""
+"""scripts/plan.py: the files it uploads, and a monitoring stack without its password."""
 import json
 
 import pytest
@@ -6,11 +6,38 @@ import yaml
 
 from components.offline.program import evaluate
 from components.plan.build import GRAFANA_PLACEHOLDER_NOTE, plan_stack
+from components.plan.text import render_text, to_json
 from components.problems import ConfigError
 from components.stack_file import parse_stack_file, stack_file_config
 from test_plan import run_plan
 
 PASSWORD = {"secure": "v1:Z3JhZmFuYS1zZWNyZXQtaW4tdGhlLWZpbGU="}
+
+
+def section(text, title):
+    return text.split(f"\n{title}")[1].split("\n\n")[0]
+
+
+# --- uploads ------------------------------------------------------------------------
+
+def test_uploads_and_data_lists_the_files_it_counts():
+    plan = plan_stack("torchserve-example")
+    text = render_text(plan)
+    uploads = section(text, "Uploads and data")
+    copies = [s for s in plan.steps.values() if s.kind == "upload"]
+    assert f"({len(copies)} file(s), {sum(c.details['bytes'] for c in copies)} bytes" in uploads
+    listed = [line for line in uploads.splitlines() if line.startswith("    file ")]
+    assert len(listed) == len(copies) == 2
+    for copy_step in copies:
+        assert f"    file {copy_step.details['source']} ({copy_step.details['bytes']} bytes)" in listed
+    # Each file under the upload that sends it, after it.
+    lines = uploads.splitlines()
+    upload_at = next(i for i, line in enumerate(lines)
+                     if line.startswith("  upload-kserve-test-models/torchserve:"))
+    assert all(lines.index(f) == upload_at + 1 + n for n, f in enumerate(listed))
+    [entry] = [e for e in to_json(plan)["uploadsAndData"] if e["files"]]
+    assert entry["step"] == "upload-kserve-test-models/torchserve"
+    assert sorted(f["source"] for f in entry["files"]) == sorted(c.details["source"] for c in copies)
 
 
 # --- a monitoring stack without its password ----------------------------------------

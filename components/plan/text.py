@@ -1,7 +1,7 @@
 """The plan as text and as JSON (what scripts/plan.py prints)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from components.plan.build import Plan, Step
 
@@ -51,13 +51,16 @@ def render_text(plan: Plan) -> str:
         lines += ["", "Other Kubernetes objects:"]
         lines += [f"  {s.name}: {s.summary}" for s in patches]
 
-    data = [s for s in plan.ordered() if s.kind == "upload" or "data" in s.details]
+    data = uploads_and_data(plan)
     if data:
-        copies = [s for s in data if s.kind == "upload"]
-        sent = sum(s.details.get("bytes") or 0 for s in copies)
+        copies = [c for _, files in data for c in files]
+        sent = sum(c.details.get("bytes") or 0 for c in copies)
         lines += ["", f"Uploads and data ({len(copies)} file(s), {sent} bytes to send if "
                       "nothing was sent before):"]
-        lines += [f"  {s.name}: {s.summary}" for s in data if s.kind != "upload"]
+        for step, files in data:
+            if step is not None:
+                lines.append(f"  {step.name}: {step.summary}")
+            lines += [f"    file {_file_line(c)}" for c in files]
 
     lines += ["", "Serving runtimes:"]
     lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "runtime"] or ["  (none)"]
@@ -72,6 +75,24 @@ def render_text(plan: Plan) -> str:
     lines += [f"  {minutes(steps[u].start):>7}  {steps[u].name} (~{minutes(steps[u].estimate)})"
               for u in plan.critical_path]
     return "\n".join(lines) + "\n"
+
+
+def uploads_and_data(plan: Plan) -> list[tuple[Optional[Step], list[Step]]]:
+    """The steps that put data in the cluster or decide its fate (claims, uploads),
+    each with the files it sends (the staged copies an upload waits for); copies no
+    upload waits for come last, under None."""
+    ordered = plan.ordered()
+    copies = {s.urn for s in ordered if s.kind == "upload"}
+    data = [(s, [plan.steps[d] for d in sorted(s.deps & copies, key=lambda u: plan.steps[u].name)])
+            for s in ordered if s.kind != "upload" and "data" in s.details]
+    claimed = {c.urn for _, files in data for c in files}
+    loose = [s for s in ordered if s.urn in copies - claimed]
+    return data + ([(None, loose)] if loose else [])
+
+
+def _file_line(copy: Step) -> str:
+    size = copy.details.get("bytes")
+    return f"{copy.details.get('source')} ({size if size is not None else '?'} bytes)"
 
 
 def to_json(plan: Plan) -> dict[str, Any]:
@@ -91,6 +112,11 @@ def to_json(plan: Plan) -> dict[str, Any]:
                     "groups": [{"component": group, "steps": [step_json(s) for s in members]}
                                for group, members in groups]}
                    for layer, groups in plan.layers()],
+        "uploadsAndData": [{"step": step.name if step else None,
+                            "summary": step.summary if step else None,
+                            "files": [{"step": c.name, "source": c.details.get("source"),
+                                       "bytes": c.details.get("bytes")} for c in files]}
+                           for step, files in uploads_and_data(plan)],
         "criticalPath": {"steps": [plan.steps[u].name for u in plan.critical_path],
                          "estimatedSeconds": plan.total_estimate,
                          "note": "durations are estimates from scripts/plan.py, not measurements"},
