@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from components.offline.graph import Graph
 from components.offline.program import Evaluation, Registration, evaluate
+from components.plan import outputs as team
 from components.config_secrets import holds_encrypted
 from components.monitoring.config import GRAFANA_PASSWORD_KEY
 from components.problems import PROJECT, ConfigError, Problems
@@ -116,6 +117,10 @@ class Plan:
     steps: dict[str, Step]
     critical_path: list[str]       # step URNs, first to last
     notes: list[str]
+    # What users get (components/plan/outputs.py): no secret value in any of them.
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    grafana_url: Optional[str] = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_estimate(self) -> int:
@@ -399,7 +404,9 @@ def build_plan(stack: str, config: dict[str, Any], evaluation: Evaluation,
 
     critical = _schedule(steps)
     return Plan(stack=stack, nodes=nodes, steps=steps, critical_path=critical,
-                notes=list(notes or []))
+                notes=list(notes or []), endpoints=team.endpoints(evaluation),
+                grafana_url=team.grafana_url(evaluation),
+                outputs=team.exported(evaluation.outputs))
 
 
 def _schedule(steps: dict[str, Step]) -> list[str]:

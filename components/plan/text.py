@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from components.plan.build import Plan, Step
+from components.plan.outputs import scaling_words
 
 
 def minutes(seconds: int) -> str:
@@ -66,6 +67,13 @@ def render_text(plan: Plan) -> str:
     lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "runtime"] or ["  (none)"]
     lines += ["", "Models:"]
     lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "model"] or ["  (none)"]
+    lines += ["", "What clients get (through the ingress gateway, from the program's outputs):"]
+    lines += [line for endpoint in plan.endpoints for line in endpoint_lines(endpoint)] \
+        or ["  (no model)"]
+    if plan.grafana_url:
+        lines += ["", f"Grafana: {plan.grafana_url}"]
+    lines += ["", "Stack outputs (`pulumi stack output NAME`; secret ones need --show-secrets):"]
+    lines += [f"  {output_line(o)}" for o in plan.outputs] or ["  (none)"]
     others = sorted({s.type for s in steps.values() if s.kind == "other"})
     if others:
         lines += ["", "Resource types listed without details: " + ", ".join(others)]
@@ -95,6 +103,29 @@ def _file_line(copy: Step) -> str:
     return f"{copy.details.get('source')} ({size if size is not None else '?'} bytes)"
 
 
+def endpoint_lines(endpoint: dict[str, Any]) -> list[str]:
+    tokens = ", ".join(f"{t['name']} (expires {t['expires'] or '?'})" for t in endpoint["tokens"])
+    if not endpoint["needsToken"]:
+        token = "none needed" + (f" (public in project {endpoint['project']})"
+                                 if endpoint["project"] else "")
+    elif tokens:
+        token = f"needed, one of project {endpoint['project']}'s: {tokens}"
+    else:
+        token = f"needed, but project {endpoint['project']} has no token: nobody can call it"
+    return [f"  {endpoint['model']}",
+            f"    url:       {endpoint['url']}",
+            f"    host:      {endpoint['host']} (the Host header)",
+            f"    served as: {endpoint['servedName']}",
+            f"    token:     {token}",
+            f"    scaling:   {scaling_words(endpoint['scaling'])}"]
+
+
+def output_line(output: dict[str, Any]) -> str:
+    if output["secretParts"]:
+        return f"{output['name']} (secret values: {', '.join(output['secretParts'])})"
+    return output["name"] + (" (secret)" if output["secret"] else "")
+
+
 def to_json(plan: Plan) -> dict[str, Any]:
     def step_json(step: Step) -> dict[str, Any]:
         return {"name": step.name, "type": step.type, "urn": step.urn, "kind": step.kind,
@@ -112,6 +143,9 @@ def to_json(plan: Plan) -> dict[str, Any]:
                     "groups": [{"component": group, "steps": [step_json(s) for s in members]}
                                for group, members in groups]}
                    for layer, groups in plan.layers()],
+        "endpoints": plan.endpoints,
+        "grafanaUrl": plan.grafana_url,
+        "outputs": plan.outputs,
         "uploadsAndData": [{"step": step.name if step else None,
                             "summary": step.summary if step else None,
                             "files": [{"step": c.name, "source": c.details.get("source"),
