@@ -80,7 +80,13 @@ def parse_stack_file(stack: str, stacks_dir: Optional[Path] = None,
     """The stack file validated as the program validates it, for the tools that
     need no SSH key from it: its encrypted `sshPrivateKey` secret (which only the
     Pulumi CLI can read) counts as given unless the file names another credential."""
-    full = read_stack_file(stack_file(stack, stacks_dir))
+    return parse_file_values(read_stack_file(stack_file(stack, stacks_dir)), path_exists)
+
+
+def parse_file_values(full: dict[str, Any],
+                      path_exists: Callable[[str], bool] = os.path.isfile) -> StackConfig:
+    """`parse_stack_file` for a `config:` block already read (read_stack_file)."""
+    full = dict(full)
     full.pop(f"{PROJECT}:{SECRET_PRIVATE_KEY}", None)
     ssh = full.get(f"{PROJECT}:ssh")
     ssh = ssh if isinstance(ssh, dict) else {}

@@ -17,15 +17,25 @@ from typing import Any, Optional
 
 from components.offline.graph import Graph
 from components.offline.program import Evaluation, Registration, evaluate
-from components.problems import PROJECT
+from components.plan import outputs as team
 from components.config_secrets import holds_encrypted
-from components.stack_file import parse_stack_file, stack_file_config
+from components.monitoring.config import GRAFANA_PASSWORD_KEY
+from components.problems import PROJECT, ConfigError, Problems
+from components.stack_config import split_namespaces
+from components.stack_file import parse_file_values, read_stack_file, stack_file
 from components.storage import files
 
 # Stands in for the SSH key so the program can be evaluated; it is never used to connect.
 PLACEHOLDER_PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
                            "cGxhY2Vob2xkZXIta2V5LW5vdC1hLXJlYWwta2V5\n"
                            "-----END OPENSSH PRIVATE KEY-----\n")
+
+# Stands in for an unset grafanaAdminPassword, in the shape `pulumi config set --secret`
+# leaves in a stack file, so the program reads it as a secret it never shows.
+GRAFANA_PLACEHOLDER = {"secure": "v1:plan-placeholder-not-a-password"}
+GRAFANA_PLACEHOLDER_NOTE = (
+    f"{GRAFANA_PASSWORD_KEY} is not set: the plan uses a placeholder for it. `pulumi up` "
+    f"refuses this stack until you run `pulumi config set --secret {GRAFANA_PASSWORD_KEY}`.")
 
 NOT_RUN_NOTE = ("Offline plan: evaluated under Pulumi's mock runtime with a placeholder SSH key. "
                 "No remote command was run and no backend or cluster was contacted; "
@@ -107,6 +117,10 @@ class Plan:
     steps: dict[str, Step]
     critical_path: list[str]       # step URNs, first to last
     notes: list[str]
+    # What users get (components/plan/outputs.py): no secret value in any of them.
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    grafana_url: Optional[str] = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_estimate(self) -> int:
@@ -390,7 +404,9 @@ def build_plan(stack: str, config: dict[str, Any], evaluation: Evaluation,
 
     critical = _schedule(steps)
     return Plan(stack=stack, nodes=nodes, steps=steps, critical_path=critical,
-                notes=list(notes or []))
+                notes=list(notes or []), endpoints=team.endpoints(evaluation),
+                grafana_url=team.grafana_url(evaluation),
+                outputs=team.exported(evaluation.outputs))
 
 
 def _schedule(steps: dict[str, Step]) -> list[str]:
@@ -438,13 +454,29 @@ def _schedule(steps: dict[str, Step]) -> list[str]:
     return path[::-1]
 
 
+def with_grafana_placeholder(full: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The stack file's values with a placeholder for an unset Grafana password when
+    the program's own validation says monitoring is on, and the note that says so.
+    A plan needs no secret; `pulumi up` still refuses the stack without it."""
+    key = f"{PROJECT}:{GRAFANA_PASSWORD_KEY}"
+    if key in full:
+        return full, []
+    trial = {**full, key: GRAFANA_PLACEHOLDER}
+    try:
+        enabled = parse_file_values(trial, path_exists=lambda _: True).monitoring.enabled
+    except ConfigError:
+        enabled = False  # the stack's own problems: the parse without the placeholder reports them
+    return (trial, [GRAFANA_PLACEHOLDER_NOTE]) if enabled else (full, [])
+
+
 def plan_stack(stack: str, stacks_dir=None) -> Plan:
     """The plan of a stack file, after the same validation as the program's
     (every namespace included): a ConfigError lists every problem. Warnings
     become notes of the plan."""
-    config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)
-    plan = plan_config(stack, stack_file_config(stack, stacks_dir))
-    plan.notes += [f"warning: {w}" for w in config.warnings]
+    full, notes = with_grafana_placeholder(read_stack_file(stack_file(stack, stacks_dir)))
+    config = parse_file_values(full, path_exists=lambda _: True)
+    plan = plan_config(stack, split_namespaces(Problems(), full))
+    plan.notes += notes + [f"warning: {w}" for w in config.warnings]
     return plan
 
 

@@ -1,9 +1,10 @@
 """The plan as text and as JSON (what scripts/plan.py prints)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from components.plan.build import Plan, Step
+from components.plan.outputs import scaling_words
 
 
 def minutes(seconds: int) -> str:
@@ -51,18 +52,28 @@ def render_text(plan: Plan) -> str:
         lines += ["", "Other Kubernetes objects:"]
         lines += [f"  {s.name}: {s.summary}" for s in patches]
 
-    data = [s for s in plan.ordered() if s.kind == "upload" or "data" in s.details]
+    data = uploads_and_data(plan)
     if data:
-        copies = [s for s in data if s.kind == "upload"]
-        sent = sum(s.details.get("bytes") or 0 for s in copies)
+        copies = [c for _, files in data for c in files]
+        sent = sum(c.details.get("bytes") or 0 for c in copies)
         lines += ["", f"Uploads and data ({len(copies)} file(s), {sent} bytes to send if "
                       "nothing was sent before):"]
-        lines += [f"  {s.name}: {s.summary}" for s in data if s.kind != "upload"]
+        for step, files in data:
+            if step is not None:
+                lines.append(f"  {step.name}: {step.summary}")
+            lines += [f"    file {_file_line(c)}" for c in files]
 
     lines += ["", "Serving runtimes:"]
     lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "runtime"] or ["  (none)"]
     lines += ["", "Models:"]
     lines += [f"  {s.summary}" for s in plan.ordered() if s.kind == "model"] or ["  (none)"]
+    lines += ["", "What clients get (through the ingress gateway, from the program's outputs):"]
+    lines += [line for endpoint in plan.endpoints for line in endpoint_lines(endpoint)] \
+        or ["  (no model)"]
+    if plan.grafana_url:
+        lines += ["", f"Grafana: {plan.grafana_url}"]
+    lines += ["", "Stack outputs (`pulumi stack output NAME`; secret ones need --show-secrets):"]
+    lines += [f"  {output_line(o)}" for o in plan.outputs] or ["  (none)"]
     others = sorted({s.type for s in steps.values() if s.kind == "other"})
     if others:
         lines += ["", "Resource types listed without details: " + ", ".join(others)]
@@ -72,6 +83,47 @@ def render_text(plan: Plan) -> str:
     lines += [f"  {minutes(steps[u].start):>7}  {steps[u].name} (~{minutes(steps[u].estimate)})"
               for u in plan.critical_path]
     return "\n".join(lines) + "\n"
+
+
+def uploads_and_data(plan: Plan) -> list[tuple[Optional[Step], list[Step]]]:
+    """The steps that put data in the cluster or decide its fate (claims, uploads),
+    each with the files it sends (the staged copies an upload waits for); copies no
+    upload waits for come last, under None."""
+    ordered = plan.ordered()
+    copies = {s.urn for s in ordered if s.kind == "upload"}
+    data = [(s, [plan.steps[d] for d in sorted(s.deps & copies, key=lambda u: plan.steps[u].name)])
+            for s in ordered if s.kind != "upload" and "data" in s.details]
+    claimed = {c.urn for _, files in data for c in files}
+    loose = [s for s in ordered if s.urn in copies - claimed]
+    return data + ([(None, loose)] if loose else [])
+
+
+def _file_line(copy: Step) -> str:
+    size = copy.details.get("bytes")
+    return f"{copy.details.get('source')} ({size if size is not None else '?'} bytes)"
+
+
+def endpoint_lines(endpoint: dict[str, Any]) -> list[str]:
+    tokens = ", ".join(f"{t['name']} (expires {t['expires'] or '?'})" for t in endpoint["tokens"])
+    if not endpoint["needsToken"]:
+        token = "none needed" + (f" (public in project {endpoint['project']})"
+                                 if endpoint["project"] else "")
+    elif tokens:
+        token = f"needed, one of project {endpoint['project']}'s: {tokens}"
+    else:
+        token = f"needed, but project {endpoint['project']} has no token: nobody can call it"
+    return [f"  {endpoint['model']}",
+            f"    url:       {endpoint['url']}",
+            f"    host:      {endpoint['host']} (the Host header)",
+            f"    served as: {endpoint['servedName']}",
+            f"    token:     {token}",
+            f"    scaling:   {scaling_words(endpoint['scaling'])}"]
+
+
+def output_line(output: dict[str, Any]) -> str:
+    if output["secretParts"]:
+        return f"{output['name']} (secret values: {', '.join(output['secretParts'])})"
+    return output["name"] + (" (secret)" if output["secret"] else "")
 
 
 def to_json(plan: Plan) -> dict[str, Any]:
@@ -91,6 +143,14 @@ def to_json(plan: Plan) -> dict[str, Any]:
                     "groups": [{"component": group, "steps": [step_json(s) for s in members]}
                                for group, members in groups]}
                    for layer, groups in plan.layers()],
+        "endpoints": plan.endpoints,
+        "grafanaUrl": plan.grafana_url,
+        "outputs": plan.outputs,
+        "uploadsAndData": [{"step": step.name if step else None,
+                            "summary": step.summary if step else None,
+                            "files": [{"step": c.name, "source": c.details.get("source"),
+                                       "bytes": c.details.get("bytes")} for c in files]}
+                           for step, files in uploads_and_data(plan)],
         "criticalPath": {"steps": [plan.steps[u].name for u in plan.critical_path],
                          "estimatedSeconds": plan.total_estimate,
                          "note": "durations are estimates from scripts/plan.py, not measurements"},
