@@ -175,7 +175,8 @@ def test_two_projects_with_one_name():
 @pytest.mark.parametrize("name", ["kube-system", "istio-system", "kserve", "default", "kube-mine"])
 def test_a_project_in_a_system_namespace(name):
     problem = only_problem([project(name)])
-    assert "a namespace the cluster's own components use" in problem
+    assert f"projects[0] ({name}).name = {name!r}: not a namespace for a project:" in problem
+    assert "Fix: give the project a namespace of its own" in problem
 
 
 def test_two_tokens_with_one_name():

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
 
+from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import parse_quantity
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, Problems, check_int, check_list, check_mapping, item_key)
@@ -38,13 +39,6 @@ DEFAULT_VALIDITY_DAYS = 90
 # revoked, so this project refuses more.
 MAX_VALIDITY_DAYS = 365
 
-# Namespaces the cluster's own layers live in: a project there would give its
-# members rights over them, and removing the project would delete them.
-SYSTEM_NAMESPACES = frozenset({
-    "default", "kube-system", "kube-public", "kube-node-lease", "istio-system",
-    "knative-serving", "kserve", "cert-manager", "tigera-operator", "calico-system",
-    "calico-apiserver", "local-path-storage",
-})
 # Member names become the CN of a client certificate, a RoleBinding subject and
 # part of resource names: lower-case letters, digits, '-' and '.'.
 USER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
@@ -239,7 +233,8 @@ def _tokens(problems: Problems, key: str, raw: Any, today: datetime.date) -> tup
     return tuple(tokens)
 
 
-def _projects(problems: Problems, raw: Any, today: datetime.date) -> list[Project]:
+def _projects(problems: Problems, raw: Any, today: datetime.date,
+              reserved: ReservedNamespaces) -> list[Project]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -262,11 +257,7 @@ def _projects(problems: Problems, raw: Any, today: datetime.date) -> list[Projec
             problems.add(f"{key}.name", name, f"not a valid project name ({DNS1123_RULE}); "
                          "it is the project's namespace.", "rename it, e.g. 'team-a'.")
             name = ""
-        elif name in SYSTEM_NAMESPACES or name.startswith("kube-"):
-            problems.add(f"{key}.name", name, "a namespace the cluster's own components use (or "
-                         "kube-*, reserved by Kubernetes): its members would get rights there, "
-                         "and removing the project would delete the namespace.",
-                         "give the project a namespace of its own, e.g. 'team-a'.")
+        elif not check_namespace(problems, f"{key}.name", name, reserved, "project"):
             name = ""
         elif name in seen:
             problems.add(f"{key}.name", name, f"duplicates {seen[name]}: one namespace, one project.",
@@ -356,13 +347,15 @@ def _check_models(problems: Problems, projects: list[Project], serving: ServingC
 
 
 def parse_access_config(problems: Problems, projects: Any, access: Any, serving: ServingConfig,
-                        today: Optional[datetime.date] = None) -> AccessConfig:
+                        today: Optional[datetime.date] = None,
+                        reserved: ReservedNamespaces = ReservedNamespaces()) -> AccessConfig:
     """`projects` and `access` from the stack config, checked against the models.
 
     `today` (UTC) decides which token expiries are in the past; tests pass it.
+    `reserved`: the namespaces the cluster's layers own, refused as projects.
     """
     today = today or utc_today()
-    parsed = _projects(problems, projects, today)
+    parsed = _projects(problems, projects, today, reserved)
     settings = _settings(problems, access)
     _check_models(problems, parsed, serving)
     return AccessConfig(projects=tuple(parsed), settings=settings)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components import versions
+from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import is_quantity
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
@@ -187,7 +188,7 @@ def _parse_serving(problems: Problems, raw: Any) -> dict:
             "ingress_node_port": node_port, "smoke_test": smoke}
 
 
-def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
+def _parse_runtimes(problems: Problems, raw: Any, reserved: ReservedNamespaces) -> list[Runtime]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -204,7 +205,10 @@ def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
             continue
         problems.unknown_keys(key, item, RUNTIME_KEYS)
         name = _name(problems, f"{key}.name", item.get("name"), "custom-sklearn")
-        namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "runtime")
         if name and namespace:
             names.first_time(key, namespace, name)
         if item.get("image") is None:
@@ -255,7 +259,8 @@ def _quantity(problems: Problems, key: str, value: Any, default: str) -> str:
     return str(value)
 
 
-def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: str) -> list[Model]:
+def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: str,
+                  reserved: ReservedNamespaces) -> list[Model]:
     if raw is None:
         return list(DEFAULT_MODELS)
     if not isinstance(raw, list):
@@ -274,7 +279,10 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             continue
         problems.unknown_keys(key, item, MODEL_KEYS)
         name = _name(problems, f"{key}.name", item.get("name"), "tf-flower")
-        namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "model")
         if name and namespace and names.first_time(key, namespace, name):
             _check_resource_name(problems, resource_names, f"{key}.name", namespace, name, key)
         fmt = item.get("format")
@@ -337,8 +345,11 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
     return models
 
 
-def parse_serving_config(problems: Problems, serving: Any, runtimes: Any, models: Any) -> ServingConfig:
+def parse_serving_config(problems: Problems, serving: Any, runtimes: Any, models: Any,
+                         reserved: ReservedNamespaces = ReservedNamespaces()) -> ServingConfig:
+    """`reserved`: the namespaces the cluster's layers own, refused for models and runtimes."""
     settings = _parse_serving(problems, serving)
-    parsed_runtimes = _parse_runtimes(problems, runtimes)
-    parsed_models = _parse_models(problems, models, parsed_runtimes, settings["deployment_mode"])
+    parsed_runtimes = _parse_runtimes(problems, runtimes, reserved)
+    parsed_models = _parse_models(problems, models, parsed_runtimes, settings["deployment_mode"],
+                                  reserved)
     return ServingConfig(runtimes=tuple(parsed_runtimes), models=tuple(parsed_models), **settings)

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_text,
     NamesInNamespaces, close_match, is_host, item_key)
+from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import is_quantity, parse_quantity
 from components.serving.config import Model, ServingConfig
 from components.config_secrets import encrypted_in_file, holds_encrypted
@@ -299,7 +300,8 @@ def _parse_uploads(problems: Problems, key: str, raw: Any) -> list[Upload]:
     return uploads
 
 
-def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings) -> list[ModelStore]:
+def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings,
+                  reserved: ReservedNamespaces) -> list[ModelStore]:
     stores = []
     names = NamesInNamespaces(problems, "give every store its own name.")
     for i, item in enumerate(check_list(problems, "modelStores", raw,
@@ -311,7 +313,10 @@ def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings) -> li
             continue
         problems.unknown_keys(key, item, STORE_KEYS)
         name = check_name(problems, f"{key}.name", item.get("name"), "models")
-        namespace = check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "model store")
         if name and namespace:
             names.first_time(key, namespace, name)
         size = _quantity(problems, f"{key}.size", item.get("size"))
@@ -379,7 +384,8 @@ def _secret_value(problems: Problems, key: str, value: Any, index: int, runtime_
     return value
 
 
-def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) -> list[StorageSecret]:
+def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str],
+                   reserved: ReservedNamespaces) -> list[StorageSecret]:
     file_view = holds_encrypted(raw)  # a tool read the stack file: secrets are {secure: ...}
     runtime_secret = SECRETS_KEY in secret_keys
     secrets = []
@@ -400,7 +406,10 @@ def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) ->
                          "the namespace's default one, used by every pod.",
                          "pick another name, e.g. minio.")
             name = ""
-        namespace = check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "storage secret")
         if name and namespace:
             names.first_time(key, namespace, name)
         endpoint = item.get("endpoint")
@@ -431,12 +440,14 @@ def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) ->
 
 
 def parse_storage_config(problems: Problems, storage: Any, stores: Any, secrets: Any,
-                         secret_keys: frozenset[str] = frozenset()) -> StorageConfig:
+                         secret_keys: frozenset[str] = frozenset(),
+                         reserved: ReservedNamespaces = ReservedNamespaces()) -> StorageConfig:
+    """`reserved`: the namespaces the cluster's layers own, refused for stores and secrets."""
     have_stores = isinstance(stores, list) and bool(stores)
     settings = _parse_settings(problems, storage, have_stores)
     return StorageConfig(settings=settings,
-                         stores=tuple(_parse_stores(problems, stores, settings)),
-                         secrets=tuple(_parse_secrets(problems, secrets, secret_keys)))
+                         stores=tuple(_parse_stores(problems, stores, settings, reserved)),
+                         secrets=tuple(_parse_secrets(problems, secrets, secret_keys, reserved)))
 
 
 # ---------------------------------------------------------------- models x storage
