@@ -225,6 +225,42 @@ def test_a_public_model_or_a_token_silences_that_warning():
     assert check([project(tokens=[{"name": "ci", "expires": "2027-01-01"}])], [model()])[2] == []
 
 
+CI = [{"name": "ci", "expires": "2027-01-01"}]
+
+
+def test_a_model_one_letter_off_a_project_warns_with_the_project():
+    _, items, warnings = check([project("team-ml", tokens=CI)],
+                               [model("m", namespace="team-ml"), model(namespace="team-m1")])
+    assert items == []
+    assert warnings == [
+        "kserve-cluster:models[1] (tf-flower).namespace = 'team-m1': not a project's namespace, "
+        "so the model is served to anyone who reaches the gateway, without a token; did you "
+        "mean project team-ml? Fix: write namespace: team-ml to serve it with the project's "
+        "tokens; if it is meant to be open, give it a namespace less like a project's name."]
+
+
+def test_a_namespace_unlike_any_project_does_not_warn():
+    assert check([project("team-ml", tokens=CI)],
+                 [model("m", namespace="team-ml"), model(namespace="kserve-test")])[2] == []
+
+
+def test_a_project_whose_tokens_open_no_model_warns():
+    for models in ([model(namespace="kserve-test")], [model(public=True)]):
+        _, items, warnings = check([project(tokens=CI)], models)
+        assert items == []
+        assert warnings == [
+            "kserve-cluster:projects (team-a).tokens = ['ci']: no model in namespace team-a "
+            "needs a token (none, or only public ones), so the project's tokens open nothing. "
+            "Fix: put the model the tokens are for in namespace team-a, or remove the tokens."]
+
+
+@pytest.mark.parametrize("expires", ["2020-01-01", "31/12/2026"])
+def test_a_refused_token_adds_no_warning_that_the_project_has_none(expires):
+    _, items, warnings = check([project(tokens=[{"name": "ci", "expires": expires}])], [model()])
+    assert len(items) == 1 and "tokens[0] (ci).expires" in items[0]
+    assert warnings == []
+
+
 def test_public_outside_a_project_warns_that_it_changes_nothing():
     _, items, warnings = check([project()], [model(namespace="kserve-test", public=True)])
     assert items == []
