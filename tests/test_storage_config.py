@@ -142,6 +142,29 @@ def test_an_empty_file(tmp_path):
     assert "is an empty file" in message
 
 
+def test_a_model_archive_that_is_not_a_zip_is_refused(layout):
+    # TorchServe unzips every .mar it loads; a Git LFS pointer or an HTML error page
+    # saved as adder.mar would only fail in the pod.
+    (layout / "model-store" / "adder.mar").write_text("version https://git-lfs.github.com/spec/v1\n")
+    message = one(with_upload(layout), "modelStores[0] (models).upload[0].from")
+    assert f"= {str(layout)!r}: model-store/adder.mar is not a zip archive" in message
+    assert "torch-model-archiver" in message
+
+
+def test_a_single_archive_upload_that_is_not_a_zip_is_refused(tmp_path):
+    archive = tmp_path / "adder.mar"
+    archive.write_bytes(b"\x1f\x8b not a zip")
+    message = one({"modelStores": [store(upload=[{"from": str(archive),
+                                                   "to": "torchserve/model-store/adder.mar"}])]},
+                  "modelStores[0] (models).upload[0].from")
+    assert "adder.mar is not a zip archive" in message
+
+
+def test_the_example_archive_is_accepted():
+    config = parse(with_upload(EXAMPLE))
+    assert config.storage.stores[0].uploads[0].files
+
+
 def test_a_relative_source_is_read_from_the_project_directory():
     message = one(with_upload("examples/torchserve/no-such-dir"),
                   "modelStores[0] (models).upload[0].from")

@@ -2,8 +2,8 @@
 
 Validated with the rest of the stack config, so that every problem is reported
 at once, before any node is touched. Upload sources are looked at here (they
-exist, are not empty, and a TorchServe model has its layout); they are hashed
-later, by the component that uploads them.
+exist, are not empty, a .mar is a zip archive, a TorchServe model has its
+layout); they are hashed later, by the component that uploads them.
 """
 from __future__ import annotations
 
@@ -275,6 +275,11 @@ def _parse_upload(problems: Problems, key: str, item: Any) -> Optional[Upload]:
     if odd:
         problems.add(f"{key}.from", source, f"has file names with a backslash or a line break "
                      f"({', '.join(repr(o) for o in odd[:3])}).", "rename those files.")
+        return None
+    broken = [f.relative for f in listed
+              if f.relative.endswith(torchserve.ARCHIVE_SUFFIX) and not files.is_zip(f.absolute)]
+    if broken:
+        problems.add(f"{key}.from", source, *torchserve.archive_problem(broken))
         return None
     if not target:
         return None
