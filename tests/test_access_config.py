@@ -115,6 +115,18 @@ def test_a_quota_that_is_not_a_quantity(key, value):
     assert "Fix: write a non-negative quantity" in problem
 
 
+@pytest.mark.parametrize("value", ["10Gi", "512Mi", "2G"])
+def test_a_cpu_quota_written_in_bytes(value):
+    problem = only_problem([project(quota={"cpu": value})])
+    assert f"projects[0] (team-a).quota.cpu = {value!r}: a byte amount, not CPU cores." in problem
+    assert "Fix: write cores, e.g. '8' or 8000m" in problem
+
+
+@pytest.mark.parametrize("value", ["8", 8, "8000m", "1.5", "1k"])
+def test_cpu_quotas_in_cores(value):
+    assert check([project(quota={"cpu": value})])[1] == []
+
+
 @pytest.mark.parametrize("key,value,what", [("gpu", "two", "not a whole number"),
                                             ("gpu", 1.5, "not a whole number"),
                                             ("pods", -1, "outside the range"),

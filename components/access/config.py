@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Any, Optional
 
 from components.namespaces import ReservedNamespaces, check_namespace
-from components.quantity import parse_quantity
+from components.quantity import is_byte_amount, parse_quantity
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, Problems, check_int, check_list, check_mapping, close_match,
     item_key)
@@ -173,6 +173,9 @@ def _quota(problems: Problems, key: str, raw: Any) -> Quota:
         if parse_quantity(value) is None:
             problems.add(f"{key}.{name}", value, "not a Kubernetes quantity.",
                          f"write a non-negative quantity, e.g. {example}.")
+        elif name == "cpu" and is_byte_amount(value):
+            problems.add(f"{key}.cpu", value, "a byte amount, not CPU cores.",
+                         f"write cores, e.g. {example} (memory goes in quota.memory).")
         else:
             values[name] = str(value).strip()
     for name, what in (("gpu", "GPUs (requests.nvidia.com/gpu) are whole devices"),

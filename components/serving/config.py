@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from components import versions
 from components.namespaces import ReservedNamespaces, check_namespace
-from components.quantity import is_quantity
+from components.quantity import is_byte_amount, is_quantity
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     NamesInNamespaces, close_match, item_key)
@@ -259,6 +259,15 @@ def _quantity(problems: Problems, key: str, value: Any, default: str) -> str:
     return str(value)
 
 
+def _cpu(problems: Problems, key: str, value: Any) -> str:
+    """`resources.cpu`: a quantity of cores, not bytes."""
+    if value is not None and is_byte_amount(value):
+        problems.add(f"{key}.cpu", value, "a byte amount, not CPU cores.",
+                     "write cores, e.g. '1' or 500m (memory goes in resources.memory).")
+        return "500m"
+    return _quantity(problems, f"{key}.cpu", value, "500m")
+
+
 def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: str,
                   reserved: ReservedNamespaces) -> list[Model]:
     if raw is None:
@@ -336,7 +345,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
         models.append(Model(
             name=name, namespace=namespace, format=fmt if isinstance(fmt, str) else "",
             storage_uri=storage, runtime=runtime,
-            cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
+            cpu=_cpu(problems, f"{key}.resources", resources.get("cpu")),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
             canary=canary, storage_secret=parse_storage_secret(problems, key, item),
             scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode),
