@@ -232,7 +232,8 @@ def test_a_misspelt_access_mode_gets_a_guess():
 def test_a_pytorch_upload_without_config_properties(layout):
     (layout / "config" / "config.properties").unlink()
     message = one(with_upload(layout), "models[0] (torchserve).storageUri")
-    assert "has no config/config.properties" in message and "--ts-config" in message
+    assert ("do not fit KServe's TorchServe runtime: the path has no "
+            "config/config.properties") in message and "--ts-config" in message
 
 
 def test_a_pytorch_upload_without_a_model_archive(layout):
@@ -246,7 +247,10 @@ def test_model_snapshot_continued_over_lines_is_refused(layout):
     text = properties.read_text().replace('"modelCount":1,', '"modelCount":1,\\\n  ')
     properties.write_text(text)
     message = one(with_upload(layout), "models[0] (torchserve).storageUri")
-    assert "is not JSON on one line" in message
+    # One sentence that reads: what is wrong, in which file, then why.
+    assert ("storageUri = 'pvc://models/torchserve': the TorchServe files at this path do not "
+            "fit KServe's TorchServe runtime: model_snapshot in config/config.properties is not "
+            "JSON on one line (") in message
 
 
 def test_model_snapshot_naming_a_missing_archive(layout):

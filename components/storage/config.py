@@ -484,7 +484,8 @@ def _check_pvc(problems: Problems, key: str, model: Model, uri: str,
     layout = torchserve.check_layout(set(landed),
                                      lambda name: landed[name].absolute.read_text("utf-8"))
     for what, fix in layout.problems:
-        problems.add(key, uri, f"a pytorch model path that {what}", fix)
+        problems.add(key, uri, "the TorchServe files at this path do not fit KServe's "
+                     f"TorchServe runtime: {what}", fix)
     return layout.served_names or None
 
 
@@ -508,7 +509,8 @@ def check_storage_references(problems: Problems, serving: ServingConfig,
                 problems.add(f"{key}.canary.storageUri", uri,
                              f"serves {', '.join(names)}, the primary {', '.join(served)}: both "
                              "revisions answer on one URL path.",
-                             "keep the model names of model_snapshot when you make a canary.")
+                             "give the canary's model_snapshot the same model names as the "
+                             "primary's.")
             served = served or names
         s3 = [uri for _, uri in uris if isinstance(uri, str) and uri.startswith("s3://")]
         if model.storage_secret is not None:

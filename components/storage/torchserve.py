@@ -27,7 +27,8 @@ ARCHIVE_SUFFIX = ".mar"  # torch-model-archiver's default format: a zip archive 
 @dataclass
 class Layout:
     served_names: list[str] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (what, fix)
+    # (what, fix); each `what` a sentence of its own, with its subject.
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 def read_properties(text: str) -> dict[str, str]:
@@ -60,12 +61,12 @@ def check_layout(names: set[str], read: Callable[[str], str]) -> Layout:
                       if n.startswith(f"{MODEL_STORE_DIR}/") and n.endswith(ARCHIVE_SUFFIX))
     if CONFIG_FILE not in names:
         layout.problems.append((
-            f"has no {CONFIG_FILE}: KServe's TorchServe runtime starts with "
+            f"the path has no {CONFIG_FILE}: KServe's TorchServe runtime starts with "
             f"--ts-config=/mnt/models/{CONFIG_FILE}.",
             f"add {CONFIG_FILE} (with model_snapshot) to the uploaded directory."))
     if not archives:
         layout.problems.append((
-            f"has no {MODEL_STORE_DIR}/*.mar: the runtime loads model archives from "
+            f"the path has no {MODEL_STORE_DIR}/*.mar: the runtime loads model archives from "
             f"{MODEL_STORE_IN_POD}.",
             f"put the archive made by torch-model-archiver in {MODEL_STORE_DIR}/."))
     if CONFIG_FILE not in names:
