@@ -30,16 +30,18 @@ class ConfigError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def close_match(word: Any, choices: Iterable[str]) -> Optional[str]:
-    """The choice a typo most likely meant, or None."""
+def close_match(word: Any, choices: Iterable[str], cutoff: float = 0.6) -> Optional[str]:
+    """The choice a typo most likely meant, or None. A higher `cutoff` (up to 1)
+    asks for a closer match."""
     if not isinstance(word, str):
         return None
-    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=cutoff)
     if not found:
         # Case slips (`podCIDR`) fall below the ratio: compare case-folded too.
         folded = {c.casefold(): c for c in choices}
         found = [folded[m] for m in difflib.get_close_matches(word.casefold(), sorted(folded),
-                                                                n=1, cutoff=0.6)]
+                                                                n=1, cutoff=cutoff)]
     return found[0] if found else None
 
 

@@ -16,6 +16,10 @@ _QUANTITY = re.compile(
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+# Suffixes of byte amounts, never of CPU: the binary ones, and from M up (`32G` is
+# memory; a million cores is no cluster's). Kubernetes would take `cpu: 10Gi` as
+# about 10.7 billion cores: a quota that limits nothing, a request nothing fits.
+_BYTE_SUFFIXES = frozenset(_BINARY) | {"M", "G", "T", "P", "E"}
 
 
 def parse_quantity(value: Any) -> Optional[Fraction]:
@@ -42,6 +46,12 @@ def is_quantity(value: Any) -> bool:
     which YAML would have rounded)."""
     return isinstance(value, (str, int)) and not isinstance(value, bool) \
         and parse_quantity(value) is not None
+
+
+def is_byte_amount(value: Any) -> bool:
+    """A quantity written with a suffix of bytes (`10Gi`, `2G`): not a CPU amount."""
+    match = _QUANTITY.match(str(value).strip()) if is_quantity(value) else None
+    return bool(match) and match.group("suffix") in _BYTE_SUFFIXES
 
 
 def smaller(a: str, b: str) -> str:

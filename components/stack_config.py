@@ -19,6 +19,7 @@ from components.access.config import AccessConfig, parse_access_config
 from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (
     StorageConfig, check_storage_references, parse_storage_config)
+from components.namespaces import ReservedNamespaces, monitoring_requested
 from components.monitoring.config import (
     GRAFANA_PASSWORD_KEY, MonitoringConfig, parse_monitoring)
 from components.problems import (
@@ -385,14 +386,17 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     ssh = _parse_ssh(problems, raw.get("ssh"), has_secret_private_key, path_exists)
     nodes = _parse_nodes(problems, raw.get("nodes"), ssh)
     kubernetes = _parse_kubernetes(problems, raw.get("kubernetes"), nodes)
+    # One owner per namespace: what the layers create is refused to every section.
+    reserved = ReservedNamespaces(monitoring=monitoring_requested(raw.get("monitoring")))
     serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
-                                   raw.get("models"))
+                                   raw.get("models"), reserved)
     storage = parse_storage_config(problems, raw.get("storage"), raw.get("modelStores"),
-                                   raw.get("storageSecrets"), secret_keys)
+                                   raw.get("storageSecrets"), secret_keys, reserved)
     serving = check_storage_references(problems, serving, storage)
     monitoring = parse_monitoring(problems, raw.get("monitoring"), raw.get(GRAFANA_PASSWORD_KEY),
                                   secret_keys, serving)
-    access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving)
+    access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving,
+                                 reserved=reserved)
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,

@@ -115,6 +115,18 @@ def test_a_quota_that_is_not_a_quantity(key, value):
     assert "Fix: write a non-negative quantity" in problem
 
 
+@pytest.mark.parametrize("value", ["10Gi", "512Mi", "2G"])
+def test_a_cpu_quota_written_in_bytes(value):
+    problem = only_problem([project(quota={"cpu": value})])
+    assert f"projects[0] (team-a).quota.cpu = {value!r}: a byte amount, not CPU cores." in problem
+    assert "Fix: write cores, e.g. '8' or 8000m" in problem
+
+
+@pytest.mark.parametrize("value", ["8", 8, "8000m", "1.5", "1k"])
+def test_cpu_quotas_in_cores(value):
+    assert check([project(quota={"cpu": value})])[1] == []
+
+
 @pytest.mark.parametrize("key,value,what", [("gpu", "two", "not a whole number"),
                                             ("gpu", 1.5, "not a whole number"),
                                             ("pods", -1, "outside the range"),
@@ -175,7 +187,8 @@ def test_two_projects_with_one_name():
 @pytest.mark.parametrize("name", ["kube-system", "istio-system", "kserve", "default", "kube-mine"])
 def test_a_project_in_a_system_namespace(name):
     problem = only_problem([project(name)])
-    assert "a namespace the cluster's own components use" in problem
+    assert f"projects[0] ({name}).name = {name!r}: not a namespace for a project:" in problem
+    assert "Fix: give the project a namespace of its own" in problem
 
 
 def test_two_tokens_with_one_name():
@@ -222,6 +235,42 @@ def test_a_protected_model_in_a_project_without_tokens_warns():
 def test_a_public_model_or_a_token_silences_that_warning():
     assert check([project()], [model(public=True)])[2] == []
     assert check([project(tokens=[{"name": "ci", "expires": "2027-01-01"}])], [model()])[2] == []
+
+
+CI = [{"name": "ci", "expires": "2027-01-01"}]
+
+
+def test_a_model_one_letter_off_a_project_warns_with_the_project():
+    _, items, warnings = check([project("team-ml", tokens=CI)],
+                               [model("m", namespace="team-ml"), model(namespace="team-m1")])
+    assert items == []
+    assert warnings == [
+        "kserve-cluster:models[1] (tf-flower).namespace = 'team-m1': not a project's namespace, "
+        "so the model is served to anyone who reaches the gateway, without a token; did you "
+        "mean project team-ml? Fix: write namespace: team-ml to serve it with the project's "
+        "tokens; if it is meant to be open, give it a namespace less like a project's name."]
+
+
+def test_a_namespace_unlike_any_project_does_not_warn():
+    assert check([project("team-ml", tokens=CI)],
+                 [model("m", namespace="team-ml"), model(namespace="kserve-test")])[2] == []
+
+
+def test_a_project_whose_tokens_open_no_model_warns():
+    for models in ([model(namespace="kserve-test")], [model(public=True)]):
+        _, items, warnings = check([project(tokens=CI)], models)
+        assert items == []
+        assert warnings == [
+            "kserve-cluster:projects (team-a).tokens = ['ci']: no model in namespace team-a "
+            "needs a token (none, or only public ones), so the project's tokens open nothing. "
+            "Fix: put the model the tokens are for in namespace team-a, or remove the tokens."]
+
+
+@pytest.mark.parametrize("expires", ["2020-01-01", "31/12/2026"])
+def test_a_refused_token_adds_no_warning_that_the_project_has_none(expires):
+    _, items, warnings = check([project(tokens=[{"name": "ci", "expires": expires}])], [model()])
+    assert len(items) == 1 and "tokens[0] (ci).expires" in items[0]
+    assert warnings == []
 
 
 def test_public_outside_a_project_warns_that_it_changes_nothing():

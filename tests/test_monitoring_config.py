@@ -109,4 +109,5 @@ def test_monitoring_and_model_problems_reported_together():
 def test_the_monitoring_namespace_is_not_for_models():
     [line] = problems({"enabled": True}, models=[{"name": "m", "namespace": "monitoring",
                                                   "format": "sklearn", "storageUri": "gs://a/b"}])
-    assert "uses the namespace 'monitoring'" in line
+    assert line.startswith("kserve-cluster:models[0] (m).namespace = 'monitoring': ")
+    assert "the monitoring stack creates it" in line

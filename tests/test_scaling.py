@@ -59,6 +59,21 @@ def test_unknown_metric_with_a_suggestion():
     assert "unknown scaling metric; did you mean 'cpu'" in line
 
 
+@pytest.mark.parametrize("mode,offered", [(SERVERLESS, "concurrency, rps or cpu"),
+                                           (RAW_DEPLOYMENT, "cpu, memory or rps")])
+def test_an_unknown_metric_is_offered_only_what_the_mode_accepts(mode, offered):
+    line = only(problems({"metric": "latency"}, mode), f"{KEY}.metric")
+    assert line.endswith(f"unknown scaling metric. Fix: use {offered} "
+                         f"(the metrics of deploymentMode {mode}).")
+
+
+def test_a_guess_is_one_the_mode_accepts():
+    # memory is refused in Serverless: a misspelt memory is not offered it there.
+    assert "did you mean" not in only(problems({"metric": "memry"}), f"{KEY}.metric")
+    assert "did you mean 'memory'" in only(problems({"metric": "memry"}, RAW_DEPLOYMENT),
+                                           f"{KEY}.metric")
+
+
 def test_min_replicas_zero_is_serverless_only():
     line = only(problems({"minReplicas": 0}, RAW_DEPLOYMENT), f"{KEY}.minReplicas")
     assert "scale to zero is Serverless only" in line and "Fix: give minReplicas: 1" in line

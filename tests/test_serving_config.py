@@ -190,6 +190,13 @@ def test_bad_quantity_and_domain():
     assert any("models[0] (tf-flower).resources.cpu = 'half'" in p for p in found)
 
 
+def test_model_cpu_written_in_bytes():
+    found = problems(models=[{**FLOWER, "resources": {"cpu": "2Gi", "memory": "2Gi"}}])
+    assert found == ["kserve-cluster:models[0] (tf-flower).resources.cpu = '2Gi': a byte amount, "
+                     "not CPU cores. Fix: write cores, e.g. '1' or 500m (memory goes in "
+                     "resources.memory)."]
+
+
 def test_cluster_and_serving_problems_come_together():
     with pytest.raises(ConfigError) as caught:
         parse_stack_config({"nodes": [], "serving": {"deploymentMode": "x"}},

@@ -142,6 +142,29 @@ def test_an_empty_file(tmp_path):
     assert "is an empty file" in message
 
 
+def test_a_model_archive_that_is_not_a_zip_is_refused(layout):
+    # TorchServe unzips every .mar it loads; a Git LFS pointer or an HTML error page
+    # saved as adder.mar would only fail in the pod.
+    (layout / "model-store" / "adder.mar").write_text("version https://git-lfs.github.com/spec/v1\n")
+    message = one(with_upload(layout), "modelStores[0] (models).upload[0].from")
+    assert f"= {str(layout)!r}: model-store/adder.mar is not a zip archive" in message
+    assert "torch-model-archiver" in message
+
+
+def test_a_single_archive_upload_that_is_not_a_zip_is_refused(tmp_path):
+    archive = tmp_path / "adder.mar"
+    archive.write_bytes(b"\x1f\x8b not a zip")
+    message = one({"modelStores": [store(upload=[{"from": str(archive),
+                                                   "to": "torchserve/model-store/adder.mar"}])]},
+                  "modelStores[0] (models).upload[0].from")
+    assert "adder.mar is not a zip archive" in message
+
+
+def test_the_example_archive_is_accepted():
+    config = parse(with_upload(EXAMPLE))
+    assert config.storage.stores[0].uploads[0].files
+
+
 def test_a_relative_source_is_read_from_the_project_directory():
     message = one(with_upload("examples/torchserve/no-such-dir"),
                   "modelStores[0] (models).upload[0].from")
@@ -209,7 +232,8 @@ def test_a_misspelt_access_mode_gets_a_guess():
 def test_a_pytorch_upload_without_config_properties(layout):
     (layout / "config" / "config.properties").unlink()
     message = one(with_upload(layout), "models[0] (torchserve).storageUri")
-    assert "has no config/config.properties" in message and "--ts-config" in message
+    assert ("do not fit KServe's TorchServe runtime: the path has no "
+            "config/config.properties") in message and "--ts-config" in message
 
 
 def test_a_pytorch_upload_without_a_model_archive(layout):
@@ -223,7 +247,10 @@ def test_model_snapshot_continued_over_lines_is_refused(layout):
     text = properties.read_text().replace('"modelCount":1,', '"modelCount":1,\\\n  ')
     properties.write_text(text)
     message = one(with_upload(layout), "models[0] (torchserve).storageUri")
-    assert "is not JSON on one line" in message
+    # One sentence that reads: what is wrong, in which file, then why.
+    assert ("storageUri = 'pvc://models/torchserve': the TorchServe files at this path do not "
+            "fit KServe's TorchServe runtime: model_snapshot in config/config.properties is not "
+            "JSON on one line (") in message
 
 
 def test_model_snapshot_naming_a_missing_archive(layout):

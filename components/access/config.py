@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
 
-from components.quantity import parse_quantity
+from components.namespaces import ReservedNamespaces, check_namespace
+from components.quantity import is_byte_amount, parse_quantity
 from components.problems import (
-    DNS1123_LABEL, DNS1123_RULE, Problems, check_int, check_list, check_mapping, item_key)
+    DNS1123_LABEL, DNS1123_RULE, Problems, check_int, check_list, check_mapping, close_match,
+    item_key)
 from components.serving.config import Model, ServingConfig
 
 PROJECT_KEYS = {"name", "quota", "members", "tokens"}
@@ -38,19 +40,15 @@ DEFAULT_VALIDITY_DAYS = 90
 # revoked, so this project refuses more.
 MAX_VALIDITY_DAYS = 365
 
-# Namespaces the cluster's own layers live in: a project there would give its
-# members rights over them, and removing the project would delete them.
-SYSTEM_NAMESPACES = frozenset({
-    "default", "kube-system", "kube-public", "kube-node-lease", "istio-system",
-    "knative-serving", "kserve", "cert-manager", "tigera-operator", "calico-system",
-    "calico-apiserver", "local-path-storage",
-})
 # Member names become the CN of a client certificate, a RoleBinding subject and
 # part of resource names: lower-case letters, digits, '-' and '.'.
 USER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 USER_NAME_RULE = ("a user name: lower-case letters, digits, '-' and '.', at most 63, "
                   "starting and ending with a letter or digit")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# How alike a model's namespace and a project's name must be to count as a typo
+# (difflib's ratio: team-m1/team-ml is 0.86, kserve-test/team-ml 0.22).
+TYPO_CUTOFF = 0.8
 
 
 def utc_today() -> datetime.date:
@@ -175,6 +173,9 @@ def _quota(problems: Problems, key: str, raw: Any) -> Quota:
         if parse_quantity(value) is None:
             problems.add(f"{key}.{name}", value, "not a Kubernetes quantity.",
                          f"write a non-negative quantity, e.g. {example}.")
+        elif name == "cpu" and is_byte_amount(value):
+            problems.add(f"{key}.cpu", value, "a byte amount, not CPU cores.",
+                         f"write cores, e.g. {example} (memory goes in quota.memory).")
         else:
             values[name] = str(value).strip()
     for name, what in (("gpu", "GPUs (requests.nvidia.com/gpu) are whole devices"),
@@ -239,7 +240,8 @@ def _tokens(problems: Problems, key: str, raw: Any, today: datetime.date) -> tup
     return tuple(tokens)
 
 
-def _projects(problems: Problems, raw: Any, today: datetime.date) -> list[Project]:
+def _projects(problems: Problems, raw: Any, today: datetime.date,
+              reserved: ReservedNamespaces) -> list[Project]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -262,11 +264,7 @@ def _projects(problems: Problems, raw: Any, today: datetime.date) -> list[Projec
             problems.add(f"{key}.name", name, f"not a valid project name ({DNS1123_RULE}); "
                          "it is the project's namespace.", "rename it, e.g. 'team-a'.")
             name = ""
-        elif name in SYSTEM_NAMESPACES or name.startswith("kube-"):
-            problems.add(f"{key}.name", name, "a namespace the cluster's own components use (or "
-                         "kube-*, reserved by Kubernetes): its members would get rights there, "
-                         "and removing the project would delete the namespace.",
-                         "give the project a namespace of its own, e.g. 'team-a'.")
+        elif not check_namespace(problems, f"{key}.name", name, reserved, "project"):
             name = ""
         elif name in seen:
             problems.add(f"{key}.name", name, f"duplicates {seen[name]}: one namespace, one project.",
@@ -311,13 +309,48 @@ def _sum(values: list[Optional[Fraction]]) -> Fraction:
     return sum((v for v in values if v is not None), Fraction(0))
 
 
-def _check_models(problems: Problems, projects: list[Project], serving: ServingConfig) -> None:
+def _listed_tokens(raw: Any) -> set[str]:
+    """Projects whose entry lists tokens, refused ones included: a refused token is
+    reported on its own, so "lists no tokens" would only mislead."""
+    return {item.get("name") for item in (raw if isinstance(raw, list) else [])
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+            and isinstance(item.get("tokens"), list) and item["tokens"]}
+
+
+def _warn_typo(problems: Problems, key: str, model: Model, projects: list[Project]) -> bool:
+    """A model outside every project, in a namespace spelt like one: it is served
+    without a token, which the user most likely did not mean. True if warned."""
+    guess = close_match(model.namespace, [p.namespace for p in projects], TYPO_CUTOFF)
+    if guess is None:
+        return False
+    problems.warn(f"{key}.namespace", model.namespace,
+                  "not a project's namespace, so the model is served to anyone who reaches "
+                  f"the gateway, without a token; did you mean project {guess}?",
+                  f"write namespace: {guess} to serve it with the project's tokens; if it is "
+                  "meant to be open, give it a namespace less like a project's name.")
+    return True
+
+
+def _warn_idle_tokens(problems: Problems, project: Project, models: list[Model]) -> None:
+    """Tokens only open models of their project that are not public: none, nothing to open."""
+    if project.tokens and all(m.public for m in models):
+        problems.warn(f"projects ({project.name}).tokens", [t.name for t in project.tokens],
+                      f"no model in namespace {project.namespace} needs a token (none, or only "
+                      "public ones), so the project's tokens open nothing.",
+                      f"put the model the tokens are for in namespace {project.namespace}, "
+                      "or remove the tokens.")
+
+
+def _check_models(problems: Problems, projects: list[Project], serving: ServingConfig,
+                  listed_tokens: set[str]) -> None:
     by_namespace = {p.namespace: p for p in projects}
     in_project: dict[str, list[Model]] = {}
     for i, model in enumerate(serving.models):
         key = f"models[{i}] ({model.name})"
         project = by_namespace.get(model.namespace)
         if project is None:
+            if _warn_typo(problems, key, model, projects):
+                continue  # (it says what `public` would: open anyway)
             if model.public:
                 problems.warn(f"{key}.public", True,
                               f"namespace {model.namespace} is not a project's, so the model is "
@@ -333,7 +366,7 @@ def _check_models(problems: Problems, projects: list[Project], serving: ServingC
                              f"({limit}): the model's pods would never be admitted.",
                              f"lower the model's {resource}, or raise "
                              f"projects ({project.name}).quota.{resource}.")
-        if not model.public and not project.tokens:
+        if not model.public and not project.tokens and project.name not in listed_tokens:
             problems.warn(key, model.key,
                           f"the model is in project {project.name}, which lists no tokens, and is "
                           "not public: nobody can call it through the gateway.",
@@ -341,6 +374,7 @@ def _check_models(problems: Problems, projects: list[Project], serving: ServingC
                           "(tokens: [{name: ci, expires: 'YYYY-MM-DD'}]), or set public: true.")
     for project in projects:
         models = in_project.get(project.name, [])
+        _warn_idle_tokens(problems, project, models)
         for resource, limit in (("cpu", project.quota.cpu), ("memory", project.quota.memory)):
             if limit is None or not models:
                 continue
@@ -356,13 +390,15 @@ def _check_models(problems: Problems, projects: list[Project], serving: ServingC
 
 
 def parse_access_config(problems: Problems, projects: Any, access: Any, serving: ServingConfig,
-                        today: Optional[datetime.date] = None) -> AccessConfig:
+                        today: Optional[datetime.date] = None,
+                        reserved: ReservedNamespaces = ReservedNamespaces()) -> AccessConfig:
     """`projects` and `access` from the stack config, checked against the models.
 
     `today` (UTC) decides which token expiries are in the past; tests pass it.
+    `reserved`: the namespaces the cluster's layers own, refused as projects.
     """
     today = today or utc_today()
-    parsed = _projects(problems, projects, today)
+    parsed = _projects(problems, projects, today, reserved)
     settings = _settings(problems, access)
-    _check_models(problems, parsed, serving)
+    _check_models(problems, parsed, serving, _listed_tokens(projects))
     return AccessConfig(projects=tuple(parsed), settings=settings)

@@ -20,7 +20,6 @@ from components.serving.scaling import check_metrics_api
 
 MONITORING_KEYS = {"enabled", "grafanaNodePort", "retention"}
 GRAFANA_PASSWORD_KEY = "grafanaAdminPassword"
-MONITORING_NAMESPACE = "monitoring"
 DEFAULT_GRAFANA_NODE_PORT = 30300
 # Prometheus keeps its data in an emptyDir (a lab has no storage class for it):
 # days, not the chart's 10d, so that the node's disk and the pod's memory stay small.
@@ -69,11 +68,6 @@ def parse_monitoring(problems: Problems, raw: Any, password: Any, secret_keys: f
                      "give how long to keep metrics, e.g. 3d.")
         retention = DEFAULT_RETENTION
 
-    if enabled and MONITORING_NAMESPACE in serving.namespaces:
-        problems.add("monitoring.enabled", True,
-                     f"a model or runtime uses the namespace {MONITORING_NAMESPACE!r}, which the "
-                     "monitoring stack owns (both would create and delete it).",
-                     "move the model or runtime to another namespace.")
     secret = GRAFANA_PASSWORD_KEY in secret_keys
     if enabled and password is None:
         problems.required(GRAFANA_PASSWORD_KEY,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from components.monitoring.config import MONITORING_NAMESPACE, MonitoringConfig
+from components.monitoring.config import MonitoringConfig
+from components.namespaces import MONITORING_NAMESPACE
 
 NAMESPACE = MONITORING_NAMESPACE
 RELEASE = "kube-prometheus-stack"

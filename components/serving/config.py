@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components import versions
-from components.quantity import is_quantity
+from components.namespaces import ReservedNamespaces, check_namespace
+from components.quantity import is_byte_amount, is_quantity
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_int, check_mapping, check_name, check_text,
     NamesInNamespaces, close_match, item_key)
@@ -187,7 +188,7 @@ def _parse_serving(problems: Problems, raw: Any) -> dict:
             "ingress_node_port": node_port, "smoke_test": smoke}
 
 
-def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
+def _parse_runtimes(problems: Problems, raw: Any, reserved: ReservedNamespaces) -> list[Runtime]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -204,7 +205,10 @@ def _parse_runtimes(problems: Problems, raw: Any) -> list[Runtime]:
             continue
         problems.unknown_keys(key, item, RUNTIME_KEYS)
         name = _name(problems, f"{key}.name", item.get("name"), "custom-sklearn")
-        namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "runtime")
         if name and namespace:
             names.first_time(key, namespace, name)
         if item.get("image") is None:
@@ -255,7 +259,17 @@ def _quantity(problems: Problems, key: str, value: Any, default: str) -> str:
     return str(value)
 
 
-def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: str) -> list[Model]:
+def _cpu(problems: Problems, key: str, value: Any) -> str:
+    """`resources.cpu`: a quantity of cores, not bytes."""
+    if value is not None and is_byte_amount(value):
+        problems.add(f"{key}.cpu", value, "a byte amount, not CPU cores.",
+                     "write cores, e.g. '1' or 500m (memory goes in resources.memory).")
+        return "500m"
+    return _quantity(problems, f"{key}.cpu", value, "500m")
+
+
+def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: str,
+                  reserved: ReservedNamespaces) -> list[Model]:
     if raw is None:
         return list(DEFAULT_MODELS)
     if not isinstance(raw, list):
@@ -274,7 +288,10 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             continue
         problems.unknown_keys(key, item, MODEL_KEYS)
         name = _name(problems, f"{key}.name", item.get("name"), "tf-flower")
-        namespace = _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "model")
         if name and namespace and names.first_time(key, namespace, name):
             _check_resource_name(problems, resource_names, f"{key}.name", namespace, name, key)
         fmt = item.get("format")
@@ -328,7 +345,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
         models.append(Model(
             name=name, namespace=namespace, format=fmt if isinstance(fmt, str) else "",
             storage_uri=storage, runtime=runtime,
-            cpu=_quantity(problems, f"{key}.resources.cpu", resources.get("cpu"), "500m"),
+            cpu=_cpu(problems, f"{key}.resources", resources.get("cpu")),
             memory=_quantity(problems, f"{key}.resources.memory", resources.get("memory"), "1Gi"),
             canary=canary, storage_secret=parse_storage_secret(problems, key, item),
             scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode),
@@ -337,8 +354,11 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
     return models
 
 
-def parse_serving_config(problems: Problems, serving: Any, runtimes: Any, models: Any) -> ServingConfig:
+def parse_serving_config(problems: Problems, serving: Any, runtimes: Any, models: Any,
+                         reserved: ReservedNamespaces = ReservedNamespaces()) -> ServingConfig:
+    """`reserved`: the namespaces the cluster's layers own, refused for models and runtimes."""
     settings = _parse_serving(problems, serving)
-    parsed_runtimes = _parse_runtimes(problems, runtimes)
-    parsed_models = _parse_models(problems, models, parsed_runtimes, settings["deployment_mode"])
+    parsed_runtimes = _parse_runtimes(problems, runtimes, reserved)
+    parsed_models = _parse_models(problems, models, parsed_runtimes, settings["deployment_mode"],
+                                  reserved)
     return ServingConfig(runtimes=tuple(parsed_runtimes), models=tuple(parsed_models), **settings)

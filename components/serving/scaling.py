@@ -46,6 +46,8 @@ RAW_DEPLOYMENT = "RawDeployment"
 SCALING_KEYS = {"minReplicas", "maxReplicas", "metric", "target", "containerConcurrency"}
 CONCURRENCY, RPS, CPU, MEMORY = "concurrency", "rps", "cpu", "memory"
 METRICS = (CONCURRENCY, RPS, CPU, MEMORY)
+# What each mode accepts (the rules are in the module's docstring).
+MODE_METRICS = {SERVERLESS: (CONCURRENCY, RPS, CPU), RAW_DEPLOYMENT: (CPU, MEMORY, RPS)}
 
 # Who scales a model's replicas.
 KNATIVE_KPA = "knative-kpa"    # Knative's pod autoscaler (concurrency, rps)
@@ -154,11 +156,14 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
 
     metric = given.get("metric")
     if metric is not None and metric not in METRICS:
-        guess = close_match(metric, METRICS)
+        # Only what this mode accepts is offered, the guess included.
+        shown_mode = SERVERLESS if serverless else RAW_DEPLOYMENT
+        accepted = MODE_METRICS[shown_mode]
+        guess = close_match(metric, accepted)
         problems.add(f"{key}.metric", metric, "unknown scaling metric"
                      + (f"; did you mean {guess!r}?" if guess else "."),
-                     "use concurrency or rps (Serverless), cpu (either mode) or memory, "
-                     "or rps (RawDeployment).")
+                     f"use {', '.join(accepted[:-1])} or {accepted[-1]} (the metrics of "
+                     f"deploymentMode {shown_mode}).")
         metric = None
     if metric == MEMORY and serverless:
         problems.add(f"{key}.metric", metric,

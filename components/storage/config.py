@@ -2,8 +2,8 @@
 
 Validated with the rest of the stack config, so that every problem is reported
 at once, before any node is touched. Upload sources are looked at here (they
-exist, are not empty, and a TorchServe model has its layout); they are hashed
-later, by the component that uploads them.
+exist, are not empty, a .mar is a zip archive, a TorchServe model has its
+layout); they are hashed later, by the component that uploads them.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any, Optional
 from components.problems import (
     DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_text,
     NamesInNamespaces, close_match, is_host, item_key)
+from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import is_quantity, parse_quantity
 from components.serving.config import Model, ServingConfig
 from components.config_secrets import encrypted_in_file, holds_encrypted
@@ -275,6 +276,11 @@ def _parse_upload(problems: Problems, key: str, item: Any) -> Optional[Upload]:
         problems.add(f"{key}.from", source, f"has file names with a backslash or a line break "
                      f"({', '.join(repr(o) for o in odd[:3])}).", "rename those files.")
         return None
+    broken = [f.relative for f in listed
+              if f.relative.endswith(torchserve.ARCHIVE_SUFFIX) and not files.is_zip(f.absolute)]
+    if broken:
+        problems.add(f"{key}.from", source, *torchserve.archive_problem(broken))
+        return None
     if not target:
         return None
     return Upload(source=source, target=target, is_directory=path.is_dir(), files=tuple(listed))
@@ -299,7 +305,8 @@ def _parse_uploads(problems: Problems, key: str, raw: Any) -> list[Upload]:
     return uploads
 
 
-def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings) -> list[ModelStore]:
+def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings,
+                  reserved: ReservedNamespaces) -> list[ModelStore]:
     stores = []
     names = NamesInNamespaces(problems, "give every store its own name.")
     for i, item in enumerate(check_list(problems, "modelStores", raw,
@@ -311,7 +318,10 @@ def _parse_stores(problems: Problems, raw: Any, settings: StorageSettings) -> li
             continue
         problems.unknown_keys(key, item, STORE_KEYS)
         name = check_name(problems, f"{key}.name", item.get("name"), "models")
-        namespace = check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "model store")
         if name and namespace:
             names.first_time(key, namespace, name)
         size = _quantity(problems, f"{key}.size", item.get("size"))
@@ -379,7 +389,8 @@ def _secret_value(problems: Problems, key: str, value: Any, index: int, runtime_
     return value
 
 
-def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) -> list[StorageSecret]:
+def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str],
+                   reserved: ReservedNamespaces) -> list[StorageSecret]:
     file_view = holds_encrypted(raw)  # a tool read the stack file: secrets are {secure: ...}
     runtime_secret = SECRETS_KEY in secret_keys
     secrets = []
@@ -400,7 +411,10 @@ def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) ->
                          "the namespace's default one, used by every pod.",
                          "pick another name, e.g. minio.")
             name = ""
-        namespace = check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test")
+        namespace = check_namespace(
+            problems, f"{key}.namespace",
+            check_name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
+            reserved, "storage secret")
         if name and namespace:
             names.first_time(key, namespace, name)
         endpoint = item.get("endpoint")
@@ -431,12 +445,14 @@ def _parse_secrets(problems: Problems, raw: Any, secret_keys: frozenset[str]) ->
 
 
 def parse_storage_config(problems: Problems, storage: Any, stores: Any, secrets: Any,
-                         secret_keys: frozenset[str] = frozenset()) -> StorageConfig:
+                         secret_keys: frozenset[str] = frozenset(),
+                         reserved: ReservedNamespaces = ReservedNamespaces()) -> StorageConfig:
+    """`reserved`: the namespaces the cluster's layers own, refused for stores and secrets."""
     have_stores = isinstance(stores, list) and bool(stores)
     settings = _parse_settings(problems, storage, have_stores)
     return StorageConfig(settings=settings,
-                         stores=tuple(_parse_stores(problems, stores, settings)),
-                         secrets=tuple(_parse_secrets(problems, secrets, secret_keys)))
+                         stores=tuple(_parse_stores(problems, stores, settings, reserved)),
+                         secrets=tuple(_parse_secrets(problems, secrets, secret_keys, reserved)))
 
 
 # ---------------------------------------------------------------- models x storage
@@ -468,7 +484,8 @@ def _check_pvc(problems: Problems, key: str, model: Model, uri: str,
     layout = torchserve.check_layout(set(landed),
                                      lambda name: landed[name].absolute.read_text("utf-8"))
     for what, fix in layout.problems:
-        problems.add(key, uri, f"a pytorch model path that {what}", fix)
+        problems.add(key, uri, "the TorchServe files at this path do not fit KServe's "
+                     f"TorchServe runtime: {what}", fix)
     return layout.served_names or None
 
 
@@ -492,7 +509,8 @@ def check_storage_references(problems: Problems, serving: ServingConfig,
                 problems.add(f"{key}.canary.storageUri", uri,
                              f"serves {', '.join(names)}, the primary {', '.join(served)}: both "
                              "revisions answer on one URL path.",
-                             "keep the model names of model_snapshot when you make a canary.")
+                             "give the canary's model_snapshot the same model names as the "
+                             "primary's.")
             served = served or names
         s3 = [uri for _, uri in uris if isinstance(uri, str) and uri.startswith("s3://")]
         if model.storage_secret is not None:

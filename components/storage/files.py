@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -64,6 +65,12 @@ def list_files(source: Path) -> list[LocalFile]:
                                    "socket or a device)")
             found.append(LocalFile(relative, shown_path(full), full.stat().st_size))
     return found
+
+
+def is_zip(path: Path) -> bool:
+    """A zip archive (read from its end, where the central directory is; not the
+    whole file)."""
+    return zipfile.is_zipfile(path)
 
 
 def sha256_file(path: Path, chunk: int = CHUNK_BYTES) -> str:

@@ -21,12 +21,14 @@ CONFIG_FILE = "config/config.properties"
 MODEL_STORE_DIR = "model-store"
 MODEL_STORE_IN_POD = "/mnt/models/model-store"  # where the runtime mounts the model path
 WRAPPER_KEYS = ("inference_address", "management_address", "grpc_inference_port", "model_store")
+ARCHIVE_SUFFIX = ".mar"  # torch-model-archiver's default format: a zip archive TorchServe unzips
 
 
 @dataclass
 class Layout:
     served_names: list[str] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (what, fix)
+    # (what, fix); each `what` a sentence of its own, with its subject.
+    problems: list[tuple[str, str]] = field(default_factory=list)
 
 
 def read_properties(text: str) -> dict[str, str]:
@@ -39,19 +41,32 @@ def read_properties(text: str) -> dict[str, str]:
     return found
 
 
+def archive_problem(names: list[str]) -> tuple[str, str]:
+    """(what, fix) for model archives that are not zip archives: TorchServe unzips
+    each .mar it loads, so such a model fails only in its pod."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    verb = "is not a zip archive" if len(names) == 1 else "are not zip archives"
+    return (f"{shown} {verb}: TorchServe unzips every model archive (.mar) it loads, so the "
+            "model would fail to load in its pod.",
+            "make the archive with torch-model-archiver (its default format is a zip; "
+            "examples/torchserve/build_mar.py shows how); if it is a Git LFS pointer, "
+            "run `git lfs pull` first.")
+
+
 def check_layout(names: set[str], read: Callable[[str], str]) -> Layout:
     """`names`: every file under the model path ("/"-separated); `read(name)`
     returns a file's text. Returns the served model names, or the problems."""
     layout = Layout()
-    archives = sorted(n for n in names if n.startswith(f"{MODEL_STORE_DIR}/") and n.endswith(".mar"))
+    archives = sorted(n for n in names
+                      if n.startswith(f"{MODEL_STORE_DIR}/") and n.endswith(ARCHIVE_SUFFIX))
     if CONFIG_FILE not in names:
         layout.problems.append((
-            f"has no {CONFIG_FILE}: KServe's TorchServe runtime starts with "
+            f"the path has no {CONFIG_FILE}: KServe's TorchServe runtime starts with "
             f"--ts-config=/mnt/models/{CONFIG_FILE}.",
             f"add {CONFIG_FILE} (with model_snapshot) to the uploaded directory."))
     if not archives:
         layout.problems.append((
-            f"has no {MODEL_STORE_DIR}/*.mar: the runtime loads model archives from "
+            f"the path has no {MODEL_STORE_DIR}/*.mar: the runtime loads model archives from "
             f"{MODEL_STORE_IN_POD}.",
             f"put the archive made by torch-model-archiver in {MODEL_STORE_DIR}/."))
     if CONFIG_FILE not in names:
