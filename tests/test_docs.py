@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from components.access.config import SYSTEM_NAMESPACES
+from components.namespaces import KUBERNETES_PREFIX, LAYER_NAMESPACES, MONITORING_NAMESPACE
 from components.stack_config import config_key_paths, config_key_tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,8 +134,8 @@ def test_the_readme_links_every_page_of_docs():
 def test_the_reserved_namespaces_are_all_listed():
     section = CONFIG_REFERENCE.read_text().split("### Reserved namespaces", 1)[1].split("\n#", 1)[0]
     listed = set(re.findall(r"`([a-z*-]+)`", section))
-    wanted = {n for n in SYSTEM_NAMESPACES if not n.startswith("kube-")} | {"kube-*", "monitoring"}
-    assert wanted <= listed, sorted(wanted - listed)
+    wanted = set(LAYER_NAMESPACES) | {f"{KUBERNETES_PREFIX}*", MONITORING_NAMESPACE}
+    assert listed == wanted, (sorted(wanted - listed), sorted(listed - wanted))
 
 
 # --- the config reference against the code -----------------------------------------
