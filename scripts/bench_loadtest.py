@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components.loadtest.client import Target  # noqa: E402
 from components.loadtest.local_server import listening_socket, run_forever  # noqa: E402

@@ -30,7 +30,8 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components.loadtest.target import mode_of, stack_kubeconfig  # noqa: E402
 from components.loadtest.client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, Target  # noqa: E402

@@ -35,7 +35,8 @@ from typing import Callable, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components import versions  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
