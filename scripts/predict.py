@@ -41,7 +41,8 @@ if __name__ == "__main__":  # a command, not an import (tests import it)
 from components import versions  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
 from components.serving.endpoints import (  # noqa: E402
-    TOKEN_ENV, TOKENS_HINT, EndpointError, TokenNeeded, from_stack, read_token, require_token)
+    TOKEN_ENV, TOKENS_HINT, EndpointError, TokenNeeded, from_stack, given, read_token,
+    require_token)
 from components.serving.v1_protocol import parse_predictions, predict_path, request_body  # noqa: E402
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
@@ -164,12 +165,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.stack:
             endpoint = from_stack(args.stack, args.model, args.stacks_dir, "predict.py")
             require_token(endpoint, token, args.stack)
-            base_url, host = args.url or endpoint.base_url, args.host or endpoint.host
-            model = endpoint.served_name
+            endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host and args.model:
-            base_url, host, model = args.url, args.host, args.model
+            endpoint = given(args.url, args.host, args.model)
         else:
             parser.error("give --stack, or all of --url, --host and --model")
+        # The path names the served model (NAME of NAMESPACE/NAME, or TorchServe's
+        # model_snapshot name); the namespace is in the Host header.
+        base_url, host, model = endpoint.base_url, endpoint.host, endpoint.served_name
         if args.data is not None:
             if args.image:
                 parser.error("give an IMAGE or --data, not both")
@@ -190,7 +193,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.json:
             print(json.dumps(answer))
             return 0
-        print(f"{model} ({host}) answered for {image_path.name}:")
+        print(f"{endpoint.label} ({host}) answered for {image_path.name}:")
         for p in parse_predictions(answer):
             scores = " ".join(f"{s:.4f}" for s in p.scores)
             print(f"  key {p.key!r}: class {p.class_index} ({p.confidence:.1%})  scores [{scores}]")

@@ -99,6 +99,15 @@ def test_prediction_printed_with_class_and_scores(server, image):
     assert base64.b64decode(instance["image_bytes"]["b64"]) == SMOKE_IMAGE_JPEG
 
 
+def test_a_model_given_as_namespace_slash_name_is_asked_for_by_its_name(server, image):
+    """--url/--host/--model NS/NAME: the path has NAME only, as the load test's."""
+    V1Handler.received.clear()
+    result = run("--url", server, "--host", HOST, "--model", "kserve-test/tf-flower", str(image))
+    assert result.returncode == 0, result.stderr
+    host, path, _ = V1Handler.received[-1]
+    assert (host, path) == (HOST, "/v1/models/tf-flower:predict")
+    assert "kserve-test/tf-flower" in result.stdout
+
 def test_json_output(server, image):
     result = run("--url", server, "--host", HOST, "--model", "tf-flower", "--json", str(image))
     assert json.loads(result.stdout)["predictions"][0]["scores"] == SCORES
