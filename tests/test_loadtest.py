@@ -19,7 +19,8 @@ from components.loadtest.figures import percentile, per_second
 from components.loadtest.client import Outcome
 from components.loadtest.plot import draw
 from components.loadtest.replicas import (
-    KubectlSource, ReplicaSample, canary_share_from_isvc, deployments_replicas)
+    KubectlSource, ReplicaSample, Sampler, SourceError, canary_share_from_isvc,
+    deployments_replicas)
 from components.loadtest.run import progress_line, run_load_test
 from components.loadtest.client import Progress
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body
@@ -35,33 +36,46 @@ class Handler(BaseHTTPRequestHandler):
     count = 0
     lock = threading.Lock()
     headers_seen: list = []
+    bodies: list = []
+    refuse = None  # 401 or 403: the gateway refuses every request, as Istio does
 
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        json.loads(body)
-        with Handler.lock:
-            Handler.count += 1
-            number = Handler.count
-            Handler.headers_seen.append((self.headers["Host"], self.path,
-                                         self.headers.get("Authorization")))
-        time.sleep(DELAY)
-        status = 500 if number % ERROR_EVERY == 0 else 200
-        data = json.dumps({"predictions": [{"prediction": 0, "scores": [1.0]}]} if status == 200
-                          else {"error": "boom"}).encode()
+    def _answer(self, status, body):
+        data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with Handler.lock:
+            Handler.count += 1
+            number = Handler.count
+            Handler.headers_seen.append((self.headers["Host"], self.path,
+                                         self.headers.get("Authorization")))
+            Handler.bodies.append(body)
+        if Handler.refuse:
+            return self._answer(Handler.refuse, {"error": "RBAC: access denied"})
+        time.sleep(DELAY)
+        if number % ERROR_EVERY == 0:
+            return self._answer(500, {"error": "boom"})
+        return self._answer(200, {"predictions": [{"prediction": 0, "scores": [1.0]}]})
+
+    def do_GET(self):
+        # Not Prometheus: its query API is not here.
+        self._answer(404, {"error": f"no {self.path.split('?')[0]} here"})
+
 
 @pytest.fixture
 def server():
     Handler.count = 0
     Handler.headers_seen = []
+    Handler.bodies = []
+    Handler.refuse = None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -81,6 +95,11 @@ class ScaleOut:
         self.calls += 1
         ready = min(3, 1 + self.calls // 2)
         return ReplicaSample(0.0, desired=min(3, ready + 1), ready=ready, canary_share=0.1)
+
+
+def loadtest(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest.py"), *args],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
 
 
 def target(url, token=None):
@@ -108,14 +127,15 @@ def test_open_loop_figures_and_replica_series_are_right(server):
     assert result["series"]["t"] == [0.5, 1.5]
     assert sum(result["series"]["rate"]) == result["requests"]
     assert sum(result["series"]["errors"]) == expected_errors
-    # The replica series is what the source said, in order, with times since the start.
+    # The replica series is what the source said, in order, with times since the start
+    # (how often it samples: test_the_sampler_keeps_its_schedule, on a fake clock).
     samples = result["replicas"]
-    assert len(samples) == source.calls >= 4
+    assert len(samples) == source.calls >= 2  # at the start and after the load
     assert [s["ready"] for s in samples] == [min(3, 1 + n // 2) for n in range(1, source.calls + 1)]
     assert [s["desired"] for s in samples] == [min(3, s["ready"] + 1) for s in samples]
     assert all(s["canary_share"] == 0.1 for s in samples)
     times = [s["t"] for s in samples]
-    assert times == sorted(times) and times[0] < 0.25 and times[-1] >= duration
+    assert times == sorted(times) and times[0] >= 0 and times[-1] >= duration
     # The token and the V1 request reached the server as sent.
     assert {h for h in Handler.headers_seen} == {(HOST, "/v1/models/tf-flower:predict", "Bearer t0ken")}
 
@@ -275,3 +295,63 @@ def test_progress_line_is_one_line():
     line = progress_line(progress, 2.0, 10.0, "2/3")
     assert "\n" not in line and "[####" in line and "err 2" in line and "replicas 2/3" in line
     assert "p95 10.0ms" in line
+
+
+class FakeTime:
+    """A clock that moves only when the sampler waits or the source takes time."""
+
+    def __init__(self, now=100.0, stop_at=None):
+        self.now, self.stop_at, self.waits = now, stop_at, []
+
+    def clock(self):
+        return self.now
+
+    def wait(self, seconds):
+        self.waits.append(seconds)
+        self.now += seconds
+        return self.stop_at is not None and self.now >= self.stop_at
+
+
+def test_the_sampler_keeps_its_schedule_whatever_the_source_takes():
+    fake = FakeTime(100.0, stop_at=102.0)
+
+    def slow_source():  # each reading takes a quarter of a second
+        fake.now += 0.25
+        return ReplicaSample(0.0, desired=2, ready=1)
+
+    sampler = Sampler(slow_source, interval=0.5, clock=fake.clock, wait=fake.wait)
+    sampler.start(100.0)
+    samples = sampler.stop()
+    # One at the start, one per tick, one after the load (at stop).
+    assert [s.t for s in samples] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert fake.waits == [0.25, 0.25, 0.25, 0.25]
+    assert all((s.desired, s.ready) == (2, 1) for s in samples) and sampler.failures == []
+
+
+def test_a_source_slower_than_the_interval_skips_ticks():
+    fake = FakeTime(0.0, stop_at=3.0)
+
+    def very_slow():
+        fake.now += 0.7
+        return ReplicaSample(0.0, ready=1)
+
+    sampler = Sampler(very_slow, interval=0.5, clock=fake.clock, wait=fake.wait)
+    sampler.start(0.0)
+    assert [s.t for s in sampler.stop()] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_sampler_failures_are_recorded_whole_and_do_not_stop_it():
+    fake = FakeTime(0.0, stop_at=1.0)
+    long_error = "x" * 500
+    outcomes = iter([SourceError(long_error), ReplicaSample(0.0, ready=1), KeyError("data")])
+
+    def flaky():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    sampler = Sampler(flaky, interval=0.5, clock=fake.clock, wait=fake.wait)
+    sampler.start(0.0)
+    assert [s.t for s in sampler.stop()] == [0.5]
+    assert sampler.failures == [long_error, "KeyError: 'data'"]
