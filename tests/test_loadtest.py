@@ -190,13 +190,19 @@ def test_command_writes_json_and_png_and_prints_the_figures(server, tmp_path):
 
 
 def test_command_refuses_bad_arguments(tmp_path):
-    def run(*args):
-        return subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest.py"), *args],
-                              capture_output=True, text=True, timeout=60)
+    run = loadtest
+    # Usage errors exit 6 as documented; 2 means that nothing reached the model.
     both = run("m", "--rate", "1", "--concurrency", "2", "--duration", "1", "--url", "http://x", "--host", "h")
-    assert both.returncode == 2 and "not allowed with" in both.stderr
+    assert both.returncode == 6 and "not allowed with" in both.stderr
     nowhere = run("m", "--rate", "1", "--duration", "1")
-    assert nowhere.returncode == 2 and "give --stack" in nowhere.stderr
+    assert nowhere.returncode == 6 and "give --stack" in nowhere.stderr
+    no_duration = run("m", "--rate", "1", "--url", "http://x", "--host", "h")
+    assert no_duration.returncode == 6 and "--duration" in no_duration.stderr
+    no_image = run("m", "--url", "http://127.0.0.1:1", "--host", "h", "--rate", "1", "--duration", "1",
+                   "--image", str(tmp_path / "flower.jpg"), "--out", str(tmp_path / "out"))
+    assert no_image.returncode == 6, no_image.stderr
+    assert f"--image {tmp_path / 'flower.jpg'}" in no_image.stderr and "Traceback" not in no_image.stderr
+    assert not (tmp_path / "out").exists()
     missing = run("nope", "--stack", "lab", "--rate", "1", "--duration", "1")
     assert missing.returncode == 6 and "has no model 'nope'" in missing.stderr
     bad_url = run("m", "--url", "https://x:1", "--host", "h", "--rate", "1", "--duration", "1")
@@ -295,6 +301,106 @@ def test_progress_line_is_one_line():
     line = progress_line(progress, 2.0, 10.0, "2/3")
     assert "\n" not in line and "[####" in line and "err 2" in line and "replicas 2/3" in line
     assert "p95 10.0ms" in line
+
+
+def test_help_gives_the_exit_statuses():
+    result = loadtest("--help")
+    assert result.returncode == 0
+    assert "Exit status" in result.stdout and "6 bad arguments" in result.stdout
+
+
+def test_the_default_output_directory_is_ignored_by_git(tmp_path):
+    """Run from the repository (or scripts/), the figures must not show up in `git status`."""
+    from components.loadtest.run import default_out_dir
+    out = default_out_dir("tf-flower", time.localtime(0))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text((ROOT / ".gitignore").read_text())
+    for where in (tmp_path, tmp_path / "scripts"):
+        check = subprocess.run(["git", "-C", str(tmp_path), "check-ignore", "--no-index", "-q",
+                                str(where / out / "figures.json")])
+        assert check.returncode == 0, f"{where / out} is not ignored by .gitignore"
+
+
+def test_a_refused_token_exits_7_with_the_explanation_predict_gives(server, tmp_path):
+    Handler.refuse = 401
+    result = loadtest("kserve-test/tf-flower", "--url", server, "--host", HOST, "--rate", "10",
+                      "--duration", "0.5", "--no-replicas", "--token", "old.token.sig",
+                      "--out", str(tmp_path / "out"))
+    assert result.returncode == 7, result.stderr
+    assert "refused the token (HTTP 401" in result.stderr and "tokens --show-secrets" in result.stderr
+    assert "old.token.sig" not in result.stdout + result.stderr
+    assert (tmp_path / "out" / "figures.json").is_file()  # the figures of the run are kept
+
+
+def test_no_token_for_a_protected_model_exits_7_as_predict_does(server, tmp_path):
+    Handler.refuse = 403
+    env = {k: v for k, v in os.environ.items() if k != endpoints.TOKEN_ENV}
+    result = loadtest("kserve-test/tf-flower", "--url", server, "--host", HOST, "--rate", "10",
+                      "--duration", "0.5", "--no-replicas", "--out", str(tmp_path / "out"), env=env)
+    assert result.returncode == 7, result.stderr
+    image = tmp_path / "flower.jpg"
+    image.write_bytes(SMOKE_IMAGE_JPEG)
+    predicted = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--url", server,
+                                "--host", HOST, "--model", "kserve-test/tf-flower", str(image)],
+                               capture_output=True, text=True, timeout=60, env=env)
+    assert predicted.returncode == 7, predicted.stderr
+    explanation = predicted.stderr.strip().removeprefix("predict.py: ")
+    assert "no token was sent" in explanation and "--token-file" in explanation
+    assert f"loadtest.py: {explanation}" in result.stderr
+
+
+def test_a_failing_prometheus_is_shown_on_the_terminal(server, tmp_path):
+    prometheus = f"{server}/prometheus"  # answers 404
+    result = loadtest("kserve-test/tf-flower", "--stack", "lab", "--url", server, "--rate", "10",
+                      "--duration", "0.5", "--prometheus", prometheus, "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    failure = next(line for line in result.stderr.splitlines() if "replicas could not be read" in line)
+    assert prometheus in failure
+    assert "HTTP Error 404" in result.stderr
+
+
+def test_a_failing_kubectl_is_shown_on_the_terminal_in_full(server, tmp_path):
+    lines = [f"E0101 00:00:0{n} memcache.go:265] couldn't get current server API group list: Get "
+             f"\"https://10.0.2.21:6443/api\": dial tcp 10.0.2.21:6443: connect: connection refused"
+             for n in range(3)]
+    lines.append("The connection to the server 10.0.2.21:6443 was refused - did you specify the "
+                 "right host or port?")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").write_text("#!/bin/sh\ncat >&2 <<'EOF'\n" + "\n".join(lines) + "\nEOF\nexit 1\n")
+    (bin_dir / "kubectl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = loadtest("kserve-test/tf-flower", "--url", server, "--host", HOST, "--rate", "10",
+                      "--duration", "0.5", "--kubeconfig", str(tmp_path / "kubeconfig"),
+                      "--out", str(tmp_path / "out"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "replicas could not be read" in result.stderr
+    for line in lines:  # the first ones too, not only the last 200 characters
+        assert line in result.stderr
+
+
+def test_data_sends_a_json_body_of_the_users_own(server, tmp_path):
+    request = ROOT / "examples" / "torchserve" / "request.json"
+    result = loadtest("kserve-test/torchserve", "--stack", "torchserve-example", "--url", server,
+                      "--data", str(request), "--rate", "10", "--duration", "0.5", "--no-replicas",
+                      "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert len(Handler.bodies) == 5
+    assert all(body == json.loads(request.read_text()) for body in Handler.bodies)
+    assert {path for _, path, _ in Handler.headers_seen} == {"/v1/models/adder:predict"}
+
+
+def test_data_that_is_not_json_or_with_an_image_is_refused(server, tmp_path):
+    bad = tmp_path / "request.json"
+    bad.write_text("instances: [1, 2]")
+    common = ("kserve-test/torchserve", "--stack", "torchserve-example", "--url", server, "--rate",
+              "10", "--duration", "0.5", "--no-replicas", "--out", str(tmp_path / "out"))
+    result = loadtest(*common, "--data", str(bad))
+    assert result.returncode == 6 and f"--data {bad}" in result.stderr
+    assert "is not JSON" in result.stderr and "Traceback" not in result.stderr
+    both = loadtest(*common, "--data", str(bad), "--image", str(bad))
+    assert both.returncode == 6 and "not allowed with" in both.stderr
+    assert Handler.count == 0 and not (tmp_path / "out").exists()
 
 
 class FakeTime:
