@@ -3,7 +3,9 @@
 The commands in scripts/ need pulumi, paramiko and PyYAML. Called first thing
 (before any of those is imported), `ensure()` re-executes the command with
 venv/bin/python, after creating venv/ and installing requirements.txt when it
-is missing or older than requirements.txt. Standard library only.
+is missing or older than requirements.txt. The commands call it only under
+`if __name__ == "__main__"`: importing one (the tests do) must not replace the
+importing process. Standard library only.
 """
 from __future__ import annotations
 

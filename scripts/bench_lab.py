@@ -41,7 +41,8 @@ for path in (ROOT, ROOT / "scripts", ROOT / "tests"):
     sys.path.insert(0, str(path))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from lab.cpu_group import CpuGroup  # noqa: E402
 from lab.nodes import Lab, unavailable_reason  # noqa: E402

@@ -31,7 +31,8 @@ for path in (ROOT, ROOT / "scripts", ROOT / "tests"):
 
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components.storage.files import sha256_file  # noqa: E402
 from lab.nodes import Lab, unavailable_reason  # noqa: E402

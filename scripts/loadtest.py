@@ -3,24 +3,30 @@
 
     loadtest.py MODEL --stack lab [--rate 50 | --concurrency 8] --duration 60
     loadtest.py NAMESPACE/NAME --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --rate 20 --duration 30
+    loadtest.py kserve-test/torchserve --stack torchserve-example --data examples/torchserve/request.json --rate 5 --duration 30
 
 MODEL is NAME or NAMESPACE/NAME. --rate sends that many requests per second
 whatever the answers do (latency counts from when each request was due);
---concurrency keeps that many requests in flight. A progress line runs on
-stderr; at the end it prints the latency percentiles, the errors and the
-achieved rate, and writes figures.json and plot.png (latency, rate and the
-model's replicas against time, with the canary's share when there is one).
+--concurrency keeps that many requests in flight. Each request is a V1 predict
+with a small JPEG (--image FILE for another) or, with --data FILE, a JSON
+body of your own (TorchServe and other models that take JSON). A progress line
+runs on stderr; at the end it prints the latency percentiles, the errors and
+the achieved rate, and writes figures.json and plot.png (latency, rate and the
+model's replicas against time, with the canary's share when there is one) into
+--out (default: loadtest-NAME-TIME/, which .gitignore ignores).
 
 Replicas come from the cluster: kubectl with --kubeconfig (or $KUBECONFIG, or
 the stack's `kubeconfig` output when the Pulumi CLI is here), or from
-Prometheus with --prometheus URL. A token, when the model needs one, comes from
---token, --token-file or $KSERVE_TOKEN and is sent as `Authorization: Bearer`.
+Prometheus with --prometheus URL; when they cannot be read, the reasons are
+printed at the end. A token, when the model needs one, comes from --token,
+--token-file or $KSERVE_TOKEN and is sent as `Authorization: Bearer`.
+
 Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file,
-7 no token for a model that needs one.
+7 no token for a model that needs one, or the gateway refused the requests
+(401/403).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -30,21 +36,22 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components.loadtest.target import mode_of, stack_kubeconfig  # noqa: E402
 from components.loadtest.client import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, Target  # noqa: E402
-from components.loadtest.figures import summary_lines  # noqa: E402
+from components.loadtest.figures import refused_status, replica_failure_lines, summary_lines  # noqa: E402
 from components.loadtest.plot import draw  # noqa: E402
 from components.loadtest.replicas import KubectlSource, PrometheusSource  # noqa: E402
-from components.loadtest.run import run_load_test, write_json  # noqa: E402
+from components.loadtest.run import default_out_dir, run_load_test, write_json  # noqa: E402
 from components.monitoring import dashboard  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
+from components.serving.command_line import (  # noqa: E402
+    EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file, read_json_body)
 from components.serving.endpoints import (  # noqa: E402
-    Endpoint, EndpointError, TokenNeeded, from_stack, given, read_token, require_token)
+    Endpoint, EndpointError, TokenNeeded, from_stack, given, read_token, refusal, require_token)
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body  # noqa: E402
-
-EXIT_UNREACHABLE, EXIT_USAGE, EXIT_UNAUTHORIZED = 2, 6, 7
 
 
 def replica_source(args, endpoint: Endpoint, cleanup: list):
@@ -75,8 +82,19 @@ def replica_source(args, endpoint: Endpoint, cleanup: list):
     return KubectlSource(namespace, endpoint.name, kubeconfig)
 
 
+def request(args) -> bytes:
+    """The body every request carries: --data as given, else --image (or the small
+    JPEG) in tf-flower's V1 request."""
+    if args.data is not None:
+        return read_json_body("--data", args.data)
+    image = read_argument_file("--image", args.image, "Give an image file, or leave --image "
+                               "out to send a small built-in JPEG.") if args.image \
+        else SMOKE_IMAGE_JPEG
+    return request_body(image).encode()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ToolParser(__doc__)
     parser.add_argument("model", help="NAME or NAMESPACE/NAME")
     load = parser.add_mutually_exclusive_group(required=True)
     load.add_argument("--rate", type=float, help="requests per second (open loop)")
@@ -86,7 +104,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
     parser.add_argument("--url", help="base URL of the ingress, e.g. http://10.0.2.21:31903")
     parser.add_argument("--host", help="Host header, e.g. tf-flower.kserve-test.example.com")
-    parser.add_argument("--image", type=Path, help="image to send (default: a small JPEG)")
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("--image", type=Path, help="image to send (default: a small JPEG)")
+    body.add_argument("--data", type=Path, help="a JSON file to send as the request body "
+                      "instead of an image (a V1 request of your own, e.g. for TorchServe)")
     parser.add_argument("--token", help="bearer token (or --token-file, or $KSERVE_TOKEN)")
     parser.add_argument("--token-file", help="file holding the bearer token")
     parser.add_argument("--kubeconfig", help="kubeconfig to read the replicas with")
@@ -98,7 +119,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                         help=f"open-loop connection limit (default {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--out", type=Path, help="directory for figures.json and plot.png "
-                        "(default: loadtest-NAME-TIME)")
+                        "(default: loadtest-NAME-TIME, git-ignored)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or (args.rate is not None and args.rate <= 0) or \
             (args.concurrency is not None and args.concurrency < 1):
@@ -114,10 +135,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             endpoint = given(args.url, args.host, args.model)
         else:
             parser.error("give --stack, or both --url and --host")
-        image = args.image.read_bytes() if args.image else SMOKE_IMAGE_JPEG
         # The served name: TorchServe answers under its model_snapshot name.
         target = Target(endpoint.base_url, endpoint.host, predict_path(endpoint.served_name),
-                        request_body(image).encode(), token)
+                        request(args), token)
         target.address()  # a bad URL fails here, before anything is sent
         source = replica_source(args, endpoint, cleanup)
         about = {"model": endpoint.label, "url": endpoint.base_url + target.path, "host": endpoint.host,
@@ -138,16 +158,24 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         for path in cleanup:
             os.unlink(path)
-    out = args.out or Path(f"loadtest-{endpoint.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = args.out or default_out_dir(endpoint.name, time.localtime())
     write_json(result, out / "figures.json")
     draw(result, out / "plot.png")
     for line in summary_lines(result):
         print(line)
     print(f"wrote {out / 'figures.json'} and {out / 'plot.png'}")
+    for line in replica_failure_lines(result):
+        print(f"loadtest.py: {line}", file=sys.stderr)
     if result["requests"] and result["transport_errors"].get("connect") == result["requests"]:
         print(f"loadtest.py: no connection to {endpoint.base_url}: check ingressAddress and "
               "ingressPort (pulumi stack output)", file=sys.stderr)
         return EXIT_UNREACHABLE
+    status = refused_status(result)
+    if status is not None:
+        why = refusal(status, result["url"], endpoint.host, endpoint.served_name,
+                      token_sent=token is not None)
+        print(f"loadtest.py: {why}", file=sys.stderr)
+        return EXIT_UNAUTHORIZED
     return 0
 
 

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components.plan.build import plan_stack  # noqa: E402
 from components.plan.svg import GraphOutputError, write_graph  # noqa: E402

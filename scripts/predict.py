@@ -13,13 +13,15 @@ model_snapshot (from the uploaded config.properties), which the stack file
 gives. A model in a project needs one of the project's tokens
 (`pulumi stack output tokens --show-secrets`): give it with --token-file, the
 KSERVE_TOKEN environment variable, or --token (visible to other users of this
-machine while the command runs). Exit status: 0 answered, 2 gateway unreachable,
-3 model not found (404), 4 model not ready (503), 5 timeout, 6 a bad stack file,
-7 no token or a refused one (401/403), 1 any other error.
+machine while the command runs).
+
+Exit status: 0 answered, 2 gateway unreachable, 3 model not found (404),
+4 model not ready (503), 5 timeout, 6 bad arguments (a file that cannot be
+read, --data that is not JSON) or a bad stack file, 7 no token or a refused
+one (401/403), 1 any other error.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -35,18 +37,19 @@ from typing import Callable, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from components import project_venv  # noqa: E402
 
-project_venv.ensure()
+if __name__ == "__main__":  # a command, not an import (tests import it)
+    project_venv.ensure()
 
 from components import versions  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
+from components.serving.command_line import (  # noqa: E402
+    EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file, read_json_body)
 from components.serving.endpoints import (  # noqa: E402
-    TOKEN_ENV, TOKENS_HINT, EndpointError, TokenNeeded, from_stack, read_token, require_token)
+    TOKEN_ENV, EndpointError, TokenNeeded, from_stack, given, read_token, refusal, require_token)
 from components.serving.v1_protocol import parse_predictions, predict_path, request_body  # noqa: E402
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
-EXIT_OTHER, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_NOT_READY, EXIT_TIMEOUT = 1, 2, 3, 4, 5
-EXIT_USAGE = 6  # a bad stack file or arguments
-EXIT_UNAUTHORIZED = 7  # no token where one is needed, or the gateway refused it (401/403)
+EXIT_OTHER, EXIT_NOT_FOUND, EXIT_NOT_READY, EXIT_TIMEOUT = 1, 3, 4, 5
 
 
 class PredictError(Exception):
@@ -104,19 +107,9 @@ def predict(base_url: str, host: str, model: str, image: bytes, timeout: float =
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         body = error.read(300).decode(errors="replace").strip()
-        if error.code == 401:
-            raise PredictError(
-                f"the gateway refused the token (HTTP 401 from {url}): it has expired, is "
-                "malformed, or was signed by a key that has since been replaced "
-                f"(access.signingKeyGeneration). Get a current one: {TOKENS_HINT}.",
-                EXIT_UNAUTHORIZED) from None
-        if error.code == 403:
-            why = ("the token sent is not one of this model's project (or was removed from the "
-                   "stack file)" if token else
-                   f"no token was sent; give one of the project's tokens with --token-file or "
-                   f"{TOKEN_ENV} ({TOKENS_HINT})")
-            raise PredictError(f"access to model {model!r} denied (HTTP 403 from {url}, Host "
-                               f"{host}): {why}.", EXIT_UNAUTHORIZED) from None
+        refused = refusal(error.code, url, host, model, token_sent=bool(token))
+        if refused:
+            raise PredictError(refused, EXIT_UNAUTHORIZED) from None
         if error.code == 404:
             raise PredictError(
                 f"model {model!r} not found (HTTP 404 from {url}, Host {host}): {body or 'no body'}. "
@@ -141,7 +134,7 @@ def predict(base_url: str, host: str, model: str, image: bytes, timeout: float =
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ToolParser(__doc__)
     parser.add_argument("image", nargs="?", help="image file (default: the sample flower photo)")
     parser.add_argument("--stack", help="read address, port and host from stacks/Pulumi.STACK.yaml")
     parser.add_argument("--url", help="base URL of the ingress, e.g. http://10.0.2.21:31903")
@@ -163,33 +156,28 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.stack:
             endpoint = from_stack(args.stack, args.model, args.stacks_dir, "predict.py")
             require_token(endpoint, token, args.stack)
-            base_url, host = args.url or endpoint.base_url, args.host or endpoint.host
-            model = endpoint.served_name
+            endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host and args.model:
-            base_url, host, model = args.url, args.host, args.model
+            endpoint = given(args.url, args.host, args.model)
         else:
             parser.error("give --stack, or all of --url, --host and --model")
+        # The path names the served model (NAME of NAMESPACE/NAME, or TorchServe's
+        # model_snapshot name); the namespace is in the Host header.
+        base_url, host, model = endpoint.base_url, endpoint.host, endpoint.served_name
         if args.data is not None:
             if args.image:
                 parser.error("give an IMAGE or --data, not both")
-            try:
-                body = args.data.read_bytes()
-                json.loads(body)
-            except OSError as error:
-                raise PredictError(f"cannot read {args.data}: {error.strerror}") from None
-            except ValueError:
-                raise PredictError(f"{args.data} is not JSON: give a V1 request such as "
-                                   '{"instances": [[1, 2, 3]]}') from None
+            body = read_json_body("--data", args.data)
             print(json.dumps(predict(base_url, host, model, b"", args.timeout, token, body=body)))
             return 0
         image_path = Path(args.image) if args.image else sample_image()
-        if not image_path.is_file():
-            raise PredictError(f"no image file at {image_path}")
-        answer = predict(base_url, host, model, image_path.read_bytes(), args.timeout, token)
+        image = read_argument_file("IMAGE", image_path, "Give an image file, or none for the "
+                                   "sample flower photo.")
+        answer = predict(base_url, host, model, image, args.timeout, token)
         if args.json:
             print(json.dumps(answer))
             return 0
-        print(f"{model} ({host}) answered for {image_path.name}:")
+        print(f"{endpoint.label} ({host}) answered for {image_path.name}:")
         for p in parse_predictions(answer):
             scores = " ".join(f"{s:.4f}" for s in p.scores)
             print(f"  key {p.key!r}: class {p.class_index} ({p.confidence:.1%})  scores [{scores}]")

@@ -99,6 +99,15 @@ def test_prediction_printed_with_class_and_scores(server, image):
     assert base64.b64decode(instance["image_bytes"]["b64"]) == SMOKE_IMAGE_JPEG
 
 
+def test_a_model_given_as_namespace_slash_name_is_asked_for_by_its_name(server, image):
+    """--url/--host/--model NS/NAME: the path has NAME only, as the load test's."""
+    V1Handler.received.clear()
+    result = run("--url", server, "--host", HOST, "--model", "kserve-test/tf-flower", str(image))
+    assert result.returncode == 0, result.stderr
+    host, path, _ = V1Handler.received[-1]
+    assert (host, path) == (HOST, "/v1/models/tf-flower:predict")
+    assert "kserve-test/tf-flower" in result.stdout
+
 def test_json_output(server, image):
     result = run("--url", server, "--host", HOST, "--model", "tf-flower", "--json", str(image))
     assert json.loads(result.stdout)["predictions"][0]["scores"] == SCORES
@@ -142,7 +151,19 @@ def test_timeout(server, image):
 
 def test_missing_image_file(server, tmp_path):
     result = run("--url", server, "--host", HOST, "--model", "tf-flower", str(tmp_path / "nope.jpg"))
-    assert result.returncode == 1 and "no image file" in result.stderr
+    assert result.returncode == predict.EXIT_USAGE, result.stderr
+    assert f"IMAGE {tmp_path / 'nope.jpg'}: cannot read it" in result.stderr
+
+
+def test_usage_errors_exit_6_as_documented_not_2_the_unreachable_gateway(image):
+    """argparse's own status 2 would read as "gateway unreachable"."""
+    nowhere = run(str(image))
+    assert nowhere.returncode == predict.EXIT_USAGE == 6
+    assert "give --stack, or all of --url, --host and --model" in nowhere.stderr
+    unknown = run("--stack", "lab", "--no-such-option")
+    assert unknown.returncode == 6 and "unrecognized arguments: --no-such-option" in unknown.stderr
+    helped = run("--help")
+    assert helped.returncode == 0 and "Exit status" in helped.stdout and "6 bad arguments" in helped.stdout
 
 
 def test_stack_file_gives_address_port_and_host():

@@ -79,6 +79,6 @@ def test_data_that_is_not_json_is_refused(server, tmp_path):
     bad = tmp_path / "request.json"
     bad.write_text("instances: [1, 2]")
     result = run("--stack", "torchserve-example", "--url", server, "--data", str(bad))
-    assert result.returncode == 1 and "is not JSON" in result.stderr
+    assert result.returncode == predict.EXIT_USAGE and f"--data {bad} is not JSON" in result.stderr
     both = run("--stack", "torchserve-example", "--url", server, "--data", str(bad), "x.jpg")
-    assert both.returncode == 2 and "not both" in both.stderr
+    assert both.returncode == predict.EXIT_USAGE and "not both" in both.stderr

@@ -203,7 +203,7 @@ def test_no_helm_at_all_is_reported(tmp_path, monkeypatch, capsys):
 def load_script():
     spec = importlib.util.spec_from_file_location("fetch_upstream_under_test", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # project_venv.ensure() returns at once under the venv
+    spec.loader.exec_module(module)  # not __main__: no venv set-up or re-execution
     return module
 
 

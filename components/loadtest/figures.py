@@ -105,3 +105,19 @@ def summary_lines(result: dict) -> list[str]:
                      f"max {max(readies) if readies else '?'}, {readies[-1] if readies else '?'} "
                      f"at the end ({len(samples)} samples)")
     return lines
+
+
+def replica_failure_lines(result: dict) -> list[str]:
+    """Why the replicas could not be read, each distinct reason once and whole."""
+    source = result.get("replica_source") or "the replica source"
+    lines = []
+    for failure in result.get("replica_source_failures", []):
+        times = "once" if failure["count"] == 1 else f"{failure['count']} times"
+        error = failure["error"].replace("\n", "\n  ")
+        lines.append(f"the replicas could not be read from {source} ({times}): {error}")
+    return lines
+
+
+def refused_status(result: dict) -> Optional[int]:
+    """401 or 403 when the gateway refused requests (401 first: the token itself is bad)."""
+    return next((status for status in (401, 403) if str(status) in result["status_counts"]), None)

@@ -14,6 +14,7 @@ Tests pass a fake.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import threading
 import time
@@ -79,8 +80,13 @@ class KubectlSource:
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SourceError(f"kubectl: {error}") from None
         if result.returncode != 0:
-            raise SourceError(f"kubectl: {result.stderr.strip()[-200:]}")
-        return json.loads(result.stdout)
+            # Whole: kubectl's first lines often say why (an unreachable API server).
+            raise SourceError(f"kubectl: {result.stderr.strip() or f'exit {result.returncode}'}")
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            raise SourceError(f"kubectl: the output of kubectl {' '.join(args)} is not JSON") \
+                from None
 
     def __call__(self) -> Optional[ReplicaSample]:
         desired, ready = deployments_replicas(
@@ -111,7 +117,11 @@ class PrometheusSource:
             raise SourceError(f"Prometheus: {error}") from None
         if body.get("status") != "success":
             raise SourceError(f"Prometheus: {body.get('error', body)}")
-        return [(r.get("metric", {}), float(r["value"][1])) for r in body["data"]["result"]]
+        try:
+            return [(r.get("metric", {}), float(r["value"][1])) for r in body["data"]["result"]]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise SourceError(f"Prometheus: not an instant-query answer: {str(body)[:300]}") \
+                from None
 
     def __call__(self) -> Optional[ReplicaSample]:
         def scalar(expr: Optional[str]) -> Optional[float]:
@@ -129,32 +139,50 @@ class PrometheusSource:
                              None if ready is None else int(round(ready)), share)
 
 
+def next_due(start: float, interval: float, now: float) -> float:
+    """The first tick start + k*interval after `now`: a slow source skips ticks
+    instead of making the samples drift or bunch up."""
+    return start + (math.floor((now - start) / interval) + 1) * interval
+
+
 class Sampler:
-    """Calls a source every `interval` seconds on a thread; failures are counted, not fatal."""
+    """Calls a source at start, every `interval` seconds on a thread, and once more
+    at stop; failures are recorded, not fatal. `clock` and `wait` (sleep up to the
+    given seconds, return True once stopped) are injectable: tests pass fakes and
+    need no wall time."""
 
     def __init__(self, source: ReplicaSource, interval: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 wait: Optional[Callable[[float], bool]] = None):
         self.source, self.interval, self.clock = source, interval, clock
         self.samples: list[ReplicaSample] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
+        self.wait = wait or self._stop.wait
         self._thread: Optional[threading.Thread] = None
         self._start = 0.0
 
     def _take(self) -> None:
+        asked = self.clock() - self._start
         try:
             sample = self.source()
         except SourceError as error:
             self.failures.append(str(error))
             return
+        except Exception as error:  # a source's bug must not end the sampling unseen
+            self.failures.append(f"{type(error).__name__}: {error}")
+            return
         if sample is not None:
-            self.samples.append(ReplicaSample(self.clock() - self._start, sample.desired,
-                                              sample.ready, sample.canary_share))
+            self.samples.append(ReplicaSample(asked, sample.desired, sample.ready,
+                                              sample.canary_share))
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        # The first sample is taken even when stop() comes at once: the state at the start.
+        while True:
             self._take()
-            self._stop.wait(self.interval)
+            now = self.clock()
+            if self.wait(max(0.0, next_due(self._start, self.interval, now) - now)):
+                return
 
     def start(self, start: Optional[float] = None) -> None:
         self._start = self.clock() if start is None else start

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Optional, TextIO
 
@@ -12,6 +13,18 @@ from components.loadtest.figures import figures, percentile
 from components.loadtest.replicas import ReplicaSource, Sampler
 
 BAR_WIDTH = 24
+
+
+def default_out_dir(name: str, when: time.struct_time) -> Path:
+    """Where the figures go without --out: loadtest-NAME-TIME in the current directory
+    (.gitignore ignores loadtest-*/, so a run from the repository leaves it clean)."""
+    return Path(f"loadtest-{name}-{time.strftime('%Y%m%d-%H%M%S', when)}")
+
+
+def distinct_failures(failures: list[str]) -> list[dict]:
+    """Each failure message once, whole, with how often it came, in order of first
+    appearance (a source that cannot be reached fails the same way every time)."""
+    return [{"error": error, "count": count} for error, count in Counter(failures).items()]
 
 
 def progress_line(progress: client.Progress, elapsed: float, duration: float,
@@ -97,7 +110,7 @@ def run_load_test(target: client.Target, duration: float, *, rate: Optional[floa
     result = figures(outcomes, elapsed=elapsed, duration=duration, asked_rate=rate,
                      concurrency=concurrency, replicas=samples, about=about or {})
     if sampler is not None:
-        result["replica_source_failures"] = sampler.failures[:20]
+        result["replica_source_failures"] = distinct_failures(sampler.failures)
     return result
 
 

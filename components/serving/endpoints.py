@@ -4,7 +4,8 @@
 (`NAME` or `NAMESPACE/NAME`), send to the control plane's address and the ingress
 node port with the model's Host header, address it by the name its server
 answers to (TorchServe's `model_snapshot` name, not the InferenceService's), and
-send a project token where the model needs one.
+send a project token where the model needs one; when the gateway refuses it,
+both explain why in the same words (`refusal`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ TOKENS_HINT = "pulumi stack output tokens --show-secrets"
 
 
 class EndpointError(Exception):
-    """A model that cannot be chosen, or a token that cannot be read."""
+    """A model that cannot be chosen, a token or file that cannot be read: a usage error."""
 
 
 class TokenNeeded(EndpointError):
@@ -120,3 +121,19 @@ def require_token(endpoint: Endpoint, token: Optional[str], stack: Optional[str]
             f"tokens: {TOKENS_HINT}" + (f" --stack {stack}" if stack else "") +
             f", then pass the `{endpoint.project}/<name>` value with --token-file FILE or "
             f"{TOKEN_ENV}.")
+
+
+def refusal(status: int, url: str, host: str, model: str, token_sent: bool) -> Optional[str]:
+    """Why the ingress gateway refused a request (HTTP 401 or 403) and what to do;
+    None for any other status. Names no token: only whether one was sent."""
+    if status == 401:
+        return (f"the gateway refused the token (HTTP 401 from {url}): it has expired, is "
+                "malformed, or was signed by a key that has since been replaced "
+                f"(access.signingKeyGeneration). Get a current one: {TOKENS_HINT}.")
+    if status == 403:
+        why = ("the token sent is not one of this model's project (or was removed from the "
+               "stack file)" if token_sent else
+               f"no token was sent; give one of the project's tokens with --token-file or "
+               f"{TOKEN_ENV} ({TOKENS_HINT})")
+        return f"access to model {model!r} denied (HTTP 403 from {url}, Host {host}): {why}."
+    return None
