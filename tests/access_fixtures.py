@@ -59,7 +59,9 @@ def is_secret(value: pulumi.Output) -> bool:
 
 
 def security_manifests(evaluation: Evaluation) -> list[dict]:
-    """The Istio security resources the program declares, as manifests."""
+    """The Istio security resources the program declares (and the gateway's EnvoyFilter),
+    as manifests."""
     return [{"apiVersion": r.inputs["apiVersion"], "kind": r.inputs["kind"],
              "metadata": r.inputs["metadata"], "spec": r.inputs["spec"]}
-            for r in evaluation.registrations if r.type.startswith("kubernetes:security.istio.io/")]
+            for r in evaluation.registrations
+            if r.type.startswith(("kubernetes:security.istio.io/", "kubernetes:networking.istio.io/"))]

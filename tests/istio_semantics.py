@@ -9,21 +9,42 @@ prove what the istio-ingressgateway's Envoy does with them. Only the fields the
 project uses are modelled; anything else raises NotModelled instead of being
 silently ignored.
 
-What it models:
+What it models (sources: istio/istio at tag 1.24.6, envoyproxy/envoy as stored
+in the code index, not pinned to the Envoy build of Istio 1.24.6):
+- The gateway's EnvoyFilter from components/access/ingress_policies.py, and only
+  that one (any other EnvoyFilter patch raises NotModelled), applied before
+  anything below:
+  - `strip_any_host_port` on the connection manager: the port leaves the
+    `:authority` before any HTTP filter or the route sees it, and only when it
+    is a number (Envoy source/common/http/header_utility.cc,
+    HeaderUtility::stripPortFromHost: the text after the last ':', outside an
+    IPv6 `[...]`, parsed with absl::SimpleAtoi into a uint32; otherwise the
+    authority is left as it is);
+  - the Lua filter whose text is HOST_PORT_LUA: an authority that still has a
+    ':' and does not start with '[' is answered 400. (The route lookup would
+    have ignored anything after the last ':', router/config_impl.cc,
+    RouteMatcher::findVirtualHost with ignore_port_in_host_matching, which
+    Istio sets on gateways: pilot/pkg/networking/core/gateway.go:547.)
 - RequestAuthentication: a request without a token passes with no identity; a
   bearer token that does not verify under the `jwtRules` (unknown issuer, bad
   signature, expired, malformed) is rejected with 401. A valid token gives the
   request principal `<iss>/<sub>` and its claims.
-- AuthorizationPolicy, in Istio's documented order: CUSTOM (not modelled),
-  then DENY: any matching DENY policy denies (403); then ALLOW: with no ALLOW
-  policy on the workload the request is allowed; if any ALLOW policy matches it
-  is allowed; otherwise denied (403).
+- AuthorizationPolicy, in Istio's order: CUSTOM (not modelled), then DENY:
+  any matching DENY policy denies (403); then ALLOW: with no ALLOW policy on
+  the workload the request is allowed; if any ALLOW policy matches it is
+  allowed; otherwise denied (403). (The RBAC filters are built in that order:
+  pilot/pkg/security/authz/builder/builder.go:101-121.)
 - A policy matches when any of its rules matches (no rules: never). A rule
   matches when any `from` source, any `to` operation and every `when`
   condition match (an absent list matches anything). Fields inside a source or
   an operation are ANDed; `notX` is a negative match.
 - String matches: exact, prefix `abc*`, suffix `*abc`, presence `*` (non-empty).
-  Hosts are compared case-insensitively.
+- `hosts`/`notHosts` are matched against the `:authority` header as it is after
+  the EnvoyFilter above, port included when there still is one (hostHeader is
+  ":authority", pilot/pkg/security/authz/model/model.go:52), case-insensitively
+  (matcher.HostMatcher, pilot/pkg/security/authz/matcher/header.go:59-90: one
+  `*` at the start makes a suffix match, at the end a prefix match, each with
+  ignore_case). So `*.ns.example.com` does not match `m.ns.example.com:80`.
 - Conditions on `request.auth.claims[NAME]`: `values` match when the claim
   matches one; `notValues` when it matches none (so an absent claim matches
   `notValues`, as a negated match does).
@@ -34,6 +55,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -41,7 +63,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+# The gateway's EnvoyFilter is modelled by its exact text, nothing looser.
+from components.access.ingress_policies import HCM, HCM_TYPE, HOST_PORT_LUA, LUA_TYPE
+
 ROOT_NAMESPACE = "istio-system"
+UINT32_MAX = 2**32 - 1
 
 
 class NotModelled(Exception):
@@ -68,7 +94,7 @@ class Request:
 
 @dataclass
 class Decision:
-    status: int  # 200: passed on to the route; 401: bad token; 403: denied by policy
+    status: int  # 200: passed on to the route; 400: bad Host; 401: bad token; 403: denied by policy
     reason: str
     principal: str = ""
     claims: dict = field(default_factory=dict)
@@ -243,9 +269,62 @@ def _applies(resource: dict, workload: Workload) -> bool:
     return all(workload.labels.get(k) == v for k, v in wanted.items())
 
 
+# ---------------------------------------------------------------- the gateway's EnvoyFilter
+
+def strip_any_host_port(authority: str) -> str:
+    """Envoy's HeaderUtility::stripPortFromHost for a non-CONNECT request."""
+    colon = authority.rfind(":")
+    if colon < 0 or authority.rfind("]") > colon:
+        return authority
+    port = authority[colon + 1:]
+    if not re.fullmatch(r"\+?[0-9]+", port) or int(port) > UINT32_MAX:
+        return authority
+    return authority[:colon]
+
+
+def _filter_applies(resource: dict, workload: Workload) -> bool:
+    if resource["metadata"]["namespace"] not in (ROOT_NAMESPACE, workload.namespace):
+        return False
+    spec = resource.get("spec") or {}
+    if set(spec) - {"workloadSelector", "configPatches"}:
+        raise NotModelled(f"EnvoyFilter fields {sorted(set(spec) - {'workloadSelector', 'configPatches'})}")
+    wanted = (spec.get("workloadSelector") or {}).get("labels", {})
+    return all(workload.labels.get(k) == v for k, v in wanted.items())
+
+
+def _host_steps(filters: list[dict]) -> tuple[bool, bool]:
+    """(strips the port, refuses a Host with a colon left) from the known patches only."""
+    strip = refuse = False
+    match = {"context": "GATEWAY", "listener": {"filterChain": {"filter": {"name": HCM}}}}
+    for resource in filters:
+        for patch in resource["spec"].get("configPatches", []):
+            value = patch.get("patch", {}).get("value", {})
+            kind = (patch.get("applyTo"), patch.get("patch", {}).get("operation"))
+            if patch.get("match") != match:
+                raise NotModelled(f"EnvoyFilter match {patch.get('match')}")
+            if kind == ("NETWORK_FILTER", "MERGE") and value == {
+                    "typed_config": {"@type": HCM_TYPE, "strip_any_host_port": True}}:
+                strip = True
+            elif kind == ("HTTP_FILTER", "INSERT_FIRST") and \
+                    value.get("typed_config") == {"@type": LUA_TYPE, "default_source_code":
+                                                  {"inline_string": HOST_PORT_LUA}}:
+                refuse = True
+            else:
+                raise NotModelled(f"EnvoyFilter patch {kind}")
+    return strip, refuse
+
+
 def decide(request: Request, resources: list[dict], now: float,
            workload: Workload = INGRESS_GATEWAY) -> Decision:
     """What the workload does with `request`, given the security resources (manifests)."""
+    filters = [r for r in resources if r["kind"] == "EnvoyFilter" and _filter_applies(r, workload)]
+    strip, refuse = _host_steps(filters)
+    if strip:
+        request = Request(strip_any_host_port(request.host), request.token, request.method,
+                          request.path)
+    if refuse and ":" in request.host and not request.host.startswith("["):
+        return Decision(400, f"the Lua filter refused the Host {request.host!r}")
+    resources = [r for r in resources if r["kind"] != "EnvoyFilter"]
     applying = [r for r in resources if _applies(r, workload)]
     authentications = [r for r in applying if r["kind"] == "RequestAuthentication"]
     policies = [r for r in applying if r["kind"] == "AuthorizationPolicy"]

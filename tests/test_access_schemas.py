@@ -16,7 +16,7 @@ import yaml
 from access_fixtures import access_config, security_manifests
 from test_serving_resources import strict
 from components import upstream, versions
-from components.access.ingress_policies import SECURITY_API
+from components.access.ingress_policies import NETWORKING_API, SECURITY_API
 from components.offline.program import evaluate
 
 ISTIO_BASE = upstream.chart_source(
@@ -27,10 +27,10 @@ pytestmark = pytest.mark.skipif(not CRDS.is_file(),
 
 
 @lru_cache(maxsize=None)
-def validator(kind: str, version: str) -> jsonschema.Draft7Validator:
+def validator(kind: str, version: str, group: str = "security.istio.io") -> jsonschema.Draft7Validator:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for crd in yaml.load_all(CRDS.read_text(), Loader=loader):
-        if crd and crd["spec"]["group"] == "security.istio.io" and crd["spec"]["names"]["kind"] == kind:
+        if crd and crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind:
             [entry] = [v for v in crd["spec"]["versions"] if v["name"] == version]
             assert entry["served"], f"{kind} {version} is not served by Istio 1.24.6"
             return jsonschema.Draft7Validator(strict(entry["schema"]["openAPIV3Schema"]["properties"]["spec"]))
@@ -40,8 +40,9 @@ def validator(kind: str, version: str) -> jsonschema.Draft7Validator:
 @pytest.fixture(scope="module")
 def manifests():
     found = security_manifests(evaluate(access_config()))
-    assert {m["kind"] for m in found} == {"RequestAuthentication", "AuthorizationPolicy"}
-    return found
+    assert {m["kind"] for m in found} == {"RequestAuthentication", "AuthorizationPolicy",
+                                          "EnvoyFilter"}
+    return [m for m in found if m["kind"] != "EnvoyFilter"]
 
 
 def test_every_security_resource_validates_against_its_crd(manifests):
@@ -50,6 +51,16 @@ def test_every_security_resource_validates_against_its_crd(manifests):
         assert manifest["apiVersion"] == SECURITY_API
         errors = sorted(validator(manifest["kind"], version).iter_errors(manifest["spec"]), key=str)
         assert not errors, (manifest["metadata"]["name"], [e.message for e in errors])
+
+
+def test_the_gateways_envoy_filter_validates_against_its_crd():
+    [found] = [m for m in security_manifests(evaluate(access_config())) if m["kind"] == "EnvoyFilter"]
+    group, version = NETWORKING_API.split("/")
+    assert found["apiVersion"] == NETWORKING_API
+    errors = sorted(validator("EnvoyFilter", version, group).iter_errors(found["spec"]), key=str)
+    assert not errors, [e.message for e in errors]
+    assert list(validator("EnvoyFilter", version, group).iter_errors(
+        {**found["spec"], "workloadSelector": {"matchLabels": {"istio": "ingressgateway"}}}))
 
 
 def test_the_crds_cel_rules_that_apply(manifests):

@@ -163,6 +163,14 @@ def test_kserve_deployment_mode_and_domain(variant, rendered):
     assert json.loads(data["ingress"])["ingressDomain"] == serving.ingress_domain
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kserve_hosts_are_name_dot_namespace_in_every_mode(variant, rendered):
+    """The chart's default `{{ .Name }}-{{ .Namespace }}...` is ambiguous; helm passes our
+    template through untouched (values are not rendered as templates)."""
+    ingress = json.loads(inferenceservice_config(variant, rendered)["ingress"])
+    assert ingress["domainTemplate"] == "{{ .Name }}.{{ .Namespace }}.{{ .IngressDomain }}"
+
+
 def test_the_variants_move_every_checked_setting_off_its_chart_default():
     # Otherwise a value the chart ignored would pass the checks above unnoticed.
     lab, raw = expected("lab"), expected("raw-deployment")

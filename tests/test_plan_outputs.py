@@ -143,7 +143,7 @@ def test_raw_deployment_scaling_and_the_requests_per_second_hpa(raw):
     default = raw["kserve-test/iris"]["scaling"]
     assert (default["autoscaler"], default["minReplicas"], default["maxReplicas"],
             default["scales"]) == ("kserve-hpa", 1, 1, False)
-    assert raw["kserve-test/iris"]["host"] == "iris-kserve-test.example.com"
+    assert raw["kserve-test/iris"]["host"] == "iris.kserve-test.example.com"  # both modes
 
 
 # --- Grafana and the stack outputs ---------------------------------------------------

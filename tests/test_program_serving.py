@@ -160,7 +160,7 @@ def test_raw_deployment_graph_contains_no_knative():
     assert evaluation.named("istio-ingress-class").inputs["spec"]["controller"] == \
         "istio.io/ingress-controller"
     host = evaluation.outputs["models"]["kserve-test/tf-flower"]["host"]
-    assert host == "tf-flower-kserve-test.example.com"
+    assert host == "tf-flower.kserve-test.example.com"  # not KServe's ambiguous <name>-<namespace>
 
 
 def test_default_model_is_tf_flower(lab):

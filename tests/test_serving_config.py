@@ -100,6 +100,21 @@ def test_model_names_must_be_dns1123(key, value):
     assert f".{key} = {value!r}" in message and "DNS-1123" in message
 
 
+@pytest.mark.parametrize("name", ["x-predictor-v2", "tf-predictor", "a-predictors"])
+def test_a_model_name_with_predictor_is_refused_naming_the_model_and_the_fix(name):
+    """KServe cuts the first '-predictor' out of the predictor's host to name the model's
+    (kserve v0.13.1 reconcilers/ingress/ingress_reconciler.go:106)."""
+    message = only(models=[{**FLOWER, "name": name}])
+    assert f"models[0] ({name}).name = {name!r}" in message
+    assert "-predictor" in message and "rename the model" in message
+    if name == "x-predictor-v2":
+        assert "x-v2-predictor" in message
+
+
+def test_predictor_alone_or_inside_a_word_is_fine():
+    parse(models=[{**FLOWER, "name": "predictor"}, {**FLOWER, "name": "mypredictor"}])
+
+
 @pytest.mark.parametrize("key", ["name", "namespace", "format", "storageUri"])
 def test_a_missing_model_key_is_required(key):
     model = dict(FLOWER)

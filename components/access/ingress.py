@@ -3,7 +3,8 @@ checks tokens against its public half, a DENY AuthorizationPolicy per project,
 and the tokens themselves (a secret output map).
 
     [after Istio's gateway]  signing key -> RequestAuthentication (JWKS)
-                             AuthorizationPolicy per project with protected models
+                             AuthorizationPolicy per project (its whole namespace)
+                             EnvoyFilter: the gateway strips the Host's port
     the serving layer creates the models only after these.
 
 The signing key is a pulumi-tls PrivateKey (RSA 2048): the engine makes it once
@@ -59,7 +60,18 @@ class IngressTokens(pulumi.ComponentResource):
                 for token in project.tokens:
                     key = tokens.token_key(project.name, token.name)
                     self.tokens[key] = pulumi.Output.secret(minted.apply(lambda all_, k=key: all_[k]))
-        for project, spec in policies.authorization_policies(stack, access, serving).items():
+        project_policies = policies.authorization_policies(stack, access, serving)
+        if project_policies:
+            # The port leaves the Host before the policies see it (they match the
+            # namespace by suffix), and before routing.
+            self.policies.append(k8s.apiextensions.CustomResource(
+                "gateway-host-port-filter", api_version=policies.NETWORKING_API,
+                kind="EnvoyFilter",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=policies.HOST_PORT_FILTER_NAME,
+                                                    namespace=policies.GATEWAY_NAMESPACE),
+                spec=policies.host_port_filter_spec(),
+                opts=k8s_options(self, cluster, depends_on=after)))
+        for project, spec in project_policies.items():
             self.policies.append(k8s.apiextensions.CustomResource(
                 f"authorization-policy-{project}", api_version=policies.SECURITY_API,
                 kind="AuthorizationPolicy",

@@ -4,62 +4,105 @@ Istio evaluates the AuthorizationPolicies of a workload as: CUSTOM, then DENY
 (any match denies), then ALLOW (if the workload has any ALLOW policy, a request
 that matches none is denied). The gateway carries every model, in projects or
 not, so an ALLOW policy would close everything it does not name. The policies
-here are therefore DENY only, one per project:
+here are therefore DENY only, one per project, and each protects the project's
+namespace as a whole:
 
-    deny when Host is one of the project's protected model hosts
+    deny when Host is under `.<namespace>.<domain>`
+              and is not one of the project's public models' hosts
          and (the request principal is none of the project's tokens
               or the token's `project` claim is another project's)
 
-A request without a token has no principal and is denied on those hosts; a
-token of project B names B's principal and claim, and is denied on A's hosts.
-Public models and models outside projects are in no policy: open, as before.
-The RequestAuthentication makes a token that is present but invalid (bad
-signature, unknown issuer, expired) a 401 on any host; a missing token passes
-it, and the DENY policies decide.
+Every host the gateway routes to a model of the namespace ends so (Knative's and
+KServe's templates, both `<name>.<namespace>.<domain>`; tags such as `prev-`,
+`latest-`; transformers and explainers; models a member makes by hand), so no
+list of hosts can fall behind. A request without a token has no principal and is
+denied; a token of project B names B's principal and claim, and is denied on A's
+hosts. Models outside projects are in no policy: open, as before. Public models
+are exceptions by exact host: what is not listed stays closed. The
+RequestAuthentication makes a token that is present but invalid (bad signature,
+unknown issuer, expired) a 401 on any host; a missing token passes it.
 
-Hosts: exact host matches do not match a Host header with a port
-(`m.ns.example.com:31903`), which the gateway still routes: each host is given
-as `host` and `host:*`. Each model has two external hosts: the top-level one
-and its predictor's (Knative or the raw Ingress route both through this gateway).
+Ports: Istio matches `hosts` on the `:authority` header as sent, with one `*` at
+the start or the end (istio 1.24.6 pilot/pkg/security/authz/matcher/header.go:59,
+model/model.go:52), so `*.team-a.example.com` does not match
+`m.team-a.example.com:31903`, while the gateway routes it to m (Istio sets
+`ignore_port_in_host_matching`, pilot/pkg/networking/core/gateway.go:547). The
+gateway therefore strips the port first: `host_port_filter_spec`.
 """
 from __future__ import annotations
 
 from components.access.config import AccessConfig, Project
 from components.access.tokens import PROJECT_CLAIM, issuer, principal
-from components.serving.config import Model, ServingConfig
+from components.serving.config import SERVERLESS, Model, ServingConfig
 from components.serving.v1_protocol import model_host
 
 SECURITY_API = "security.istio.io/v1"
+NETWORKING_API = "networking.istio.io/v1alpha3"
 GATEWAY_NAMESPACE = "istio-system"
 # The labels of the istio-ingressgateway release (components/serving/istio.py).
-GATEWAY_SELECTOR = {"matchLabels": {"istio": "ingressgateway"}}
+GATEWAY_LABELS = {"istio": "ingressgateway"}
+GATEWAY_SELECTOR = {"matchLabels": GATEWAY_LABELS}
 REQUEST_AUTHENTICATION_NAME = "kserve-cluster-tokens"
+HOST_PORT_FILTER_NAME = "kserve-cluster-host-port"
+# KServe's components (kserve v0.13.1 pkg/constants/constants.go:238-240) and the
+# Knative tags KServe sets (reconcilers/knative/ksvc_reconciler.go:126,136,147).
+COMPONENTS = ("predictor", "transformer", "explainer")
+TAGS = ("prev", "latest")
+
+HCM = "envoy.filters.network.http_connection_manager"
+HCM_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+            "HttpConnectionManager")
+LUA_TYPE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+# Run after Envoy's strip_any_host_port, which removes a port only when it is a number
+# (envoy source/common/http/header_utility.cc, HeaderUtility::stripPortFromHost: SimpleAtoi),
+# while the route lookup ignores whatever follows the last ':' (router/config_impl.cc,
+# RouteMatcher::findVirtualHost with getPortStart). `m.team-a.example.com:x` would reach m
+# past a policy that does not see it under `.team-a.example.com`: refuse it here. An IPv6
+# literal (`[...]`) is left alone: no model is named so.
+HOST_PORT_LUA = """\
+function envoy_on_request(handle)
+  local authority = handle:headers():get(":authority")
+  if authority ~= nil and string.find(authority, ":", 1, true) ~= nil
+      and string.sub(authority, 1, 1) ~= "[" then
+    handle:respond({[":status"] = "400"}, "the Host header's port is not a number\\n")
+  end
+end
+"""
 
 
 def policy_name(project: str) -> str:
     return f"kserve-project-{project}"
 
 
+def namespace_pattern(namespace: str, domain: str) -> str:
+    """Every host of a namespace: Istio's suffix match `*.<namespace>.<domain>`."""
+    return f"*.{namespace}.{domain}"
+
+
 def model_hosts(model: Model, serving: ServingConfig) -> list[str]:
-    """The external hosts the gateway routes to a model: the InferenceService's and
-    its predictor's (`<name>-predictor`), each as the pinned KServe names them."""
-    hosts = [model_host(serving.deployment_mode, model.name, model.namespace,
-                        serving.ingress_domain)]
-    predictor = f"{model.name}-predictor"
-    hosts.append(model_host(serving.deployment_mode, predictor, model.namespace,
-                            serving.ingress_domain))
+    """The external hosts the gateway routes to a model, as the pinned KServe and
+    Knative name them: the InferenceService's, and each component's
+    (`<name>-predictor`, `-transformer`, `-explainer`), in Serverless also with the
+    tags KServe sets (`prev-`, `latest-`; Knative's tag-template `{{.Tag}}-{{.Name}}`)."""
+    def host(name: str) -> str:
+        return model_host(serving.deployment_mode, name, model.namespace, serving.ingress_domain)
+
+    hosts = [host(model.name)]
+    for component in COMPONENTS:
+        service = f"{model.name}-{component}"
+        hosts.append(host(service))
+        if serving.deployment_mode == SERVERLESS:
+            hosts.extend(host(f"{tag}-{service}") for tag in TAGS)
     return hosts
 
 
-def host_patterns(hosts: list[str]) -> list[str]:
-    """Each host with and without a port (Istio's `host:*` prefix match)."""
-    return [pattern for host in hosts for pattern in (host, f"{host}:*")]
-
-
-def protected_hosts(project: Project, access: AccessConfig, serving: ServingConfig) -> list[str]:
-    return [host for model in serving.models
-            if model.namespace == project.namespace and access.protects(model)
-            for host in model_hosts(model, serving)]
+def public_hosts(project: Project, access: AccessConfig, serving: ServingConfig) -> list[str]:
+    """The hosts of the project's public models that no protected model of the
+    project also has (a name like `prev-x` could share one): the policy's exceptions."""
+    models = [m for m in serving.models if m.namespace == project.namespace]
+    protected = {h for m in models if access.protects(m) for h in model_hosts(m, serving)}
+    hosts = [h for m in models if not access.protects(m) for h in model_hosts(m, serving)]
+    return [h for h in dict.fromkeys(hosts) if h not in protected]
 
 
 def request_authentication_spec(stack: str, jwks: str) -> dict:
@@ -67,12 +110,16 @@ def request_authentication_spec(stack: str, jwks: str) -> dict:
             "jwtRules": [{"issuer": issuer(stack), "jwks": jwks}]}
 
 
-def authorization_policy_spec(stack: str, project: Project, hosts: list[str]) -> dict:
-    """The project's DENY policy. `hosts` must not be empty: a rule with no hosts
-    matches every host, and would shut the whole gateway."""
-    if not hosts:
-        raise ValueError(f"project {project.name}: no protected hosts, so no policy")
-    to = [{"operation": {"hosts": host_patterns(hosts)}}]
+def authorization_policy_spec(stack: str, project: Project, domain: str,
+                              public: list[str] = ()) -> dict:
+    """The project's DENY policy: every host under `.<namespace>.<domain>` but the
+    `public` ones needs one of the project's tokens."""
+    if not project.namespace or not domain:
+        raise ValueError(f"project {project.name!r}: no namespace or domain, so no policy")
+    operation: dict = {"hosts": [namespace_pattern(project.namespace, domain)]}
+    if public:
+        operation["notHosts"] = list(public)
+    to = [{"operation": operation}]
     principals = [principal(stack, project.name, t.name) for t in project.tokens]
     if not principals:
         # No token opens these hosts: deny every request to them.
@@ -88,11 +135,33 @@ def authorization_policy_spec(stack: str, project: Project, hosts: list[str]) ->
 
 def authorization_policies(stack: str, access: AccessConfig,
                            serving: ServingConfig) -> dict[str, dict]:
-    """Policy specs by project name; a project with no protected model gets none."""
-    policies = {}
-    for project in access.projects:
-        hosts = protected_hosts(project, access, serving)
-        if hosts:
-            policies[project.name] = authorization_policy_spec(stack, project, hosts)
-    return policies
+    """Policy specs by project name: one for every project, models in the stack file
+    or not (a member may deploy one by hand)."""
+    return {project.name: authorization_policy_spec(
+                stack, project, serving.ingress_domain, public_hosts(project, access, serving))
+            for project in access.projects}
 
+
+def host_port_filter_spec() -> dict:
+    """An EnvoyFilter for the gateway: the port leaves the Host before policy and routing.
+
+    Istio had a pilot switch for this, ISTIO_GATEWAY_STRIP_HOST_PORT (it set the
+    connection manager's `strip_any_host_port`, istio 1.16.0
+    pilot/pkg/networking/core/v1alpha3/gateway.go:628); it was removed before 1.18
+    (istio/istio#44106) and is not in 1.24.6. The same connection-manager field is set
+    here, and a Lua filter refuses (400) a Host whose "port" was not a number.
+    """
+    match = {"context": "GATEWAY", "listener": {"filterChain": {"filter": {"name": HCM}}}}
+    return {
+        "workloadSelector": {"labels": dict(GATEWAY_LABELS)},
+        "configPatches": [
+            {"applyTo": "NETWORK_FILTER", "match": match,
+             "patch": {"operation": "MERGE", "value": {
+                 "typed_config": {"@type": HCM_TYPE, "strip_any_host_port": True}}}},
+            {"applyTo": "HTTP_FILTER", "match": match,
+             "patch": {"operation": "INSERT_FIRST", "value": {
+                 "name": "kserve-cluster.host-port",
+                 "typed_config": {"@type": LUA_TYPE,
+                                  "default_source_code": {"inline_string": HOST_PORT_LUA}}}}},
+        ],
+    }

@@ -43,6 +43,16 @@ OCI_REFUSED = (
     "server may start before the model image is pulled, and after a node reboot the pod keeps "
     "failing on its existing model link; fixed upstream only in 0.14 and 0.15).")
 
+# KServe names a model's top-level host after its predictor's, with the first
+# "-predictor" cut out (kserve v0.13.1, pkg/controller/v1beta1/inferenceservice/reconcilers/
+# ingress/ingress_reconciler.go:106, strings.Replace(host, "-predictor", "", 1)): a model
+# whose own name contains it gets another host than `<name>.<namespace>.<domain>`.
+PREDICTOR_SUFFIX = "-predictor"
+PREDICTOR_REFUSED = (
+    "a model name containing '-predictor' is served at an unexpected host: KServe derives the "
+    "model's host from its predictor's ('{name}-predictor') by cutting out the first "
+    "'-predictor', which gives '{derived}-predictor...', not '{name}...'.")
+
 SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
@@ -292,6 +302,12 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             problems, f"{key}.namespace",
             _name(problems, f"{key}.namespace", item.get("namespace"), "kserve-test"),
             reserved, "model")
+        if name and PREDICTOR_SUFFIX in name:
+            problems.add(f"{key}.name", name, PREDICTOR_REFUSED.format(
+                                name=name, derived=name.replace(PREDICTOR_SUFFIX, "", 1)),
+                         f"rename the model without '{PREDICTOR_SUFFIX}', e.g. "
+                         f"{name.replace(PREDICTOR_SUFFIX, '-pred')!r}.")
+            name = ""
         if name and namespace and names.first_time(key, namespace, name):
             _check_resource_name(problems, resource_names, f"{key}.name", namespace, name, key)
         fmt = item.get("format")

@@ -12,6 +12,15 @@ from components.serving.context import ClusterHandle, k8s_options, wait_for_endp
 
 NAMESPACE = "kserve"
 WEBHOOK_SERVICE = "kserve-webhook-server-service"
+# KServe's RawDeployment hosts (inferenceservice-config `ingress.domainTemplate`, chart
+# value kserve.controller.gateway.domainTemplate; kserve v0.13.1
+# charts/kserve-resources/values.yaml:39, templates/configmap.yaml:508). KServe's default
+# `{{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}` is ambiguous (`iris-ml` in `prod` and
+# `iris` in `ml-prod` are both iris-ml-prod.<domain>) and cannot be protected by namespace;
+# this one is Knative's shape, so both modes put every host of a namespace under
+# `.<namespace>.<domain>`. Helm does not render templates in values: the text reaches the
+# ConfigMap as written (tests/test_chart_rendering.py renders it).
+DOMAIN_TEMPLATE = "{{ .Name }}.{{ .Namespace }}.{{ .IngressDomain }}"
 
 
 def _image(repository: str) -> dict:
@@ -31,7 +40,7 @@ def kserve_values(serving: ServingConfig) -> dict:
             **_image("kserve/kserve-controller"),
             "rbacProxyImage": versions.KUBE_RBAC_PROXY_IMAGE,
             "deploymentMode": serving.deployment_mode,
-            "gateway": {"domain": serving.ingress_domain},
+            "gateway": {"domain": serving.ingress_domain, "domainTemplate": DOMAIN_TEMPLATE},
         },
         "agent": _image("kserve/agent"),
         "router": _image("kserve/router"),

@@ -9,7 +9,6 @@ import base64
 import json
 from dataclasses import dataclass
 
-from components.serving.config import SERVERLESS
 
 # A 32x32 JPEG drawn for this project (a yellow disc on green): small enough to
 # ride in the smoke step's input. It only proves that the model answers; send a
@@ -30,14 +29,16 @@ SMOKE_IMAGE_JPEG = base64.b64decode(
 
 
 def model_host(mode: str, name: str, namespace: str, domain: str) -> str:
-    """The Host header the ingress routes on.
+    """The Host header the ingress routes on: `<name>.<namespace>.<domain>` in both modes.
 
-    Serverless: Knative's `<name>.<namespace>.<domain>` (config-domain);
-    RawDeployment: KServe's domainTemplate `<name>-<namespace>.<domain>`.
+    Serverless: Knative's default domain-template `{{.Name}}.{{.Namespace}}.{{.Domain}}`
+    (knative/serving knative-v1.17.0, vendor/knative.dev/networking/pkg/config/config.go:56)
+    with config-domain; RawDeployment: KServe's `ingress.domainTemplate`, which the program
+    sets to the same shape (components/serving/kserve.py: KServe's own default,
+    `<name>-<namespace>.<domain>`, is ambiguous). `mode` is kept for the callers.
     """
-    if mode == SERVERLESS:
-        return f"{name}.{namespace}.{domain}"
-    return f"{name}-{namespace}.{domain}"
+    del mode
+    return f"{name}.{namespace}.{domain}"
 
 
 def predict_path(model: str) -> str:
