@@ -12,6 +12,13 @@ own `.upstream/` (git-ignored) when it holds anything, which
 beside the repository. Every lookup answers with a path, or with None and the
 reason, for tests to skip with. The helm that renders and fetches the charts is
 found here too.
+
+KSERVE_UPSTREAM_REQUIRED=1 says "the upstream files can be had here" (CI after
+the fetch, .ci/run beside ../shared/upstream): a test whose source is missing then
+fails instead of being skipped, if that source is one of EXPECTED, the sources
+../shared/upstream holds (its README). A source outside EXPECTED (a newly added
+pin or chart the shared folder does not list yet) still skips, with its reason
+naming where it comes from; `verdict` decides.
 """
 from __future__ import annotations
 
@@ -33,6 +40,28 @@ PROJECT_DIR = ROOT / ".upstream"
 SHARED_DIR = ROOT.parent / "shared" / "upstream"
 SHARED_TOOLS = ROOT.parent / "shared" / "tools"
 FETCH_COMMAND = "scripts/fetch_upstream.py"
+REQUIRED_ENV = "KSERVE_UPSTREAM_REQUIRED"
+
+# What ../shared/upstream holds (its README lists them), as places under the upstream
+# directory: with KSERVE_UPSTREAM_REQUIRED=1 each of these must be found. Written out,
+# not derived from components/versions.py, so that a pin bump's new source (not in
+# the shared folder yet) skips with its reason instead of failing.
+EXPECTED = frozenset({
+    "kserve-v0.13.1/inferenceservices.yaml",
+    "kserve-v0.13.1/servingruntimes.yaml",
+    "kserve-v0.13.1/clusterservingruntimes.yaml",
+    "charts/calico-v3.29.7/tigera-operator",
+    "charts/cert-manager-v1.16.5/cert-manager",
+    "charts/istio-1.24.6-charts/base",
+    "charts/istio-1.24.6-charts/istio-control/istio-discovery",
+    "charts/istio-1.24.6-charts/gateway",
+    "charts/kserve-v0.13.1/kserve-crd",
+    "charts/kserve-v0.13.1/kserve-resources",
+    "charts/kube-prometheus-stack-88.5.3/kube-prometheus-stack",
+    "charts/prometheus-adapter-5.3.0/prometheus-adapter",
+    "charts/nfs-subdir-external-provisioner-4.0.18/nfs-subdir-external-provisioner",
+    "local-path-provisioner-v0.0.37/local-path-storage.yaml",
+})
 
 # Where a chart's source goes under charts/, for charts whose published name or
 # place differs from <name>-<version>/<name>: keyed by (repository, chart) as a
@@ -51,12 +80,51 @@ _CHART_DIRS = {
 
 @dataclass(frozen=True)
 class Found:
-    """A path, or None and why not (for a skip message)."""
+    """A path, or None and why not (for a skip message). `expected`: whether the
+    missing thing is one KSERVE_UPSTREAM_REQUIRED=1 requires (see EXPECTED)."""
     path: Optional[Path]
     reason: str = ""
+    expected: bool = True
 
     def __bool__(self) -> bool:
         return self.path is not None
+
+
+def required() -> bool:
+    """KSERVE_UPSTREAM_REQUIRED=1: the expected upstream files can be had here."""
+    return os.environ.get(REQUIRED_ENV) == "1"
+
+
+def verdict(found: Found, is_required: bool) -> str:
+    """What a test that needs `found` does: "run", "skip" (with found.reason) or "fail"."""
+    if found:
+        return "run"
+    return "fail" if is_required and found.expected else "skip"
+
+
+def _is_expected(place: Path) -> bool:
+    """Whether `place` is one of EXPECTED or inside one."""
+    return any(p.as_posix() in EXPECTED for p in (place, *place.parents))
+
+
+def _not_expected_note(place: Path) -> str:
+    return (f"; {place.as_posix()} is not one of the sources ../shared/upstream holds "
+            f"(components/upstream.py EXPECTED), so it skips even with {REQUIRED_ENV}=1")
+
+
+def source(place: Path, what: str) -> Found:
+    """A file or directory under the upstream directory, e.g. a release manifest; `what`
+    names it in the reason (project, tag and path upstream)."""
+    base = upstream_dir()
+    if not base:
+        return Found(None, f"{what}: {base.reason}")
+    path = base.path / place
+    if not path.exists():
+        expected = _is_expected(place)
+        note = "" if expected else _not_expected_note(place)
+        return Found(None, f"{what}: not in {path} (run {FETCH_COMMAND} to fetch it){note}",
+                     expected=expected)
+    return Found(path)
 
 
 @dataclass(frozen=True)
@@ -103,10 +171,13 @@ def chart_source(ref: ChartRef) -> Found:
     base = upstream_dir()
     if not base:
         return Found(None, f"chart {ref.label}: {base.reason}")
-    path = base.path / chart_subdir(ref)
+    place = chart_subdir(ref)
+    path = base.path / place
     if not (path / "Chart.yaml").is_file():
+        expected = _is_expected(place)
+        note = "" if expected else _not_expected_note(place)
         return Found(None, f"chart {ref.label}: its source is not in {path} "
-                           f"(run {FETCH_COMMAND} to fetch it)")
+                           f"(run {FETCH_COMMAND} to fetch it){note}", expected=expected)
     return Found(path)
 
 
@@ -118,8 +189,12 @@ def kserve_crds_dir() -> Found:
     path = base.path / f"kserve-{versions.KSERVE_VERSION}"
     missing = [name for name in versions.KSERVE_CRD_URLS if not (path / name).is_file()]
     if missing:
+        places = [crd_subdir(name) for name in missing]
+        expected = any(_is_expected(place) for place in places)
+        note = "" if expected else _not_expected_note(places[0])
         return Found(None, f"KServe {versions.KSERVE_VERSION} CRDs: {', '.join(missing)} "
-                           f"not in {path} (run {FETCH_COMMAND} to fetch them)")
+                           f"not in {path} (run {FETCH_COMMAND} to fetch them){note}",
+                     expected=expected)
     return Found(path)
 
 

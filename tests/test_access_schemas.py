@@ -18,12 +18,14 @@ from test_serving_resources import strict
 from components import upstream, versions
 from components.access.ingress_policies import NETWORKING_API, SECURITY_API
 from components.offline.program import evaluate
+from upstream_needs import needs
 
-ISTIO_BASE = upstream.chart_source(
-    upstream.ChartRef("base", versions.ISTIO_VERSION, versions.ISTIO_CHART_REPO))
-CRDS = (ISTIO_BASE.path or Path("/nonexistent")) / "files" / "crd-all.gen.yaml"
-pytestmark = pytest.mark.skipif(not CRDS.is_file(),
-                                reason=ISTIO_BASE.reason or f"Istio CRDs not found at {CRDS}")
+ISTIO_BASE = upstream.ChartRef("base", versions.ISTIO_VERSION, versions.ISTIO_CHART_REPO)
+ISTIO_CRDS = upstream.source(upstream.chart_subdir(ISTIO_BASE) / "files" / "crd-all.gen.yaml",
+                             f"Istio {versions.ISTIO_VERSION} CRDs (istio/istio "
+                             f"manifests/charts/base/files/crd-all.gen.yaml at {versions.ISTIO_VERSION})")
+CRDS = ISTIO_CRDS.path or Path("/nonexistent")
+pytestmark = needs(ISTIO_CRDS)
 
 
 @lru_cache(maxsize=None)

@@ -191,3 +191,24 @@ def test_custom_resources_are_held_to_their_crd():
     assert charts.custom_resource_errors([good], validators) == []
     [error] = charts.custom_resource_errors([bad], validators)
     assert error.startswith("Widget w: spec: Additional properties are not allowed ('sise'")
+
+
+def test_a_custom_resource_without_its_crd_is_reported_not_passed():
+    crd = {"kind": "CustomResourceDefinition", "spec": {
+        "group": "example.org", "names": {"kind": "Widget"},
+        "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+    widget = {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    gadget = {"apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+    issuer = {"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "i"}}
+    core = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}},
+            {"apiVersion": "apiextensions.k8s.io/v1", **crd}]
+    validators = charts.crd_validators([crd])
+    assert charts.custom_resource_errors([widget, gadget, *core], validators) == \
+        ["example.org/v1 Gadget g: no CRD loaded to validate it against"]
+    no_crd = {("cert-manager.io/v1", "Issuer"): "its CRD is not in the chart source"}
+    check = charts.custom_resource_check([widget, gadget, issuer, *core], validators, no_crd)
+    assert check.validated == ["example.org/v1 Widget w"]
+    assert check.excused == ["cert-manager.io/v1 Issuer i"]
+    assert check.unchecked == ["example.org/v1 Gadget g"]
+    assert check.errors == []

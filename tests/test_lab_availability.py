@@ -86,3 +86,20 @@ def test_the_lab_probe_runs_only_for_a_lab_test(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(fixtures)
+
+
+def test_no_network_namespaces_fails_the_bastion_test_where_the_lab_is_required(monkeypatch, tmp_path):
+    """tests/test_lab_preflight.py's bastion test follows the lab's verdict: without
+    network namespaces it skips with the reason, and fails with KSERVE_LAB_REQUIRED=1."""
+    import pytest
+    from test_lab_preflight import netns_unavailable_reason, require_netns
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `ip`
+    reason = netns_unavailable_reason()
+    assert reason == "network namespaces: no `ip` (iproute2) on PATH"
+    monkeypatch.delenv("KSERVE_LAB_REQUIRED", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no `ip`"):
+        require_netns(reason)
+    monkeypatch.setenv("KSERVE_LAB_REQUIRED", "1")
+    with pytest.raises(pytest.fail.Exception, match="no `ip` .* but KSERVE_LAB_REQUIRED=1"):
+        require_netns(reason)
+    require_netns(None)  # available: runs

@@ -24,24 +24,22 @@ from components.monitoring.config import MonitoringConfig
 from components.monitoring.scrape import pod_monitors
 from components.offline import charts
 from components.stack_config import parse_stack_config
+from upstream_needs import needs
 
 ROOT = Path(__file__).resolve().parents[1]
-CHARTS = (upstream.upstream_dir().path or Path("/nonexistent")) / "charts"
-STACK = CHARTS / f"kube-prometheus-stack-{versions.KUBE_PROMETHEUS_STACK_VERSION}" / "kube-prometheus-stack"
-ADAPTER = CHARTS / f"prometheus-adapter-{versions.PROMETHEUS_ADAPTER_VERSION}" / "prometheus-adapter"
-HELM = str(upstream.helm().path or "/nonexistent/helm")
+STACK_FOUND = upstream.chart_source(upstream.ChartRef(
+    "kube-prometheus-stack", versions.KUBE_PROMETHEUS_STACK_VERSION,
+    versions.PROMETHEUS_COMMUNITY_CHART_REPO))
+ADAPTER_FOUND = upstream.chart_source(upstream.ChartRef(
+    "prometheus-adapter", versions.PROMETHEUS_ADAPTER_VERSION, versions.PROMETHEUS_COMMUNITY_CHART_REPO))
+STACK = STACK_FOUND.path or Path("/nonexistent")
+ADAPTER = ADAPTER_FOUND.path or Path("/nonexistent")
+HELM_FOUND = upstream.helm()
+HELM = str(HELM_FOUND.path or "/nonexistent/helm")
 
-needs_stack = pytest.mark.skipif(not (STACK / "values.yaml").is_file(),
-                                 reason=f"kube-prometheus-stack chart source not found at {STACK}")
-needs_adapter = pytest.mark.skipif(not (ADAPTER / "values.yaml").is_file(),
-                                   reason=f"prometheus-adapter chart source not found at {ADAPTER}")
-
-
-def helm_works() -> bool:
-    try:
-        return subprocess.run([HELM, "version"], capture_output=True, timeout=120).returncode == 0
-    except OSError:
-        return False
+needs_stack = needs(STACK_FOUND)
+needs_adapter = needs(ADAPTER_FOUND)
+needs_helm = needs(HELM_FOUND)
 
 
 def load(path: Path) -> dict:
@@ -106,7 +104,7 @@ def render(chart: Path, release: str, values: dict, tmp_path: Path) -> list[dict
 
 
 @needs_stack
-@pytest.mark.skipif(not helm_works(), reason="no helm on this machine")
+@needs_helm
 def test_stack_renders_with_grafana_on_the_node_port_and_no_password_in_values(tmp_path):
     docs = render(STACK, mv.RELEASE, mv.stack_values(MonitoringConfig(True, 30333, "2d")), tmp_path)
     by_kind = {}
@@ -129,7 +127,7 @@ def test_stack_renders_with_grafana_on_the_node_port_and_no_password_in_values(t
 
 
 @needs_adapter
-@pytest.mark.skipif(not helm_works(), reason="no helm on this machine")
+@needs_helm
 def test_adapter_renders_both_metrics_apis_and_our_rule(tmp_path):
     docs = render(ADAPTER, mv.ADAPTER_RELEASE, mv.adapter_values(), tmp_path)
     services = {d["metadata"]["name"] for d in docs if d["kind"] == "APIService"}

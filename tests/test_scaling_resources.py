@@ -6,8 +6,9 @@ import pytest
 from components.serving.models import inference_service_spec
 from components.stack_config import parse_stack_config
 from test_serving_resources import CRDS, spec_schema, strict_spec_schema
+from upstream_needs import needs
 
-pytestmark = pytest.mark.skipif(not CRDS, reason=CRDS.reason)
+pytestmark = needs(CRDS)
 
 NODES = [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}]
 CANARY = {"storageUri": "gs://kfserving-examples/models/tensorflow/flowers-2", "trafficPercent": 10}

@@ -14,9 +14,10 @@ from components import upstream
 from components.serving.config import Canary
 from components.serving.models import inference_service_spec, runtime_spec
 from components.stack_config import parse_stack_config
+from upstream_needs import needs
 
 CRDS = upstream.kserve_crds_dir()
-pytestmark = pytest.mark.skipif(not CRDS, reason=CRDS.reason)
+pytestmark = needs(CRDS)
 
 
 @lru_cache(maxsize=None)

@@ -7,8 +7,9 @@ from components.serving.models import FILES_REVISION_ENV, inference_service_spec
 from components.stack_config import parse_stack_config
 from components.storage.files import ROOT
 from test_serving_resources import CRDS, strict_spec_schema
+from upstream_needs import needs
 
-pytestmark = pytest.mark.skipif(not CRDS, reason=CRDS.reason)
+pytestmark = needs(CRDS)
 
 CONFIG = parse_stack_config({
     "nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}],

@@ -10,7 +10,6 @@ are absent):
   (rancher/local-path-provisioner, deploy/local-path-storage.yaml at that tag).
 """
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,17 +19,22 @@ import yaml
 from components import upstream, versions
 from components.storage.config import CLASS_OF, LOCAL_PATH, StorageSettings
 from components.storage.provisioner import DEFAULT_CLASS_ANNOTATION, nfs_values
+from upstream_needs import needs
 
-UPSTREAM = upstream.upstream_dir().path or Path("/nonexistent")
-NFS_CHART = (UPSTREAM / "charts" / f"nfs-subdir-external-provisioner-{versions.NFS_PROVISIONER_CHART_VERSION}"
-             / versions.NFS_PROVISIONER_CHART)
-LOCAL_PATH_MANIFEST = UPSTREAM / upstream.LOCAL_PATH_MANIFEST
-HELM = str(upstream.helm().path or "/nonexistent/helm")
+NFS_CHART_FOUND = upstream.chart_source(upstream.ChartRef(
+    versions.NFS_PROVISIONER_CHART, versions.NFS_PROVISIONER_CHART_VERSION,
+    versions.NFS_PROVISIONER_CHART_REPO))
+NFS_CHART = NFS_CHART_FOUND.path or Path("/nonexistent")
+MANIFEST_FOUND = upstream.source(
+    upstream.LOCAL_PATH_MANIFEST, f"local-path-provisioner manifest (rancher/local-path-provisioner "
+    f"deploy/local-path-storage.yaml at {versions.LOCAL_PATH_PROVISIONER_VERSION})")
+LOCAL_PATH_MANIFEST = MANIFEST_FOUND.path or Path("/nonexistent")
+HELM_FOUND = upstream.helm()
+HELM = str(HELM_FOUND.path or "/nonexistent/helm")
 SETTINGS = StorageSettings(provisioner="nfs", nfs_server="10.0.2.5", nfs_path="/exports/models")
 
-needs_chart = pytest.mark.skipif(not NFS_CHART.is_dir(), reason=f"chart source not found at {NFS_CHART}")
-needs_manifest = pytest.mark.skipif(not LOCAL_PATH_MANIFEST.is_file(),
-                                    reason=f"manifest not found at {LOCAL_PATH_MANIFEST}")
+needs_chart = needs(NFS_CHART_FOUND)
+needs_manifest = needs(MANIFEST_FOUND)
 
 
 def leaf_paths(values, prefix=()):
@@ -56,7 +60,7 @@ def test_every_nfs_value_is_a_key_of_the_charts_values_yaml():
 
 
 @needs_chart
-@pytest.mark.skipif(not os.access(HELM, os.X_OK), reason="no helm (../shared/tools/helm or on PATH)")
+@needs(HELM_FOUND)
 def test_the_nfs_chart_renders_a_default_class_that_archives(tmp_path):
     values = tmp_path / "values.json"
     values.write_text(json.dumps(nfs_values(SETTINGS)))

@@ -8,6 +8,7 @@ current), so the .pulumi-state/ it makes stays out of this working tree.
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,10 @@ printf 'PYTHON %s\\n' "$*" >>"$FAKE_PULUMI_LOG"
 @pytest.fixture
 def project(tmp_path):
     """What up.sh touches, copied: the script, the stack files, the venv helper."""
-    copy = tmp_path / "project"
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(copy: Path) -> Path:
     for relative in ("scripts/up.sh", "stacks/Pulumi.lab.yaml", "requirements.txt",
                      "components/__init__.py", "components/project_venv.py"):
         (copy / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +66,10 @@ def venv_copy(project):
 
 @pytest.fixture
 def fake_cli(tmp_path):
+    return make_fake_cli(tmp_path)
+
+
+def make_fake_cli(tmp_path: Path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "pulumi").write_text(FAKE_PULUMI)
@@ -157,14 +165,40 @@ def test_a_bad_key_file_is_refused_before_the_venv_the_prompt_or_the_stack(
     assert not (project / ".pulumi-state").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: an unreadable key needs a non-root user")
-def test_an_unreadable_key_file_is_refused(project, fake_cli, tmp_path):
-    env, log = fake_cli
-    key = Path(env["SSH_KEY_FILE"])
-    key.chmod(0)
-    result = run_up(project, env, "lab")
-    assert result.returncode == 1 and "not readable" in result.stderr
-    assert logged(log) == []
+# Root reads any file: as root, the unreadable-key test runs up.sh as this user instead.
+UNPRIVILEGED = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def test_an_unreadable_key_file_is_refused():
+    # A directory the unprivileged user can read (pytest's tmp_path is root's alone).
+    base = Path(tempfile.mkdtemp(prefix="kserve-up-key-"))
+    try:
+        base.chmod(0o755)
+        project = copy_project(base / "project")
+        env, log = make_fake_cli(base)
+        log.write_text("")
+        log.chmod(0o666)  # the fake pulumi, run as that user, could record a call
+        Path(env["SSH_KEY_FILE"]).chmod(0)
+        prefix = []
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            assert setpriv, "setpriv (util-linux) is needed to run this test as root"
+            prefix = [setpriv, *UNPRIVILEGED]
+            env["HOME"] = str(base)
+            # The user it runs as can run the project's script and write the log...
+            probe = subprocess.run(prefix + ["bash", "-c", f'[ -r "$0" ] && echo probe >>"$1" && id -u',
+                                             str(project / "scripts" / "up.sh"), str(log)],
+                                   env=env, capture_output=True, text=True, timeout=60)
+            assert probe.returncode == 0 and probe.stdout.strip() != "0", probe.stderr
+            assert logged(log) == ["probe"]
+            log.write_text("")
+        # ...but not read the key.
+        result = subprocess.run(prefix + ["bash", str(project / "scripts" / "up.sh"), "lab"], env=env,
+                                capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert result.returncode == 1 and "not readable" in result.stderr, result.stderr
+        assert logged(log) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_every_problem_is_reported_together(project, fake_cli, tmp_path):

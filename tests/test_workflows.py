@@ -17,7 +17,8 @@ DOCS = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "do
 TESTING = (ROOT / "docs" / "testing.md").read_text()
 OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 CI_RUN = ROOT / ".ci" / "run"
-TEST_STEP = 'sudo env "PATH=$PATH" KSERVE_LAB_REQUIRED=1 .ci/run'
+TEST_STEP = 'sudo env "PATH=$PATH" KSERVE_LAB_REQUIRED=1 KSERVE_UPSTREAM_REQUIRED=1 .ci/run'
+FETCH_STEP = "scripts/fetch_upstream.py"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\b")
 
@@ -61,7 +62,7 @@ def test_check_runs_the_readme_test_command_on_push_and_pull_request():
     workflow = load("check.yml")
     assert {"push", "pull_request"} <= set(workflow["on"])
     runs = [step["run"].strip() for step in steps(workflow) if "run" in step]
-    assert runs == [TEST_STEP]
+    assert runs == [FETCH_STEP, TEST_STEP]
     # .ci/run installs what is missing, then runs the README's test command,
     # and the README shows what CI runs.
     assert CI_RUN.read_text().rstrip().endswith('\nscripts/test.sh "$@"')
@@ -87,6 +88,27 @@ def test_check_runs_the_lab_tests_as_root_and_fails_if_they_cannot_run():
     assert 'if [ "${KSERVE_LAB_REQUIRED:-}" = 1 ]' in text and "systemctl stop ssh.socket ssh.service" in text
 
 
+def test_check_fetches_the_upstream_files_and_requires_them():
+    """The upstream files are fetched (cached on the pins) before the tests, which then
+    fail rather than skip where one is missing; .ci/run requires them beside ../shared/upstream."""
+    workflow = load("check.yml")
+    all_steps = steps(workflow)
+    [cache] = [s for s in all_steps if s.get("uses", "").startswith("actions/cache@")]
+    [fetch] = [s for s in all_steps if s.get("run", "").strip() == FETCH_STEP]
+    [test] = [s for s in all_steps if s.get("run", "").strip() == TEST_STEP]
+    assert all_steps.index(cache) < all_steps.index(fetch) < all_steps.index(test)
+    assert cache["with"]["path"] == ".upstream"  # where fetch_upstream.py puts them
+    assert "hashFiles('components/versions.py')" in cache["with"]["key"]
+    assert fetch["if"] == f"steps.{cache['id']}.outputs.cache-hit != 'true'"
+    from components import upstream
+    assert f"{upstream.REQUIRED_ENV}=1" in TEST_STEP.split()
+    assert upstream.PROJECT_DIR == ROOT / ".upstream"
+    text = CI_RUN.read_text()
+    assert ('if [ -d ../shared/upstream ]; then\n'
+            '  export KSERVE_UPSTREAM_REQUIRED="${KSERVE_UPSTREAM_REQUIRED:-1}"\nfi') in text
+    assert text.index("KSERVE_UPSTREAM_REQUIRED=") < text.index('scripts/test.sh "$@"')
+
+
 def ci_packages() -> set[str]:
     return set(re.findall(r"missing\+=\(([\w.+-]+)\)", CI_RUN.read_text()))
 
@@ -94,7 +116,7 @@ def ci_packages() -> set[str]:
 def test_what_ci_installs_is_listed_in_the_documentation():
     assert ci_packages() == {"shellcheck", "openssh-server", "sudo", "psmisc", "python3-yaml",
                              "python3-cryptography", "iproute2", "python3-venv", "unzip",
-                             "python3-pip"}
+                             "python3-pip", "librsvg2-bin"}
     for package in ci_packages():
         assert f"`{package}`" in TESTING, f"docs/testing.md does not say that .ci/run installs {package}"
 

@@ -367,16 +367,65 @@ def crd_validators(objects: Iterable[dict]) -> dict[tuple[str, str], jsonschema.
     return validators
 
 
-def custom_resource_errors(objects: Iterable[dict],
-                           validators: Mapping[tuple[str, str], Any]) -> list[str]:
-    errors = []
+# The API groups of Kubernetes itself (and aggregated APIs it serves): their kinds
+# have no CustomResourceDefinition. Any other group is a custom resource.
+BUILTIN_API_GROUPS = frozenset({
+    "", "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps",
+    "authentication.k8s.io", "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io",
+    "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io",
+    "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "policy",
+    "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
+    "storagemigration.k8s.io",
+})
+
+
+def api_group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def is_custom_resource(obj: Mapping) -> bool:
+    return api_group(str(obj.get("apiVersion", ""))) not in BUILTIN_API_GROUPS
+
+
+def _label(obj: Mapping) -> str:
+    return f"{obj.get('apiVersion')} {obj.get('kind')} {obj.get('metadata', {}).get('name')}"
+
+
+@dataclass
+class CustomResourceCheck:
+    """What custom_resource_check made of the custom resources among some objects."""
+    errors: list[str]       # schema errors, one line each
+    validated: list[str]    # "<apiVersion> <kind> <name>" of each resource checked against its CRD
+    excused: list[str]      # no CRD loaded, but its kind is listed with the reason there is none
+    unchecked: list[str]    # no CRD loaded and not listed: nothing checked it
+
+
+def custom_resource_check(objects: Iterable[dict], validators: Mapping[tuple[str, str], Any],
+                          no_crd: Mapping[tuple[str, str], str] = {}) -> CustomResourceCheck:
+    """Validate every custom resource (a kind outside Kubernetes' own API groups) against
+    its CRD in `validators`; `no_crd` lists (apiVersion, kind) whose CRD is known to be
+    unavailable, with the reason. Anything else without a validator is `unchecked`."""
+    check = CustomResourceCheck([], [], [], [])
     for obj in objects:
-        validator = validators.get((obj.get("apiVersion"), obj.get("kind")))
-        if validator is None:
+        if not is_custom_resource(obj):
             continue
+        key = (obj.get("apiVersion"), obj.get("kind"))
+        validator = validators.get(key)
+        if validator is None:
+            (check.excused if key in no_crd else check.unchecked).append(_label(obj))
+            continue
+        check.validated.append(_label(obj))
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
         for error in validator.iter_errors(body):
             where = ".".join(str(p) for p in error.absolute_path)
-            errors.append(f"{obj['kind']} {obj.get('metadata', {}).get('name')}: {where}: "
-                          f"{error.message[:200]}")
-    return errors
+            check.errors.append(f"{obj['kind']} {obj.get('metadata', {}).get('name')}: {where}: "
+                                f"{error.message[:200]}")
+    return check
+
+
+def custom_resource_errors(objects: Iterable[dict], validators: Mapping[tuple[str, str], Any],
+                           no_crd: Mapping[tuple[str, str], str] = {}) -> list[str]:
+    """Schema errors, and a line for each custom resource no CRD checked (unless its kind
+    is in `no_crd`): a resource whose CRD was not loaded does not pass silently."""
+    check = custom_resource_check(objects, validators, no_crd)
+    return check.errors + [f"{label}: no CRD loaded to validate it against" for label in check.unchecked]

@@ -93,6 +93,32 @@ def given(url: str, host: str, wanted: str) -> Endpoint:
     return Endpoint(url, host, name, name, namespace or None)
 
 
+def from_outputs(models: Mapping[str, Mapping], key: str) -> Endpoint:
+    """A model's endpoint from the stack output `models` (keyed `namespace/name`): its
+    URL's address and port, its Host header, the name its server answers to
+    (`servedModels`, else the model's name) and, where `needsToken`, its project."""
+    entry = models[key]
+    url = str(entry["url"])
+    scheme, _, rest = url.partition("://")
+    base_url = f"{scheme}://{rest.split('/', 1)[0]}"
+    served = list(entry.get("servedModels") or [entry["name"]])
+    return Endpoint(base_url=base_url, host=str(entry["host"]), name=str(entry["name"]),
+                    served_name=served[0], namespace=entry.get("namespace"),
+                    project=entry.get("project") if entry.get("needsToken") else None)
+
+
+def token_from_outputs(endpoint: Endpoint, tokens: Optional[Mapping[str, str]]) -> Optional[str]:
+    """One of the model's project's tokens from the stack output `tokens` (keyed
+    `project/token`), the first by name; None for a model that needs none."""
+    if not endpoint.project:
+        return None
+    mine = sorted(k for k in (tokens or {}) if k.partition("/")[0] == endpoint.project)
+    if not mine:
+        raise TokenNeeded(f"model {endpoint.label!r} needs a token of project {endpoint.project}, "
+                          "and the stack output `tokens` has none")
+    return str(tokens[mine[0]])
+
+
 def read_token(token: Optional[str], token_file: Optional[Path],
                environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """The token from --token-file, else --token, else $KSERVE_TOKEN; None when none."""

@@ -68,16 +68,28 @@ def test_up_builds_the_cluster_and_exports_the_endpoints(first_up):
     assert outputs["kubeconfig"].secret
 
 
+def prediction_requests(models: dict, tokens: dict) -> list[tuple[str, "Endpoint", "str | None"]]:
+    """(output key, endpoint, token) for every model, as scripts/predict.py addresses it:
+    the stack output `models` (url, host, servedModels, needsToken) and `tokens`."""
+    from components.serving.endpoints import from_outputs, token_from_outputs
+    requests = []
+    for key in sorted(models):
+        endpoint = from_outputs(models, key)
+        requests.append((key, endpoint, token_from_outputs(endpoint, tokens)))
+    return requests
+
+
 def test_a_prediction_through_the_ingress(first_up):
     sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
     from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, parse_predictions
     from predict import predict
     outputs = first_up.outputs
-    address, port = outputs["ingressAddress"].value, outputs["ingressPort"].value
-    for model, endpoint in outputs["models"].value.items():
-        answer = predict(f"http://{address}:{port}", endpoint["host"], model, SMOKE_IMAGE_JPEG)
+    tokens = outputs["tokens"].value if "tokens" in outputs else {}
+    for key, endpoint, token in prediction_requests(outputs["models"].value, tokens):
+        answer = predict(endpoint.base_url, endpoint.host, endpoint.served_name, SMOKE_IMAGE_JPEG,
+                         token=token)
         predictions = parse_predictions(answer)
-        assert predictions and predictions[0].scores, f"{model}: {answer}"
+        assert predictions and predictions[0].scores, f"{key}: {answer}"
 
 
 def test_a_second_up_changes_nothing(stack, first_up):
