@@ -131,6 +131,21 @@ SAMPLE_IMAGE_PACKAGE = "scikit-learn==1.9.1"
 SAMPLE_IMAGE_PATH_IN_WHEEL = "sklearn/datasets/images/flower.jpg"
 
 
+# --- Lab VMs (scripts/vms.sh, scripts/vms/Vagrantfile) -----------------------------
+# The Vagrant box of the VMs scripts/vms.sh makes. Roboxes' generic/ubuntu2204 is
+# published for both providers the Vagrantfile serves (libvirt and virtualbox);
+# 4.3.12 (lavabit/robox tag of 2024-01-04) is the newest version seen published for
+# both: users' `vagrant box list` shows "generic/ubuntu2204 (libvirt, 4.3.12)". The
+# repository has a later tag, 4.3.14, but no box of it was seen, and the pipeline has
+# built nothing since (last commit 2025-02): re-check the portal page before a bump.
+# bento/ubuntu-22.04 was
+# the other candidate: its newest builds (202510.26.0) have no libvirt (qemu) box, and
+# its 202502.21.0 libvirt box does not boot (chef/bento#1604).
+# The Vagrantfile reads these two lines: keep them as they are written.
+VAGRANT_BOX = "generic/ubuntu2204"
+VAGRANT_BOX_VERSION = "4.3.12"
+
+
 def kubernetes_package_version(version: str) -> str:
     """'1.31.14' -> '1.31.14-1.1', the apt version string of kubelet/kubeadm/kubectl."""
     return f"{version}-{KUBERNETES_PACKAGE_REVISION}"
@@ -179,4 +194,10 @@ PINS: tuple[Pin, ...] = (
         "(appVersion v0.12.0) and values.yaml"),
     Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
         "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
+    Pin("Vagrant box of the lab VMs (scripts/vms.sh; libvirt and virtualbox)",
+        VAGRANT_BOX_VERSION,
+        "https://portal.cloud.hashicorp.com/vagrant/discover/generic/ubuntu2204 (versions "
+        "and providers; not readable from the build machine), lavabit/robox tags and "
+        "generic-{libvirt,virtualbox}-x64.json (ubuntu2204 for both providers); "
+        "chef/bento CHANGELOG.md 202510.26.0 table (no ubuntu-22.04 qemu build)"),
 )

@@ -1,6 +1,6 @@
 """The layout a newcomer relies on: library code in packages under components/,
 no import circle among the project's modules, and scripts/ holding only commands
-users run and the scripts that run on nodes.
+users run, the scripts that run on nodes, and the Vagrantfile of scripts/vms.sh.
 
 Anyone can run this check: `scripts/test.sh tests/test_layout.py`.
 """
@@ -75,10 +75,18 @@ def test_the_cycle_finder_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+# scripts/vms/: what scripts/vms.sh runs Vagrant on (its state, .vagrant*/, is ignored).
+VMS_FILES = {"Vagrantfile", "sizes.txt"}
+
+
 def test_scripts_holds_only_commands_and_node_scripts():
     for path in sorted((ROOT / "scripts").iterdir()):
         if path.name == "node":
             assert all(p.suffix == ".sh" for p in path.iterdir()), "scripts/node is for node scripts"
+            continue
+        if path.name == "vms":
+            found = {p.name for p in path.iterdir() if not p.name.startswith(".vagrant")}
+            assert found == VMS_FILES, "scripts/vms is for the Vagrantfile of scripts/vms.sh"
             continue
         assert path.suffix in (".py", ".sh"), path
         assert os.access(path, os.X_OK), f"{path.name} is a command: make it executable"
