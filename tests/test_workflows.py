@@ -110,7 +110,7 @@ def test_check_fetches_the_upstream_files_and_requires_them():
 
 
 def ci_packages() -> set[str]:
-    return set(re.findall(r"missing\+=\(([\w.+-]+)\)", CI_RUN.read_text()))
+    return set(re.findall(r"(?:missing|optional)\+=\(([\w.+-]+)\)", CI_RUN.read_text()))
 
 
 def test_what_ci_installs_is_listed_in_the_documentation():
