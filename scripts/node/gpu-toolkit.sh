@@ -4,7 +4,7 @@
 # it. Runs after the driver step. Safe to run again.
 #
 # Inputs (environment): TOOLKIT_APT_REPO (ends with /), TOOLKIT_GPGKEY_URL,
-#   TOOLKIT_VERSION (e.g. 1.20.0-1), TOOLKIT_PACKAGES (space-separated).
+#   TOOLKIT_VERSION (the apt version pinned in components/versions.py), TOOLKIT_PACKAGES (space-separated).
 set -euo pipefail
 SCRIPT_NAME=gpu-toolkit
 # shellcheck source=lib.sh
