@@ -48,6 +48,13 @@ _CHART_DIRS = {
     (None, versions.KSERVE_CHART): "kserve-{version}/kserve-resources",
 }
 
+# Where a chart's source lives upstream, for charts not yet in ../shared/upstream:
+# the skip reason names it, so that it can be added there.
+_CHART_SOURCES = {
+    (versions.NVIDIA_DEVICE_PLUGIN_CHART_REPO, versions.NVIDIA_DEVICE_PLUGIN_CHART):
+        "repository {0}, tag {1}, path {2}".format(*versions.NVIDIA_DEVICE_PLUGIN_SOURCE),
+}
+
 
 @dataclass(frozen=True)
 class Found:
@@ -105,8 +112,10 @@ def chart_source(ref: ChartRef) -> Found:
         return Found(None, f"chart {ref.label}: {base.reason}")
     path = base.path / chart_subdir(ref)
     if not (path / "Chart.yaml").is_file():
+        source = _CHART_SOURCES.get((ref.repo, ref.chart))
         return Found(None, f"chart {ref.label}: its source is not in {path} "
-                           f"(run {FETCH_COMMAND} to fetch it)")
+                           f"(run {FETCH_COMMAND} to fetch it"
+                           + (f"; its source: {source})" if source else ")"))
     return Found(path)
 
 

@@ -416,3 +416,48 @@ def test_a_stack_without_gpu_nodes_has_no_gpu_layer():
     names = {r.name for r in evaluation.registrations}
     assert not {"nvidia-device-plugin-chart", "runtimeclass-nvidia"} & names
     assert not [n for n in names if "-gpu-" in n]
+
+
+def test_the_offline_plan_of_the_gpu_example():
+    from tests.test_plan import run_plan
+    result = run_plan("gpu-example")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for step in ("gpu1-gpu-driver", "gpu1-gpu-toolkit", "gpu1-gpu-runtime", "nvidia-device-plugin",
+                 "cifar10-gpu"):
+        assert step in text, step
+    assert "preflight" not in result.stderr.lower() or "WARN" not in result.stderr
+
+
+def test_the_device_plugin_chart_renders_onto_gpu_nodes_only():
+    from components.offline import charts
+    from components.offline.releases import declared_releases
+    [release] = [r for r in declared_releases(["gpu"])
+                 if r.chart.chart == versions.NVIDIA_DEVICE_PLUGIN_CHART]
+    source, helm = upstream.chart_source(release.chart), upstream.helm()
+    if not source or not helm:
+        pytest.skip(source.reason or helm.reason)
+    objects = charts.render(helm.path, release, source.path, versions.KUBERNETES_VERSION)
+    daemonsets = [o for o in objects if o["kind"] == "DaemonSet"]
+    # The plugin's own, and the MPS control daemon's (which only runs on nodes labelled for MPS).
+    [daemonset] = [d for d in daemonsets if d["metadata"]["name"] == "nvidia-device-plugin"]
+    for other in daemonsets:
+        assert other["spec"]["template"]["spec"]["nodeSelector"]["nvidia.com/gpu.present"] == "true"
+    pod = daemonset["spec"]["template"]["spec"]
+    assert daemonset["metadata"]["namespace"] == "nvidia-device-plugin"
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert pod["runtimeClassName"] == "nvidia"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["containers"][0]["image"].endswith(f":v{versions.NVIDIA_DEVICE_PLUGIN_VERSION}")
+
+
+def test_a_missing_device_plugin_source_is_skipped_naming_repository_tag_and_path(tmp_path, monkeypatch):
+    from components.upstream import ChartRef
+    monkeypatch.setenv(upstream.ENV, str(tmp_path))
+    (tmp_path / "charts").mkdir()
+    found = upstream.chart_source(ChartRef(versions.NVIDIA_DEVICE_PLUGIN_CHART,
+                                           versions.NVIDIA_DEVICE_PLUGIN_VERSION,
+                                           versions.NVIDIA_DEVICE_PLUGIN_CHART_REPO))
+    assert not found
+    assert ("repository github.com/NVIDIA/k8s-device-plugin, tag v0.20.0, path "
+            "deployments/helm/nvidia-device-plugin") in found.reason
