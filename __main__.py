@@ -7,6 +7,7 @@ import pulumi
 from components.access.projects import Projects
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
+from components.gpu.device_plugin import GpuDevicePlugin
 from components.monitoring.monitoring import Monitoring, admin_password
 from components.pulumi_config import load_stack_config
 from components.serving.context import ClusterHandle
@@ -26,8 +27,10 @@ handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, rea
                        control_plane_address=config.control_plane.address)
 storage = Storage(handle, config.storage) if config.storage.enabled else None
 projects = Projects(handle, config.access, config.kubernetes) if config.access.projects else None
+gpu = GpuDevicePlugin(handle) if config.gpu.enabled else None
 serving = Serving(handle, config.serving, storage=storage, access=config.access,
-                  namespaces=projects.namespaces if projects else None)
+                  namespaces=projects.namespaces if projects else None,
+                  gpu_ready=gpu.ready if gpu else None)
 monitoring = None
 if config.monitoring.enabled:
     monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,

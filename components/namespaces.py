@@ -23,12 +23,14 @@ _KUBERNETES = "Kubernetes creates it for itself"
 _SERVING = "the serving layer creates it"
 _NETWORK = "the network layer (Calico) creates it"
 _STORAGE = "the storage layer creates it"
+_GPU = "the GPU layer creates it"
 LAYER_NAMESPACES = {
     "default": _KUBERNETES,
     "istio-system": _SERVING, "knative-serving": _SERVING, "kserve": _SERVING,
     "cert-manager": _SERVING,
     "tigera-operator": _NETWORK, "calico-system": _NETWORK, "calico-apiserver": _NETWORK,
     "local-path-storage": _STORAGE, "nfs-provisioner": _STORAGE,
+    "nvidia-device-plugin": _GPU,
 }
 
 

@@ -20,6 +20,7 @@ from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (
     StorageConfig, check_storage_references, parse_storage_config)
 from components.namespaces import ReservedNamespaces, monitoring_requested
+from components.gpu.config import GpuConfig, parse_gpu_config, parse_node_gpu
 from components.monitoring.config import (
     GRAFANA_PASSWORD_KEY, MonitoringConfig, parse_monitoring)
 from components.problems import (
@@ -41,7 +42,7 @@ API_SERVER_PORT = 6443
 # Top-level keys this project reads. The secret key is set with
 # `pulumi config set sshPrivateKey --secret -- < key-file`.
 SECRET_PRIVATE_KEY = "sshPrivateKey"
-NODE_KEYS = {"name", "address", "role", "hostKey", "ssh"}
+NODE_KEYS = {"name", "address", "role", "hostKey", "ssh", "gpu"}
 NODE_SSH_KEYS = {"user", "port"}
 SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
@@ -78,6 +79,7 @@ class Node:
     ssh_user: str = DEFAULT_SSH_USER
     ssh_port: int = DEFAULT_SSH_PORT
     host_key: Optional[str] = None
+    gpu: Optional[str] = None  # "nvidia" on GPU nodes (components/gpu)
 
     @property
     def is_control_plane(self) -> bool:
@@ -108,6 +110,7 @@ class StackConfig:
     storage: StorageConfig = StorageConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     access: AccessConfig = AccessConfig()
+    gpu: GpuConfig = GpuConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -269,6 +272,7 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
                            "give the login user for this node."),
             ssh_port=check_port(problems, f"{key}.ssh.port", node_ssh.get("port"), ssh.port),
             host_key=_host_key(problems, f"{key}.hostKey", item.get("hostKey")),
+            gpu=parse_node_gpu(problems, f"{key}.gpu", item.get("gpu")),
         )))
     control_planes = [i for i, item in enumerate(raw)
                       if isinstance(item, dict) and item.get("role") == CONTROL_PLANE]
@@ -347,7 +351,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
                 "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY,
-                "projects", "access"}
+                "projects", "access", "gpu"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -397,11 +401,16 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
                                   secret_keys, serving)
     access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving,
                                  reserved=reserved)
+    raw_models = raw.get("models")
+    gpu = parse_gpu_config(problems, raw.get("gpu"), nodes, serving.models, [
+        f"{item_key('models', i, item)}.resources.gpu"
+        for i, item in enumerate(raw_models if isinstance(raw_models, list) else [])
+        if isinstance(item, dict)])
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
                        warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring,
-                       access=access)
+                       access=access, gpu=gpu)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
@@ -428,6 +437,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     """The stack config's keys as a tree of the key sets the parsers check:
     (keys, {child: subtree}); a child named `key[]` is a list of objects."""
     from components.access import config as access
+    from components.gpu.config import GPU_KEYS
     from components.monitoring.config import MONITORING_KEYS
     from components.serving import config as serving
     from components.serving.scaling import SCALING_KEYS
@@ -448,6 +458,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
         "projects[]": (access.PROJECT_KEYS, {"quota": (access.QUOTA_KEYS, {}),
                                              "tokens[]": (access.TOKEN_KEYS, {})}),
         "access": (access.ACCESS_KEYS, {}),
+        "gpu": (GPU_KEYS, {}),
     }
 
 

@@ -77,6 +77,13 @@ _CHART_DIRS = {
     (None, versions.KSERVE_CHART): "kserve-{version}/kserve-resources",
 }
 
+# Where a chart's source lives upstream, for charts not yet in ../shared/upstream:
+# the skip reason names it, so that it can be added there.
+_CHART_SOURCES = {
+    (versions.NVIDIA_DEVICE_PLUGIN_CHART_REPO, versions.NVIDIA_DEVICE_PLUGIN_CHART):
+        "repository {0}, tag {1}, path {2}".format(*versions.NVIDIA_DEVICE_PLUGIN_SOURCE),
+}
+
 
 @dataclass(frozen=True)
 class Found:
@@ -176,8 +183,11 @@ def chart_source(ref: ChartRef) -> Found:
     if not (path / "Chart.yaml").is_file():
         expected = _is_expected(place)
         note = "" if expected else _not_expected_note(place)
+        source = _CHART_SOURCES.get((ref.repo, ref.chart))
         return Found(None, f"chart {ref.label}: its source is not in {path} "
-                           f"(run {FETCH_COMMAND} to fetch it){note}", expected=expected)
+                           f"(run {FETCH_COMMAND} to fetch it"
+                           + (f"; its source: {source}" if source else "") + f"){note}",
+                     expected=expected)
     return Found(path)
 
 

@@ -124,6 +124,36 @@ KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"
 # (metrics.k8s.io) that cpu/memory HPAs read; kubeadm installs no metrics-server.
 PROMETHEUS_ADAPTER_VERSION = "5.3.0"
 
+# --- GPU nodes (only for nodes with `gpu: nvidia`) -------------------------------
+# Ubuntu 22.04's NVIDIA server driver branches: `nvidia-driver-<branch>` and
+# `nvidia-utils-<branch>`, from restricted/multiverse in jammy-updates and
+# jammy-security. Ubuntu keeps only the newest build of each branch, so the branch
+# is the pin and apt-mark hold keeps it. A branch Ubuntu retired is turned into a
+# transitional package that installs a newer branch (nvidia-driver-510-server
+# installs 515-server in jammy): so only branches that still provide
+# `nvidia-utils` themselves are accepted. 550-server is not among them in the
+# jammy-updates list checked; 418/450/470-server are, but predate CUDA 12 (driver
+# 525+), which today's model servers need, and are left out on purpose.
+NVIDIA_DRIVER_BRANCHES = ("535-server", "565-server", "570-server", "580-server",
+                          "590-server", "595-server")
+NVIDIA_DRIVER_BRANCHES_PAGE = "https://packages.ubuntu.com/jammy-updates/amd64/nvidia-utils"
+# NVIDIA Container Toolkit from NVIDIA's apt repository (the install guide's
+# "production repository"): its signing key, the list file it publishes, and the
+# version of the four packages the guide installs together.
+NVIDIA_CONTAINER_TOOLKIT_VERSION = "1.20.0-1"
+NVIDIA_CONTAINER_TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base",
+                                     "libnvidia-container-tools", "libnvidia-container1")
+NVIDIA_CONTAINER_TOOLKIT_GPGKEY_URL = "https://nvidia.github.io/libnvidia-container/gpgkey"
+NVIDIA_CONTAINER_TOOLKIT_APT_REPO = "https://nvidia.github.io/libnvidia-container/stable/deb/"
+# NVIDIA k8s-device-plugin chart (deployments/helm/nvidia-device-plugin at the tag
+# v0.20.0; image nvcr.io/nvidia/k8s-device-plugin:v0.20.0, the chart's appVersion).
+NVIDIA_DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
+NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
+NVIDIA_DEVICE_PLUGIN_SOURCE = ("github.com/NVIDIA/k8s-device-plugin",
+                               f"v{NVIDIA_DEVICE_PLUGIN_VERSION}",
+                               "deployments/helm/nvidia-device-plugin")
+
 # The default photo scripts/predict.py sends: flower.jpg from scikit-learn's
 # wheel on PyPI (a dahlia, CC BY 2.0, by Flickr user vultilion; see that
 # package's sklearn/datasets/images/README.txt). Fetched with pip, not installed.
@@ -192,6 +222,16 @@ PINS: tuple[Pin, ...] = (
     Pin("prometheus-adapter (Helm chart)", PROMETHEUS_ADAPTER_VERSION,
         "prometheus-community/helm-charts tag prometheus-adapter-5.3.0: Chart.yaml "
         "(appVersion v0.12.0) and values.yaml"),
+    Pin("NVIDIA server driver branches (nvidia-driver-<branch>, nvidia-utils-<branch>)",
+        " ".join(NVIDIA_DRIVER_BRANCHES),
+        f"{NVIDIA_DRIVER_BRANCHES_PAGE} (the packages providing nvidia-utils in jammy-updates); "
+        "https://packages.ubuntu.com/jammy-updates/nvidia-driver-595-server"),
+    Pin("NVIDIA Container Toolkit (apt packages)", NVIDIA_CONTAINER_TOOLKIT_VERSION,
+        "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html "
+        "(repository, key, NVIDIA_CONTAINER_TOOLKIT_VERSION=1.20.0-1) and its release notes"),
+    Pin("NVIDIA k8s-device-plugin (Helm chart)", NVIDIA_DEVICE_PLUGIN_VERSION,
+        "NVIDIA/k8s-device-plugin tag v0.20.0: deployments/helm/nvidia-device-plugin/Chart.yaml "
+        "(kubeVersion >= 1.10.0-0, appVersion 0.20.0) and values.yaml"),
     Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
         "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
     Pin("Vagrant box of the lab VMs (scripts/vms.sh; libvirt and virtualbox)",

@@ -29,6 +29,7 @@ if __name__ == "__main__":  # a command, not an import (tests import it)
     project_venv.ensure()
 
 from components.cluster.node_scripts import render_command  # noqa: E402
+from components.gpu.config import model_gpus  # noqa: E402
 from components.monitoring.values import monitoring_memory_mb  # noqa: E402
 from components.preflight.checks import evaluate, parse_facts  # noqa: E402
 from components.preflight.gate import facts_inputs  # noqa: E402
@@ -86,7 +87,8 @@ def check(config: StackConfig, creds: Credentials, as_json: bool) -> int:
             print(f"[{done}/{len(nodes)}] {node.name} ({node.address}) "
                   f"{'answered' if text is not None else 'FAILED'} after "
                   f"{time.monotonic() - started:.1f}s", file=sys.stderr)
-    report = evaluate(nodes, facts, errors, offsets, monitoring_memory_mb(config))
+    report = evaluate(nodes, facts, errors, offsets, monitoring_memory_mb(config),
+                      gpu=config.gpu, model_gpus=model_gpus(config.serving.models))
     print(report.to_json() if as_json else report.render())
     return 1 if report.failed else 0
 

@@ -366,6 +366,12 @@ def _check_models(problems: Problems, projects: list[Project], serving: ServingC
                              f"({limit}): the model's pods would never be admitted.",
                              f"lower the model's {resource}, or raise "
                              f"projects ({project.name}).quota.{resource}.")
+        if project.quota.gpu is not None and model.gpu > project.quota.gpu:
+            problems.add(f"{key}.resources.gpu", model.gpu,
+                         f"more than the whole GPU quota of project {project.name} "
+                         f"({project.quota.gpu}, requests.nvidia.com/gpu): the model's pods "
+                         "would never be admitted.",
+                         f"lower the model's gpu, or raise projects ({project.name}).quota.gpu.")
         if not model.public and not project.tokens and project.name not in listed_tokens:
             problems.warn(key, model.key,
                           f"the model is in project {project.name}, which lists no tokens, and is "

@@ -12,6 +12,8 @@ from components.cluster.connection import node_connection
 from components.cluster.control_plane import ControlPlane
 from components.cluster.node_preparation import PreparedNode
 from components.cluster.worker import WorkerNode
+from components.gpu.config import model_gpus
+from components.gpu.node import GpuNode
 from components.monitoring.values import monitoring_memory_mb
 from components.preflight.gate import Preflight
 from components.stack_config import StackConfig
@@ -35,7 +37,8 @@ class Cluster(pulumi.ComponentResource):
                        for node in config.nodes}
         self.preflight = Preflight(list(config.nodes), connections,
                                    config.serving.ingress_node_port, opts=child,
-                                   monitoring_memory_mb=monitoring_memory_mb(config))
+                                   monitoring_memory_mb=monitoring_memory_mb(config),
+                                   gpu=config.gpu, model_gpus=model_gpus(config.serving.models))
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,
@@ -43,14 +46,21 @@ class Cluster(pulumi.ComponentResource):
                                     extra_packages=config.storage.settings.node_packages)
             for node in config.nodes
         }
+        # GPU workers: driver, toolkit and containerd's nvidia runtime before they join.
+        self.gpu_nodes = {
+            node.name: GpuNode(node, connections[node.name], config.gpu,
+                               self.prepared[node.name].prepare, opts=child)
+            for node in config.workers if node.gpu
+        }
         # With no workers the control plane must run workloads itself.
         self.control_plane = ControlPlane(self.prepared[config.control_plane.name],
                                           config.kubernetes, schedulable=not config.workers,
                                           opts=child)
         self.teardown = self.control_plane.init
-        self.workers = {node.name: WorkerNode(self.prepared[node.name], self.control_plane,
-                                              opts=child)
-                        for node in config.workers}
+        self.workers = {node.name: WorkerNode(
+            self.prepared[node.name], self.control_plane, opts=child,
+            before_join=self.gpu_nodes[node.name].ready if node.name in self.gpu_nodes else None)
+            for node in config.workers}
         self.provider = k8s.Provider(
             "kubernetes",
             kubeconfig=self.control_plane.kubeconfig,

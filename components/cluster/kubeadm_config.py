@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from components.gpu.config import NODE_LABEL, NODE_TAINT
 from components.stack_config import KubernetesSettings, Node
 
 KUBEADM_API = "kubeadm.k8s.io/v1beta4"
@@ -113,4 +114,11 @@ def render_join_config(worker: Node, credentials: JoinCredentials) -> str:
         },
         "nodeRegistration": _node_registration(worker),
     }
+    if worker.gpu:
+        # Set at join, by the kubelet itself: the node never runs a pod without them.
+        # Only pods that tolerate the taint (GPU models, the device plugin) land here.
+        registration = join["nodeRegistration"]
+        registration["kubeletExtraArgs"].append(
+            {"name": "node-labels", "value": "=".join(NODE_LABEL)})
+        registration["taints"] = [dict(NODE_TAINT)]
     return yaml.safe_dump(join, sort_keys=False)

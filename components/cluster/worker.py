@@ -27,7 +27,10 @@ class WorkerNode(pulumi.ComponentResource):
     """
 
     def __init__(self, prepared: PreparedNode, control_plane: ControlPlane,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 before_join: Optional[pulumi.Resource] = None):
+        """`before_join`: a step on the worker the join waits for too (a GPU node's
+        containerd restart with the nvidia runtime, components/gpu/node.py)."""
         node = prepared.node
         super().__init__("kserve-cluster:cluster:WorkerNode", node.name, None, opts)
         cp_connection = control_plane.connection
@@ -45,7 +48,8 @@ class WorkerNode(pulumi.ComponentResource):
             {"NODE_NAME": node.name},
             stdin=join_config,
             delete_script="reset.sh", delete_env=login,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join_token]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.join_token, *([before_join] if before_join is not None else [])]))
         self.membership = node_command(
             f"{node.name}-membership", cp_connection, "node-membership.sh",
             {"ACTION": "wait", "NODE_NAME": node.name},

@@ -54,6 +54,10 @@ HEALTHY_NODE_FACTS = "\n".join([
     "os_name=Ubuntu 22.04.5 LTS", "hostname=node", "product_uuid=uuid", "macs=mac",
     "cpus=4", "memory_mb=16000", "swap_mb=0", "ports_busy=", "dpkg_lock=free",
     "unreachable_urls=", "leftovers=", ""])
+# What a `gpu: nvidia` node adds: one NVIDIA GPU, no driver yet, room for one.
+HEALTHY_GPU_FACTS = "\n".join([
+    "gpu_devices=1", "nvidia_driver=absent", "secure_boot=disabled", "kernel_headers=present",
+    "disk_free_mb=50000", ""])
 
 
 def fake_user_kubeconfig(user: str, endpoint: str = "10.0.2.21:6443") -> str:
@@ -185,7 +189,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
     @staticmethod
     def default_stdout(name: str, inputs: dict) -> str:
         if name.endswith("-preflight"):
-            return HEALTHY_NODE_FACTS.replace("hostname=node", f"hostname={name}").replace(
+            gpu = HEALTHY_GPU_FACTS if "GPU=nvidia" in str(inputs.get("create", "")) else ""
+            return gpu + HEALTHY_NODE_FACTS.replace("hostname=node", f"hostname={name}").replace(
                 "product_uuid=uuid", f"product_uuid=uuid-{name}").replace(
                 "macs=mac", f"macs=02:00:{hashlib.sha256(name.encode()).hexdigest()[:8]}")
         if name.endswith("-join-token"):

@@ -49,8 +49,14 @@ def _raw_deployment() -> dict:
     return config
 
 
+def _gpu() -> dict:
+    """The GPU example: a GPU worker, so the device plugin's release is declared."""
+    return stack_file_config("gpu-example")
+
+
 # Stack configs whose releases together cover every release and values branch.
-VARIANTS: dict[str, Callable[[], dict]] = {"lab": _lab, "raw-deployment": _raw_deployment}
+VARIANTS: dict[str, Callable[[], dict]] = {"lab": _lab, "raw-deployment": _raw_deployment,
+                                           "gpu": _gpu}
 # Keys each variant sets with `pulumi config set --secret` (placeholders, never used).
 VARIANT_SECRETS: dict[str, dict] = {
     "raw-deployment": {"grafanaAdminPassword": "placeholder-not-a-password"}}

@@ -68,6 +68,9 @@ SCRIPT_ESTIMATES = {
     "smoke-predict.sh": 30,        # one prediction through the ingress
     UPLOAD_SCRIPT: 60,             # a helper pod (image pull on first use), files into a claim
     "issue-member-kubeconfig.sh": 5,  # kubeadm kubeconfig user
+    "gpu-driver.sh": 600,          # the driver branch and its DKMS build
+    "gpu-toolkit.sh": 60,          # NVIDIA's apt repository, four packages
+    "gpu-runtime.sh": 15,          # nvidia-ctk, containerd restart
 }
 # CopyToRemote: a few seconds to connect, then the file at a lab link's speed (ESTIMATE).
 COPY_SECONDS = 3

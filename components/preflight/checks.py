@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from components import versions
+from components.gpu.config import GpuConfig
 from components.stack_config import CONTROL_PLANE, Node
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -28,8 +29,12 @@ MAX_CLOCK_SKEW_SECONDS = 5.0  # certificates and tokens start failing beyond a f
 # one 1 GiB model.
 SERVING_BASELINE_MB = 7168
 
+# The driver branch, the DKMS build and the toolkit on a GPU node (nvidia-driver-580-server
+# and its libraries take about 1 GB installed; the rest is room for the build and apt's cache).
+MIN_GPU_DRIVER_DISK_MB = 2048
+
 CHECKS = ("ssh", "sudo", "os", "resources", "identity", "swap", "ports", "dpkg", "clock",
-          "repositories", "leftovers", "runc")
+          "repositories", "leftovers", "gpu", "runc")
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,85 @@ def _check_runc(report: NodeReport, facts: dict[str, str]) -> None:
                    detail=version)
 
 
+def _gpu_count(facts: dict[str, str]) -> Optional[int]:
+    value = facts.get("gpu_devices", "")
+    return int(value) if value.isdigit() else None
+
+
+def _check_gpu(report: NodeReport, facts: dict[str, str], gpu: GpuConfig) -> None:
+    """A `gpu: nvidia` node: its GPUs, the driver there, and what installing one needs."""
+    count = _gpu_count(facts)
+    loaded = facts.get("nvidia_driver", "absent")
+    has_driver = loaded not in ("absent", "failed", "")
+    fails: list[str] = []
+    warns: list[str] = []
+    if count == 0:
+        fails.append("no NVIDIA GPU on this node (lspci -n shows no display controller of "
+                     "vendor 10de). Check that the GPU is passed through to the VM, or remove "
+                     "gpu: nvidia from the node.")
+    elif count is None:
+        warns.append("lspci is missing, so the GPUs were not counted: "
+                     "`sudo apt-get install pciutils`.")
+    if not gpu.installs_driver:
+        if not has_driver:
+            fails.append(f"gpu.driver is preinstalled, but nvidia-smi {'failed' if loaded == 'failed' else 'is not installed'}"
+                         ": no driver answers. Install and load the driver (then reboot), or set "
+                         "gpu.driver to an Ubuntu branch, e.g. 580-server, to let the driver step "
+                         "install it.")
+    else:
+        branch_major = gpu.driver.split("-")[0]
+        if has_driver and not loaded.startswith(branch_major + "."):
+            warns.append(f"driver {loaded} is loaded, and gpu.driver asks for {gpu.driver}: "
+                         "installing it needs a reboot, which pulumi up never does. The driver "
+                         "step stops and says how to drain and reboot the node; or set "
+                         "gpu.driver: preinstalled to keep the driver there.")
+        if facts.get("secure_boot") == "enabled" and not has_driver:
+            warns.append("Secure Boot is on: the DKMS-built nvidia module is signed with a "
+                         "machine-owner key that the firmware does not trust yet, and it will not "
+                         "load until that key is enrolled. Either turn Secure Boot off in the "
+                         "firmware, or after the driver step run `sudo mokutil --import "
+                         "/var/lib/shim-signed/mok/MOK.der`, reboot and confirm the key on the "
+                         "console (MOK manager).")
+        if facts.get("kernel_headers") == "absent" and not has_driver:
+            warns.append("no kernel headers for the running kernel (/lib/modules/$(uname -r)/build):"
+                         " the driver step installs linux-headers-$(uname -r); if the archive no "
+                         "longer has them for this kernel, upgrade the kernel and reboot first.")
+        free = facts.get("disk_free_mb", "")
+        if free.isdigit() and int(free) < MIN_GPU_DRIVER_DISK_MB and not has_driver:
+            fails.append(f"{free} MB free on /; the driver, its DKMS build and the container "
+                         f"toolkit need about {MIN_GPU_DRIVER_DISK_MB} MB. Free some space or "
+                         "grow the disk.")
+    detail = f"{count if count is not None else '?'} GPU" + (f", driver {loaded}" if has_driver else "")
+    if fails:
+        report.add("gpu", FAIL, " ".join(fails + warns), detail=detail)
+    elif warns:
+        report.add("gpu", WARN, " ".join(warns), detail=detail)
+    else:
+        report.add("gpu", PASS, detail, detail=detail)
+
+
+def _check_model_gpus(reports: dict[str, NodeReport], nodes: list[Node],
+                      facts: dict[str, dict[str, str]], model_gpus: dict[str, int]) -> None:
+    """A model asking for more GPUs than the largest GPU node has is never scheduled:
+    one pod's GPUs all come from one node. Known only here, where lspci counted them."""
+    gpu_nodes = [n for n in nodes if n.gpu and n.name in facts]
+    counts = {n.name: _gpu_count(facts[n.name]) for n in gpu_nodes}
+    if not model_gpus or not counts or None in counts.values():
+        return
+    largest = max(counts.values())
+    too_big = {model: wanted for model, wanted in model_gpus.items() if wanted > largest}
+    if not too_big:
+        return
+    names = ", ".join(f"{model} ({wanted})" for model, wanted in sorted(too_big.items()))
+    message = (f"model(s) {names} ask for more GPUs than the largest GPU node has ({largest}); "
+               "one pod's GPUs all come from one node, so they would never be scheduled. "
+               "Lower models[].resources.gpu, or add a node with more GPUs.")
+    for node in gpu_nodes:
+        earlier = reports[node.name].results.get("gpu")
+        text = f"{earlier.message} {message}" if earlier and earlier.status != PASS else message
+        reports[node.name].add("gpu", FAIL, text, detail=earlier.detail if earlier else "")
+
+
 def _check_identity(reports: dict[str, NodeReport], facts: dict[str, dict[str, str]]) -> None:
     owners: dict[tuple[str, str], list[str]] = {}
     for name, node_facts in facts.items():
@@ -271,11 +355,14 @@ def _check_monitoring_memory(reports: dict[str, NodeReport], nodes: list[Node],
 def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
              ssh_errors: Optional[dict[str, str]] = None,
              clock_offsets: Optional[dict[str, float]] = None,
-             monitoring_memory_mb: int = 0) -> Report:
+             monitoring_memory_mb: int = 0, gpu: Optional[GpuConfig] = None,
+             model_gpus: Optional[dict[str, int]] = None) -> Report:
     """Judge every node. `facts_text` maps node name to the facts script's output
     (None when SSH failed; the reason is in `ssh_errors`). `clock_offsets` (node
     time minus this machine's, in seconds) is known only to the CLI.
-    `monitoring_memory_mb`: what the monitoring stack requests, when it is enabled."""
+    `monitoring_memory_mb`: what the monitoring stack requests, when it is enabled.
+    `gpu`: the stack's GPU settings; `model_gpus`: GPUs per model pod (`namespace/name`)."""
+    gpu = gpu or GpuConfig()
     ssh_errors = ssh_errors or {}
     reports = {n.name: NodeReport(n.name, n.address) for n in nodes}
     facts = {}
@@ -288,6 +375,9 @@ def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
         facts[node.name] = parse_facts(text)
         _check_node(reports[node.name], node, facts[node.name])
         _check_runc(reports[node.name], facts[node.name])
+        if node.gpu:
+            _check_gpu(reports[node.name], facts[node.name], gpu)
+    _check_model_gpus(reports, nodes, facts, model_gpus or {})
     _check_identity(reports, facts)
     _check_monitoring_memory(reports, nodes, facts, monitoring_memory_mb)
     _check_clock(reports, None if clock_offsets is None else

@@ -15,6 +15,7 @@ import pulumi
 from pulumi_command import remote
 
 from components.cluster.commands import node_command
+from components.gpu.config import GpuConfig
 from components.preflight.checks import evaluate, node_ports, probe_urls
 from components.stack_config import Node
 
@@ -26,13 +27,16 @@ class PreflightFailed(pulumi.RunError):
 
 
 def facts_inputs(node: Node, ingress_node_port: Optional[int]) -> dict[str, str]:
+    # GPU only on GPU nodes: every other node's facts command stays as it was.
+    gpu = {"GPU": node.gpu} if node.gpu else {}
     return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port)),
-            "PROBE_URLS": " ".join(probe_urls())}
+            "PROBE_URLS": " ".join(probe_urls()), **gpu}
 
 
-def verdict(nodes: list[Node], outputs: list[str], monitoring_memory_mb: int = 0) -> str:
+def verdict(nodes: list[Node], outputs: list[str], monitoring_memory_mb: int = 0,
+            gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None) -> str:
     report = evaluate(nodes, dict(zip((n.name for n in nodes), outputs)),
-                      monitoring_memory_mb=monitoring_memory_mb)
+                      monitoring_memory_mb=monitoring_memory_mb, gpu=gpu, model_gpus=model_gpus)
     if report.failed:
         raise PreflightFailed("preflight failed; nothing was changed on any node.\n" + report.render())
     for line in report.problems():  # warnings only, here
@@ -43,7 +47,8 @@ def verdict(nodes: list[Node], outputs: list[str], monitoring_memory_mb: int = 0
 class Preflight(pulumi.ComponentResource):
     def __init__(self, nodes: list[Node], connections: dict[str, remote.ConnectionArgs],
                  ingress_node_port: Optional[int] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0):
+                 opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0,
+                 gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None):
         super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
         self.facts = {
             node.name: node_command(
@@ -57,5 +62,5 @@ class Preflight(pulumi.ComponentResource):
         }
         self.passed: pulumi.Output[str] = pulumi.Output.all(
             *[self.facts[n.name].stdout for n in nodes]).apply(
-            lambda out: verdict(nodes, list(out), monitoring_memory_mb))
+            lambda out: verdict(nodes, list(out), monitoring_memory_mb, gpu, model_gpus))
         self.register_outputs({"passed": self.passed})

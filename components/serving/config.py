@@ -17,6 +17,7 @@ from components.problems import (
     NamesInNamespaces, close_match, item_key)
 from components.storage.model_keys import MODEL_STORAGE_KEYS, parse_storage_secret
 from components.serving.scaling import Scaling, parse_scaling
+from components.gpu.config import parse_model_gpu
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
@@ -58,7 +59,7 @@ RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
 MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
               *MODEL_STORAGE_KEYS, "scaling", "public"}
-RESOURCE_KEYS = {"cpu", "memory"}
+RESOURCE_KEYS = {"cpu", "memory", "gpu"}
 CANARY_KEYS = {"storageUri", "trafficPercent"}
 
 
@@ -102,6 +103,7 @@ class Model:
     scaling: Optional[Scaling] = None  # None: KServe's defaults
     # In a project's namespace: callable without a token (components/access).
     public: bool = False
+    gpu: int = 0  # whole NVIDIA GPUs per predictor pod (components/gpu)
 
     @property
     def key(self) -> str:
@@ -366,7 +368,8 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
             canary=canary, storage_secret=parse_storage_secret(problems, key, item),
             scaling=parse_scaling(problems, f"{key}.scaling", item.get("scaling"), mode),
             public=check_bool(problems, f"{key}.public", item.get("public"), False,
-                              "write public: true to let anyone call the model without a token.")))
+                              "write public: true to let anyone call the model without a token."),
+            gpu=parse_model_gpu(problems, f"{key}.resources.gpu", resources.get("gpu"))))
     return models
 
 

@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.access.namespace_owner import moved_from_projects
+from components.gpu.pods import gpu_resources, predictor_gpu_fields
 from components.serving.config import Model, Runtime, ServingConfig
 from components.serving.context import ClusterHandle, k8s_options
 
@@ -48,17 +49,18 @@ def inference_service_spec(model: Model, rollout: bool, files_revision: str = ""
     the rest to the revision rolled out before.
     """
     canary = model.canary if rollout else None
+    gpus = gpu_resources(model.gpu) if model.gpu else {}
     predictor_model: dict = {
         "modelFormat": {"name": model.format},
         "storageUri": canary.storage_uri if canary else model.storage_uri,
-        "resources": {"requests": {"cpu": model.cpu, "memory": model.memory},
-                      "limits": {"cpu": model.cpu, "memory": model.memory}},
+        "resources": {"requests": {"cpu": model.cpu, "memory": model.memory, **gpus},
+                      "limits": {"cpu": model.cpu, "memory": model.memory, **gpus}},
     }
     if model.runtime:
         predictor_model["runtime"] = model.runtime
     if files_revision:
         predictor_model["env"] = [{"name": FILES_REVISION_ENV, "value": files_revision}]
-    predictor: dict = {"model": predictor_model}
+    predictor: dict = {"model": predictor_model, **predictor_gpu_fields(model.gpu)}
     if model.storage_secret:
         # The ServiceAccount components/storage/secrets.py makes, named as the secret.
         predictor["serviceAccountName"] = model.storage_secret
@@ -91,11 +93,13 @@ class ModelWorkloads(pulumi.ComponentResource):
                  webhook_ready: pulumi.Resource, cluster_runtimes: pulumi.Resource,
                  opts: Optional[pulumi.ResourceOptions] = None, storage=None,
                  namespaces: Optional[Mapping[str, pulumi.Resource]] = None,
-                 after: Sequence[pulumi.Resource] = ()):
+                 after: Sequence[pulumi.Resource] = (),
+                 gpu_ready: Optional[pulumi.Resource] = None):
         """`storage` (components/storage/storage.py: Storage) adds the namespaces of its
         stores and secrets, fills them, and names what each model waits for;
         `namespaces`: namespaces another component owns (projects); `after`: what
-        every model also waits for (the ingress policies that protect them)."""
+        every model also waits for (the ingress policies that protect them); `gpu_ready`:
+        what GPU models also wait for (the device plugin, components/gpu)."""
         super().__init__("kserve-cluster:serving:ModelWorkloads", "models", None, opts)
         extra = storage.namespaces if storage is not None else ()
         owned_elsewhere = dict(namespaces or {})
@@ -125,7 +129,8 @@ class ModelWorkloads(pulumi.ComponentResource):
             runtime = (self.runtimes[model.namespace, model.runtime] if model.runtime
                        else cluster_runtimes)
             self._model(cluster, model, [*gate, self.namespaces[model.namespace], runtime,
-                                         *(storage.model_after(model) if storage else [])],
+                                         *(storage.model_after(model) if storage else []),
+                                         *([gpu_ready] if model.gpu and gpu_ready else [])],
                         storage.model_revision(model) if storage else "")
         self.register_outputs({"models": [m.key for m in serving.models]})
 

@@ -54,10 +54,12 @@ class Serving(pulumi.ComponentResource):
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
                  access: Optional[AccessConfig] = None,
                  namespaces: Optional[Mapping[str, pulumi.Resource]] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None, storage=None):
+                 opts: Optional[pulumi.ResourceOptions] = None, storage=None,
+                 gpu_ready: Optional[pulumi.Resource] = None):
         """`access`: projects and their tokens (components/access); `namespaces`: the
         project namespaces, created by the Projects component, not here; `storage`: the
-        model stores the models read (components/storage)."""
+        model stores the models read (components/storage); `gpu_ready`: the device plugin
+        that GPU models wait for (components/gpu)."""
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cert_manager = CertManager(cluster, opts=child)
@@ -79,7 +81,7 @@ class Serving(pulumi.ComponentResource):
                                         self.kserve.controller, opts=child, storage=storage,
                                         namespaces=namespaces,
                                         after=self.ingress_tokens.policies
-                                        if self.ingress_tokens else ())
+                                        if self.ingress_tokens else (), gpu_ready=gpu_ready)
 
         self.ingress_address = cluster.control_plane_address
         self.ingress_port = serving.ingress_node_port

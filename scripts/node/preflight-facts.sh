@@ -7,7 +7,8 @@
 # scripts/preflight.py and `pulumi up` alike.
 #
 # Inputs (environment): PORTS (space-separated TCP ports kubeadm needs free here),
-#   PROBE_URLS (space-separated URLs whose reachability is reported).
+#   PROBE_URLS (space-separated URLs whose reachability is reported),
+#   GPU (optional: "nvidia" on a node with `gpu: nvidia`, which adds the GPU facts).
 set -euo pipefail
 SCRIPT_NAME=preflight-facts
 # shellcheck source=lib.sh
@@ -80,3 +81,34 @@ if command -v runc >/dev/null 2>&1; then
   [ -n "$runc_version" ] || runc_version=unreadable
 fi
 fact runc "$runc_version"
+
+# GPU nodes only: what the driver step needs, and what is there already.
+if [ "${GPU:-}" = nvidia ]; then
+  # `lspci -n` lines read "01:00.0 0302: 10de:20b0 (rev a1)": display controllers
+  # (class 03xx) of vendor 10de. NVIDIA's audio and USB functions are not GPUs.
+  if command -v lspci >/dev/null 2>&1; then
+    fact gpu_devices "$(lspci -n 2>/dev/null | awk '$2 ~ /^03/ && $3 ~ /^10de:/ {n++} END {print n + 0}')"
+  else
+    fact gpu_devices unknown
+  fi
+  driver=absent
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | awk 'NR == 1' || true)
+    [ -n "$driver" ] || driver=failed
+  fi
+  fact nvidia_driver "$driver"
+  # "SecureBoot enabled" / "SecureBoot disabled"; a BIOS machine has no EFI variables.
+  secure_boot=unknown
+  if command -v mokutil >/dev/null 2>&1; then
+    state=$(mokutil --sb-state 2>&1 || as_root mokutil --sb-state 2>&1 || true)
+    case "$state" in
+      *"SecureBoot enabled"*) secure_boot=enabled ;;
+      *"SecureBoot disabled"*|*"not supported"*) secure_boot=disabled ;;
+    esac
+  elif [ ! -d /sys/firmware/efi ]; then
+    secure_boot=disabled
+  fi
+  fact secure_boot "$secure_boot"
+  if [ -d "/lib/modules/$(uname -r)/build" ]; then fact kernel_headers present; else fact kernel_headers absent; fi
+  fact disk_free_mb "$(df -Pm / 2>/dev/null | awk 'NR == 2 {print $4}' || echo 0)"
+fi
