@@ -21,6 +21,7 @@ from components.preflight.gate import facts_inputs
 from components.serving.models import inference_service_spec
 from components.stack_config import ConfigError, Node, parse_stack_config
 from components.stack_file import stack_file_config
+from upstream_needs import need
 
 GPU_NODE = {"name": "gpu1", "address": "10.0.2.31", "role": "worker", "gpu": "nvidia"}
 BASE = {
@@ -313,10 +314,8 @@ def test_a_gpu_model_gets_the_resource_the_runtime_class_and_the_toleration():
 
 
 def test_the_gpu_predictor_validates_against_kserves_crd():
-    crds = upstream.kserve_crds_dir()
-    if not crds:
-        pytest.skip(crds.reason)
-    crd = yaml.safe_load((crds.path / "inferenceservices.yaml").read_text())
+    crds = need(upstream.kserve_crds_dir())
+    crd = yaml.safe_load((crds / "inferenceservices.yaml").read_text())
     [v1beta1] = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
     predictor_schema = v1beta1["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["predictor"]
     assert {"runtimeClassName", "tolerations"} <= set(predictor_schema["properties"])
@@ -434,10 +433,8 @@ def test_the_device_plugin_chart_renders_onto_gpu_nodes_only():
     from components.offline.releases import declared_releases
     [release] = [r for r in declared_releases(["gpu"])
                  if r.chart.chart == versions.NVIDIA_DEVICE_PLUGIN_CHART]
-    source, helm = upstream.chart_source(release.chart), upstream.helm()
-    if not source or not helm:
-        pytest.skip(source.reason or helm.reason)
-    objects = charts.render(helm.path, release, source.path, versions.KUBERNETES_VERSION)
+    source, helm = need(upstream.chart_source(release.chart)), need(upstream.helm())
+    objects = charts.render(helm, release, source, versions.KUBERNETES_VERSION)
     daemonsets = [o for o in objects if o["kind"] == "DaemonSet"]
     # The plugin's own, and the MPS control daemon's (which only runs on nodes labelled for MPS).
     [daemonset] = [d for d in daemonsets if d["metadata"]["name"] == "nvidia-device-plugin"]
