@@ -46,8 +46,10 @@ def test_a_worker_added_later_joins_and_nothing_reruns_elsewhere(lab):
 
 def test_a_failing_step_on_one_worker_names_it_and_a_rerun_completes(lab):
     cp, worker1, worker2 = lab.start(NAMES)
-    worker2.fault("kubeadm-join", fail="always",
-                  message="[preflight] Some fatal errors occurred:\n\t[ERROR CRI]: container runtime is not running")
+    # Planted inside the join, after kubeadm has written the cluster CA: the kubelet
+    # never comes up, as on a node whose kubelet crash-loops.
+    worker2.fault("kubeadm-join-kubelet-start", fail="always",
+                  message="[kubelet-check] The kubelet is not healthy after 4m0s")
     runner = runner_for(lab)
     try:
         up(lab, runner)
@@ -59,10 +61,14 @@ def test_a_failing_step_on_one_worker_names_it_and_a_rerun_completes(lab):
     assert "worker2-kubeadm-join" in message and "worker2" in message and worker2.address in message
     assert "kubeadm join failed on worker2" in message  # the script's own explanation
     assert [f.resource for f in failure.failures] == ["worker2-kubeadm-join"]
-    # worker2 is left as it was before the join: no half-joined state, no token on disk.
+    # worker2 is not a member, and the bootstrap token does not stay on disk (the
+    # script removes its JoinConfiguration whatever kubeadm did); kubeadm left its CA.
     assert "worker2" not in lab.cluster()["nodes"]
     assert not worker2.exists("/etc/kubernetes/kubelet.conf")
     assert not worker2.exists("/etc/kubernetes/kubeadm-join.yaml")
+    for token in lab.cluster()["tokens"]:
+        assert worker2.private_files_containing(token["secret"]) == []
+    assert worker2.exists("/etc/kubernetes/pki/ca.crt")
     # The other nodes are unaffected.
     assert len(cp.calls_matching("kubeadm", "init")) == 1
     assert cp.calls_matching("kubeadm", "reset") == [] and worker1.calls_matching("kubeadm", "reset") == []
@@ -76,6 +82,8 @@ def test_a_failing_step_on_one_worker_names_it_and_a_rerun_completes(lab):
     assert len(cp.calls_matching("kubeadm", "init")) == 1
     assert len(worker1.calls_matching("kubeadm", "join")) == 1
     assert len(worker2.calls_matching("kubeadm", "join")) == 2  # the failed one, then the good one
+    # The half-joined node was reset before the second join (else kubeadm refuses its CA).
+    assert worker2.calls_matching("kubeadm", "reset")[0].time < worker2.calls_matching("kubeadm", "join")[-1].time
 
 
 def test_preflight_is_not_run_again_on_nodes_the_stack_already_runs(lab):

@@ -108,6 +108,17 @@ exec /usr/sbin/sshd -D -e -f "$node/sshd_config"
 """
 
 
+def served_urls() -> list[tuple[str, str]]:
+    """What the lab's network serves (the curl and apt-get stand-ins read it): the
+    pinned apt repositories' signing keys, their index pages, the registry probe."""
+    from components import versions
+    return [(f"{versions.KUBERNETES_APT_REPO}Release.key", "key"),
+            (f"{versions.DOCKER_APT_REPO}/gpg", "key"),
+            (versions.KUBERNETES_APT_REPO, "page"),
+            (f"{versions.DOCKER_APT_REPO}/", "page"),
+            (versions.IMAGE_REGISTRY_PROBE_URL, "page")]
+
+
 def standin_python() -> Optional[str]:
     """A Python 3.11+ with PyYAML and cryptography (the kubeadm stand-in's CA) that
     the nodes can run: neither its path nor the file it links to under /root or
@@ -531,6 +542,7 @@ class Lab:
                 filled = text.replace("@LAB_STANDINS@", str(target)).replace("@LAB_PYTHON@", python)
                 if filled != text:
                     path.write_text(filled)
+        (target / "served.tsv").write_text("".join(f"{url}\t{kind}\n" for url, kind in served_urls()))
         # Compiled once here, with the Python the nodes run, rather than on every call.
         subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py")], check=True)
         for layer, tools in BASE_TOOLS.items():
@@ -578,9 +590,11 @@ class Lab:
         path = self.dir / "cluster" / "cluster.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def mark_cni_ready(self) -> None:
-        """The CNI (Calico) is running: kubelets report Ready from now on."""
-        (self.dir / "cluster" / "cni-ready").write_text("calico\n")
+    def mark_cni_ready(self, pools: list[str]) -> None:
+        """Calico's release is installed with these IP pools: kubelets report Ready from
+        now on if the pools lie in the pod subnet kubeadm init recorded (the kubectl
+        stand-in checks), as the tigera operator refuses other pools."""
+        (self.dir / "cluster" / "cni-ready").write_text("calico\n" + "".join(f"{p}\n" for p in pools))
 
     # --- what the (mocked) Kubernetes API learns from the program -------------------
 

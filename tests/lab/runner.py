@@ -560,7 +560,8 @@ def lab_runner(lab, **kwargs) -> LabRunner:
     can mount (through the kubectl stand-in)."""
     def on_resource(type_: str, name: str, inputs: dict) -> None:
         if type_.startswith("kubernetes:helm.sh/") and inputs.get("chart") == "tigera-operator":
-            lab.mark_cni_ready()
+            network = ((inputs.get("values") or {}).get("installation") or {}).get("calicoNetwork") or {}
+            lab.mark_cni_ready([pool.get("cidr", "") for pool in network.get("ipPools") or []])
         elif type_ == "kubernetes:yaml/v2:ConfigFile" and \
                 str(inputs.get("file", "")).endswith(LOCAL_PATH_MANIFEST):
             lab.add_storage_class("local-path")

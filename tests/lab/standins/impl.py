@@ -189,21 +189,47 @@ def lock(path: Path, timeout: float):
         handle.close()
 
 
+def served() -> dict[str, str]:
+    """What the lab's network serves (written when the lab is made, from
+    components/versions.py): URL -> "key" (an apt signing key) or "page"."""
+    rows = (line.split("\t") for line in (PAYLOAD.parent / "served.tsv").read_text().splitlines() if line)
+    return {url: kind for url, kind in rows}
+
+
+def signing_key(key_url: str) -> bytes:
+    """The key the lab's repository behind `key_url` signs with: the bytes the curl
+    stand-in serves there (armoured), i.e. what `gpg --dearmor` makes of them."""
+    return f"lab signing key for {key_url}".encode()
+
+
 def apt_update(lock_timeout: float) -> None:
+    import hashlib
     fetched = {}
+    urls = served()
     with lock(LISTS_LOCK, 0):
         for number, (file, url, suite, components, options) in enumerate(sources(), start=1):
-            keyring = options.get("signed-by")
-            if not keyring or not Path(keyring).is_file() or Path(keyring).stat().st_size == 0:
-                fail(f"E: The repository '{url} {suite} Release' is not signed.", 100)
             k8s = K8S_REPO.match(url)
-            if k8s and suite == "/":
-                fetched[f"k8s:{k8s.group(1)}.{k8s.group(2)}"] = file
-            elif url.rstrip("/") == "https://download.docker.com/linux/ubuntu" and suite == "jammy" \
-                    and "stable" in components:
-                fetched["docker:jammy"] = file
+            base = url if url.endswith("/") else url + "/"
+            if k8s and suite == "/" and base in urls:
+                key_url, repo = f"{base}Release.key", f"k8s:{k8s.group(1)}.{k8s.group(2)}"
+            elif url.rstrip("/") + "/gpg" in urls and suite == "jammy" and "stable" in components:
+                key_url, repo = url.rstrip("/") + "/gpg", "docker:jammy"
             else:
+                # pkgs.k8s.io keeps one repository per minor: the lab serves the pinned one.
                 fail(f"E: The repository '{url} {suite} Release' does not have a Release file.", 100)
+            shown = f"{url.rstrip('/')} {suite if suite != '/' else ''} InRelease".replace("  ", " ")
+            keyring = options.get("signed-by")
+            try:
+                key = Path(keyring).read_bytes() if keyring else b""
+            except OSError:
+                key = b""
+            if key != signing_key(key_url):
+                # apt (gpgv) with a keyring that lacks the repository's key.
+                key_id = hashlib.sha256(signing_key(key_url)).hexdigest()[:16].upper()
+                fail(f"W: GPG error: {shown}: The following signatures couldn't be verified because the "
+                     f"public key is not available: NO_PUBKEY {key_id}\n"
+                     f"E: The repository '{shown}' is not signed.", 100)
+            fetched[repo] = file
             print(f"Get:{number} {url} {suite} InRelease")
         write_table(STATE / "apt" / "lists", fetched)
     print("Reading package lists...")
@@ -271,23 +297,71 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
         (STATE / "units").write_text("".join(f"{u}\n" for u in sorted(units)))
 
 
+# apt-get's options (apt-private/private-cmndline.cc, apt 2.4 as in jammy), the ones the
+# lab models: long name -> short letter ("" for none), and whether it takes a value.
+APT_GET_OPTIONS = {
+    "yes": "y", "assume-yes": "y", "assume-no": "", "quiet": "q", "simulate": "s", "just-print": "s",
+    "dry-run": "s", "no-act": "s", "recon": "s", "download-only": "d", "fix-broken": "f",
+    "ignore-missing": "m", "fix-missing": "m", "show-upgraded": "u", "verbose-versions": "V",
+    "no-install-recommends": "", "install-recommends": "", "install-suggests": "", "no-install-suggests": "",
+    "allow-downgrades": "", "allow-remove-essential": "", "allow-change-held-packages": "",
+    "allow-unauthenticated": "", "reinstall": "", "only-upgrade": "", "no-upgrade": "", "purge": "",
+    "auto-remove": "", "autoremove": "", "print-uris": "", "force-yes": "", "no-download": "",
+    "list-cleanup": "", "no-list-cleanup": "", "fix-policy": "", "help": "h", "version": "v",
+}
+APT_GET_VALUES = {"option": "o", "config-file": "c", "target-release": "t", "default-release": "t",
+                  "host-architecture": "a"}
+
+
 def apt_get(args: list[str]) -> None:
     flags: set[str] = set()
     options: dict[str, str] = {}
     words: list[str] = []
+    shorts = {s: f"--{n}" for n, s in APT_GET_OPTIONS.items() if s}
+    short_values = {s: n for n, s in APT_GET_VALUES.items()}
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == "-o":
-            key, _, value = args[i + 1].partition("=")
-            options[key.lower()] = value
-            i += 2
-            continue
-        if arg.startswith("-"):
-            flags.add(arg)
-        else:
-            words.append(arg)
         i += 1
+        if not arg.startswith("-") or arg == "-":
+            words.append(arg)
+            continue
+        if arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            base = name[3:] if name.startswith("no-") and name[3:] in APT_GET_OPTIONS else name
+            if name in APT_GET_VALUES:
+                if not eq:
+                    value, i = (args[i] if i < len(args) else ""), i + 1
+                options.setdefault(name, "")
+                if name == "option":
+                    key, _, setting = value.partition("=")
+                    options[f"o:{key.lower()}"] = setting
+            elif base in APT_GET_OPTIONS:
+                if not name.startswith("no-") or name in APT_GET_OPTIONS:
+                    flags.add(f"--{name}")
+            else:
+                # apt-pkg/contrib/cmndline.cc: an option it does not know.
+                fail(f"E: Command line option {arg} is not understood in combination with the other options",
+                     100)
+            continue
+        letters = arg[1:]
+        while letters:
+            char, letters = letters[0], letters[1:]
+            if char in short_values:
+                value = letters or (args[i] if i < len(args) else "")
+                if not letters:
+                    i += 1
+                letters = ""
+                if char == "o":
+                    key, _, setting = value.partition("=")
+                    options[f"o:{key.lower()}"] = setting
+            elif char in shorts:
+                flags.add(f"-{char}")
+                flags.add(shorts[char])
+            else:
+                fail(f"E: Command line option '{char}' [from {arg}] is not understood in combination with "
+                     "the other options.", 100)
+    options = {k[2:]: v for k, v in options.items() if k.startswith("o:")}
     if os.geteuid() != 0:
         fail("E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)", 100)
     lock_timeout = float(options.get("dpkg::lock::timeout", "0"))
@@ -389,9 +463,8 @@ def new_token() -> str:
     return f"{pick(6)}.{pick(16)}"
 
 
-def kubeconfig(server: str, ca_pem: str, user: str) -> str:
+def kubeconfig(server: str, ca_pem: str, user: str, credentials: dict) -> str:
     import base64
-    import secrets
     import yaml
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
@@ -400,10 +473,38 @@ def kubeconfig(server: str, ca_pem: str, user: str) -> str:
             "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode()}}],
         "contexts": [{"name": f"{user}@kubernetes", "context": {"cluster": "kubernetes", "user": user}}],
         "current-context": f"{user}@kubernetes",
-        "users": [{"name": user, "user": {
-            "client-certificate-data": base64.b64encode(secrets.token_bytes(48)).decode(),
-            "client-key-data": base64.b64encode(secrets.token_bytes(48)).decode()}}],
+        "users": [{"name": user, "user": credentials}],
     }, sort_keys=False)
+
+
+def client_certificate(ca_pem: str, ca_key_pem: str, common_name: str, groups: list[str]) -> dict:
+    """A kubeconfig user's client-certificate-data and client-key-data: a certificate
+    signed by the cluster CA with CN the user and O each group, as the API server
+    reads an identity from it. The key is ECDSA P-256 (kubeadm's encryptionAlgorithm
+    ECDSA-P256; its default is RSA-2048, slower to make on every lab init)."""
+    import base64
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
+                        + [x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    return {"client-certificate-data": pem(cert.public_bytes(serialization.Encoding.PEM)),
+            "client-key-data": pem(key.private_bytes(serialization.Encoding.PEM,
+                                                     serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))}
 
 
 def new_ca() -> tuple[str, str]:
@@ -465,8 +566,10 @@ def node_registration(document: dict) -> tuple[str, dict[str, str]]:
     return name, {a["name"]: a["value"] for a in args}
 
 
-def preflight(kind: str) -> None:
-    errors = []
+def preflight(kind: str, version_errors: list[str], warnings: list[str] = ()) -> None:
+    errors = list(version_errors)
+    for warning in warnings:
+        print(f"\t{warning}", file=sys.stderr)
     # Files an earlier run left behind, which the real preflight refuses too.
     leftovers = {"init": ("/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/etcd/member"),
                  "join": ("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/kubelet.conf")}[kind]
@@ -516,6 +619,27 @@ def preflight(kind: str) -> None:
                "`--ignore-preflight-errors=...`")
 
 
+def planted_failure(step: str) -> None:
+    """A fault planted for a point inside a stand-in's work (common.sh's lab_fault
+    plants them before it): faults/STEP.fail counts down ("always" for every call);
+    what was written before this point stays, as when the real tool stops there."""
+    faults = STATE / "faults"
+    path = faults / f"{step}.fail"
+    if not path.exists():
+        return
+    with open(faults / ".lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        left = path.read_text().strip()
+        if left in ("", "0"):
+            return
+        if left != "always":
+            path.write_text(f"{int(left) - 1}\n")
+    message = faults / f"{step}.message"
+    status = faults / f"{step}.status"
+    fail(message.read_text().rstrip("\n") if message.exists() else f"lab: injected failure of {step}",
+         int(status.read_text()) if status.exists() else 1)
+
+
 def write(path: str, text: str, mode: int = 0o600) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -544,11 +668,14 @@ def kubeadm_init(config_path: str) -> None:
     cluster = documents.get("ClusterConfiguration") or {}
     kubelet = documents.get("KubeletConfiguration") or {}
     name, kubelet_args = node_registration(init)
-    own = installed_version("kubeadm").split("-")[0]
-    wanted = str(cluster.get("kubernetesVersion", f"v{own}")).lstrip("v")
-    if wanted.split(".")[:2] != own.split(".")[:2]:
-        fail(f"this version of kubeadm (v{own}) cannot deploy Kubernetes v{wanted}")
-    preflight("init")
+    own = kubeadm_version()
+    wanted = normalize_kubernetes_version(str(cluster.get("kubernetesVersion", f"v{own}"))).lstrip("v")
+    warnings = []
+    if minor_of(wanted) > minor_of(own):  # KubernetesVersionCheck: a warning, not an error
+        warnings.append("[WARNING KubernetesVersion]: Kubernetes version is greater than kubeadm version. "
+                        f"Please consider to upgrade kubeadm. Kubernetes version: {wanted}. "
+                        f"Kubeadm version: {'.'.join(map(str, minor_of(own)))}.x")
+    preflight("init", kubelet_version_errors(f"v{wanted}"), warnings)
     advertise = (init.get("localAPIEndpoint") or {}).get("advertiseAddress", "")
     endpoint = cluster.get("controlPlaneEndpoint") or f"{advertise}:6443"
     if ":" not in endpoint:
@@ -557,32 +684,28 @@ def kubeadm_init(config_path: str) -> None:
     with cluster_state() as state:
         if state.get("endpoint"):
             fail(f"lab: this lab's cluster is already served by {state['control_plane_host']}")
-        ca_pem, ca_key_pem = new_ca()
-        token = new_token()
-        ttl = parse_duration(str(tokens[0].get("ttl", "24h")))
-        state.update({
-            "endpoint": endpoint,
-            "control_plane_host": socket.gethostname(),
-            "ca_hash": hashlib.sha256(ca_pem.encode()).hexdigest(),
-            "ca_pem": ca_pem,
-            "kubernetes_version": f"v{wanted}",
-            "pod_subnet": (cluster.get("networking") or {}).get("podSubnet", ""),
-            "service_subnet": (cluster.get("networking") or {}).get("serviceSubnet", ""),
-            "tokens": [{"id": token.split(".")[0], "secret": token.split(".")[1],
-                        "expires": time.time() + ttl if ttl else 0,
-                        "description": tokens[0].get("description", "")}],
-            "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
-                             "role": "control-plane", "host": socket.gethostname(),
-                             "registered": time.time()}},
-        })
-        ca_hash = state["ca_hash"]
+    ttl = parse_duration(str(tokens[0].get("ttl", "24h")))
+    # kubeadm init's phases in their order (cmd/kubeadm/app/cmd/init.go, v1.31): certs,
+    # kubeconfig, etcd and control-plane manifests, kubelet-start, wait-control-plane,
+    # then upload-config, bootstrap-token ...: a run that stops in a phase leaves the
+    # files of the phases before it, and the API server knows nothing before
+    # wait-control-plane has passed. Faults can be planted at two of these points.
+    ca_pem, ca_key_pem = new_ca()
+    ca_hash = hashlib.sha256(ca_pem.encode()).hexdigest()
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/pki/ca.key", ca_key_pem)
-    for conf, user in (("admin.conf", "kubernetes-admin"), ("super-admin.conf", "kubernetes-super-admin"),
-                       ("kubelet.conf", f"system:node:{name}"),
-                       ("controller-manager.conf", "system:kube-controller-manager"),
-                       ("scheduler.conf", "system:kube-scheduler")):
-        write(f"/etc/kubernetes/{conf}", kubeconfig(f"https://{endpoint}", ca_pem, user))
+    planted_failure("kubeadm-init-kubeconfig")
+    # The identities kubeadm 1.31 gives its kubeconfigs (app/phases/kubeconfig/kubeconfig.go):
+    # admin.conf is in kubeadm:cluster-admins (bound to cluster-admin), super-admin.conf in
+    # system:masters.
+    for conf, user, groups in (
+            ("admin.conf", "kubernetes-admin", ["kubeadm:cluster-admins"]),
+            ("super-admin.conf", "kubernetes-super-admin", ["system:masters"]),
+            ("kubelet.conf", f"system:node:{name}", ["system:nodes"]),
+            ("controller-manager.conf", "system:kube-controller-manager", []),
+            ("scheduler.conf", "system:kube-scheduler", [])):
+        write(f"/etc/kubernetes/{conf}",
+              kubeconfig(f"https://{endpoint}", ca_pem, user, client_certificate(ca_pem, ca_key_pem, user, groups)))
     networking = cluster.get("networking") or {}
     write("/etc/kubernetes/manifests/kube-apiserver.yaml", yaml.safe_dump({
         "apiVersion": "v1", "kind": "Pod",
@@ -597,6 +720,26 @@ def kubeadm_init(config_path: str) -> None:
         write(f"/etc/kubernetes/manifests/{component}.yaml",
               yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": component}}))
     kubelet_files(name, kubelet_args, kubelet.get("cgroupDriver", "cgroupfs"))
+    planted_failure("kubeadm-init-wait-control-plane")
+    token = new_token()
+    with cluster_state() as state:
+        if state.get("endpoint"):
+            fail(f"lab: this lab's cluster is already served by {state['control_plane_host']}")
+        state.update({
+            "endpoint": endpoint,
+            "control_plane_host": socket.gethostname(),
+            "ca_hash": ca_hash,
+            "ca_pem": ca_pem,
+            "kubernetes_version": f"v{wanted}",
+            "pod_subnet": (cluster.get("networking") or {}).get("podSubnet", ""),
+            "service_subnet": (cluster.get("networking") or {}).get("serviceSubnet", ""),
+            "tokens": [{"id": token.split(".")[0], "secret": token.split(".")[1],
+                        "expires": time.time() + ttl if ttl else 0,
+                        "description": tokens[0].get("description", "")}],
+            "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
+                             "role": "control-plane", "host": socket.gethostname(),
+                             "registered": time.time()}},
+        })
     print(f"[init] Using Kubernetes version: v{wanted}\n"
           "[preflight] Running pre-flight checks\n"
           f"[certs] apiserver serving cert is signed for DNS names [kubernetes {name}] and IPs [{advertise}]\n"
@@ -629,41 +772,75 @@ def admin_cluster(kubeconfig_path: str) -> None:
                  "x509: certificate signed by unknown authority")
 
 
-def split_args(args: list[str], with_value: set[str]) -> tuple[dict[str, str], set[str], list[str]]:
-    """(options, flags, words) as Go CLIs read them: `--opt value` for the options
-    in `with_value`, `--opt=value` for any option, other dashes are flags."""
+# Slice flags: repeatable, values comma-joined (pflag's StringSlice).
+SLICE_FLAGS = {"--org", "--groups", "--usages", "--ignore-preflight-errors", "--skip-phases"}
+TRUE_WORDS = {"1", "t", "T", "true", "TRUE", "True"}
+FALSE_WORDS = {"0", "f", "F", "false", "FALSE", "False"}
+
+
+def parse_flags(args: list[str], values: set[str], bools: set[str], refuse) -> \
+        tuple[dict[str, str], set[str], list[str]]:
+    """(options, flags, words) as pflag (cobra) reads a command line: `--name value`,
+    `--name=value`, `-n value`, `-nvalue`; a bool flag also takes `--name=false`;
+    `refuse(message)` is called with pflag's own message for an unknown flag or a
+    missing value (spf13/pflag flag.go: "unknown flag: --%s", "unknown shorthand
+    flag: %q in -%s", "flag needs an argument: %s")."""
     options: dict[str, str] = {}
     flags: set[str] = set()
     words: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg in with_value:
-            options[arg] = args[i + 1]
-            i += 2
-            continue
-        if arg.startswith("--") and "=" in arg:
-            key, value = arg.split("=", 1)
-            options[key] = value
-        elif arg.startswith("-"):
-            flags.add(arg)
-        else:
-            words.append(arg)
         i += 1
+        if arg == "-" or not arg.startswith("-"):
+            words.append(arg)
+            continue
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            if name in values:
+                if not eq:
+                    if i >= len(args):
+                        refuse(f"flag needs an argument: {name}")
+                    value = args[i]
+                    i += 1
+                options[name] = f"{options[name]},{value}" if name in SLICE_FLAGS and name in options \
+                    else value
+            elif name in bools:
+                if not eq or value in TRUE_WORDS:
+                    flags.add(name)
+                elif value in FALSE_WORDS:
+                    flags.discard(name)
+                else:
+                    refuse(f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: '
+                           f'parsing "{value}": invalid syntax')
+            else:
+                refuse(f"unknown flag: {name}")
+            continue
+        short = arg[:2]
+        if short in values:
+            value = arg[2:].removeprefix("=")
+            if not value:
+                if i >= len(args):
+                    refuse(f"flag needs an argument: '{arg[1]}' in {arg}")
+                value = args[i]
+                i += 1
+            options[short] = value
+            continue
+        for char in arg[1:]:  # -it: each a bool shorthand
+            if f"-{char}" not in bools:
+                refuse(f"unknown shorthand flag: '{char}' in {arg}")
+            flags.add(f"-{char}")
     return options, flags, words
 
 
-def kubeadm_token(args: list[str]) -> None:
-    options, flags, words = split_args(args, {"--ttl", "--description", "--kubeconfig"})
+def kubeadm_token(command: str, options: dict, flags: set) -> None:
     options = {"--ttl": "24h", "--description": "", **options}
     admin_cluster(options.get("--kubeconfig", "/etc/kubernetes/admin.conf"))
-    if words[:1] == ["list"]:
+    if command == "token list":
         with cluster_state() as state:
             for t in state["tokens"]:
                 print(f"{t['id']}.{t['secret']}   {t['description']}")
         return
-    if words[:1] != ["create"]:
-        fail(f"lab kubeadm: unsupported token command {words}")
     ttl = parse_duration(options["--ttl"])
     token = new_token()
     with cluster_state() as state:
@@ -685,7 +862,7 @@ def kubeadm_join(config_path: str) -> None:
     if join is None:
         fail(f"no JoinConfiguration found in {config_path}")
     name, kubelet_args = node_registration(join)
-    preflight("join")
+    preflight("join", kubelet_version_errors(""))
     discovery = (join.get("discovery") or {}).get("bootstrapToken") or {}
     endpoint = discovery.get("apiServerEndpoint", "")
     token = str(discovery.get("token", ""))
@@ -706,17 +883,40 @@ def kubeadm_join(config_path: str) -> None:
         if state["ca_hash"] not in pinned and not discovery.get("unsafeSkipCAVerification"):
             fail("cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "
                  f"{['sha256:<redacted>' for _ in pinned]} are pinned")
-        if name in state["nodes"]:
-            fail(f"error execution phase kubelet-start: a Node with name \"{name}\" and status "
-                 "\"Ready\" already exists in the cluster. You must delete the existing Node or "
-                 "change the name of this new joining node")
-        state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""), "role": "worker",
-                                "token_id": token_id, "host": socket.gethostname(),
-                                "registered": time.time()}
-        ca_pem = state["ca_pem"]
-    write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
-    write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, f"system:node:{name}"))
-    kubelet_files(name, kubelet_args, "systemd")
+        ca_pem, cluster_version = state["ca_pem"], state["kubernetes_version"]
+    # The preflight phase then reads the cluster's ClusterConfiguration, whose version
+    # this kubeadm must support (FetchInitConfigurationFromCluster -> NormalizeKubernetesVersion).
+    normalize_kubernetes_version(cluster_version)
+    # kubelet-start (app/cmd/phases/join/kubelet.go, v1.31): bootstrap-kubelet.conf and
+    # the CA are written first; bootstrap-kubelet.conf is removed when the phase ends,
+    # however it ends; the CA stays. Then a Ready Node of this name refuses the join;
+    # then the kubelet starts, registers its Node and writes kubelet.conf (its client
+    # certificate under /var/lib/kubelet/pki, from its TLS bootstrap).
+    bootstrap = "/etc/kubernetes/bootstrap-kubelet.conf"
+    try:
+        write(bootstrap, kubeconfig(f"https://{endpoint}", ca_pem, "tls-bootstrap-token-user",
+                                    {"token": f"{token_id}.{token_secret}"}))
+        if not os.path.exists("/etc/kubernetes/pki/ca.crt"):
+            write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
+        with cluster_state() as state:
+            if name in state["nodes"]:
+                fail(f"error execution phase kubelet-start: a Node with name \"{name}\" and status "
+                     "\"Ready\" already exists in the cluster. You must delete the existing Node or "
+                     "change the name of this new joining Node\n"
+                     "To see the stack trace of this error execute with --v=5 or higher")
+        kubelet_files(name, kubelet_args, "systemd")
+        print("[kubelet-start] Starting the kubelet")
+        planted_failure("kubeadm-join-kubelet-start")
+        with cluster_state() as state:
+            state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""), "role": "worker",
+                                    "token_id": token_id, "host": socket.gethostname(),
+                                    "registered": time.time()}
+        pem = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+        write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, "default-auth",
+                                                         {"client-certificate": pem, "client-key": pem}))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(bootstrap)
     print("[preflight] Running pre-flight checks\n"
           "[kubelet-start] Starting the kubelet\n\n"
           "This node has joined the cluster:\n"
@@ -724,10 +924,10 @@ def kubeadm_join(config_path: str) -> None:
           "* The Kubelet was informed of the new secure connection details.")
 
 
-def kubeadm_reset(args: list[str]) -> None:
+def kubeadm_reset(flags: set) -> None:
     import shutil
     import socket
-    if "-f" not in args and "--force" not in args:
+    if "-f" not in flags and "--force" not in flags:
         fail("[reset] Are you sure you want to proceed? [y/N]: aborted reset operation")
     if os.geteuid() != 0:
         fail("[ERROR IsPrivilegedUser]: user is not running as root")
@@ -755,7 +955,7 @@ def kubeadm_reset(args: list[str]) -> None:
           "The reset process does not clean your kubeconfig files and you must remove them manually.")
 
 
-def kubeadm_kubeconfig_user(args: list[str]) -> None:
+def kubeadm_kubeconfig_user(options: dict) -> None:
     """`kubeadm kubeconfig user`: a kubeconfig whose client certificate, signed by the
     CA in the config's certificatesDir, has CN --client-name and O each --org."""
     import base64
@@ -765,18 +965,7 @@ def kubeadm_kubeconfig_user(args: list[str]) -> None:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    organizations: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(args):  # --org is a string slice: repeatable, comma-separated
-        if args[i] == "--org" or args[i].startswith("--org="):
-            value = args[i + 1] if args[i] == "--org" else args[i].split("=", 1)[1]
-            organizations += [o for o in value.split(",") if o]
-            i += 2 if args[i] == "--org" else 1
-            continue
-        rest.append(args[i])
-        i += 1
-    options, _, _ = split_args(rest, {"--config", "--client-name", "--validity-period", "--token"})
+    organizations = [o for o in options.get("--org", "").split(",") if o]
     client = options.get("--client-name")
     if not client:
         fail('Error: required flag(s) "client-name" not set')
@@ -838,10 +1027,70 @@ def kubeadm_kubeconfig_user(args: list[str]) -> None:
 IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
 
 
-def kubeadm_images(args: list[str]) -> None:
-    version = args[args.index("--kubernetes-version") + 1] if "--kubernetes-version" in args else ""
+def kubeadm_version() -> str:
+    return installed_version("kubeadm").split("-")[0]
+
+
+def minor_of(version: str) -> tuple[int, int]:
+    major, minor = version.lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+def semantic(version: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    if not match:
+        fail(f'couldn\'t parse Kubernetes version "{version}": could not parse "{version}" as version')
+    return tuple(int(g) for g in match.groups())
+
+
+def minimum_control_plane_version() -> tuple[int, int, int]:
+    """kubeadm's MinimumControlPlaneVersion: one minor below its own
+    (cmd/kubeadm/app/constants/constants.go, getSkewedKubernetesVersion(-1), v1.31)."""
+    major, minor = minor_of(kubeadm_version())
+    return major, minor - 1, 0
+
+
+def normalize_kubernetes_version(version: str) -> str:
+    """kubeadm's NormalizeKubernetesVersion (app/util/config/common.go, v1.31): every
+    command that takes a Kubernetes version (init, join through the cluster's
+    ClusterConfiguration, config images pull) refuses one older than
+    MinimumControlPlaneVersion. A newer one passes here: init's preflight only warns
+    about it (KubernetesVersionCheck), and images pull has no preflight."""
+    wanted = semantic(version)
+    floor = minimum_control_plane_version()
+    if wanted < floor:
+        fail("this version of kubeadm only supports deploying clusters with the control plane version "
+             f">= {'.'.join(map(str, floor))}. Current version: v{'.'.join(map(str, wanted))}\n"
+             "To see the stack trace of this error execute with --v=5 or higher")
+    return "v" + ".".join(map(str, wanted))
+
+
+def kubelet_version_errors(control_plane: str) -> list[str]:
+    """kubeadm's KubeletVersionCheck (app/preflight/checks.go, v1.31): the kubelet may
+    not be older than MinimumKubeletVersion (three minors below kubeadm's own); when
+    the control plane version is known (init; join passes "") not of a newer minor."""
+    kubelet = installed_version("kubelet").split("-")[0]
+    if not kubelet:
+        return []
+    major, minor = minor_of(kubeadm_version())
+    if minor_of(kubelet) < (major, minor - 3):
+        return [f'[ERROR KubeletVersion]: Kubelet version "v{kubelet}" is lower than kubeadm can support. '
+                "Please upgrade kubelet"]
+    if control_plane and minor_of(kubelet) > minor_of(control_plane):
+        return ["[ERROR KubeletVersion]: the kubelet version is higher than the control plane version. "
+                "This is not a supported version skew and may lead to a malfunctional cluster. "
+                f'Kubelet version: "v{kubelet}" Control plane version: "{control_plane}"']
+    return []
+
+
+IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+
+
+def kubeadm_images(options: dict) -> None:
+    version = options.get("--kubernetes-version", "")
     if not version:
         fail("lab kubeadm: pass --kubernetes-version")
+    version = normalize_kubernetes_version(version)
     if not service_active("containerd"):
         fail(f"failed to pull image \"registry.k8s.io/kube-apiserver:{version}\": output: "
              "validate service connection: validate CRI v1 image API for endpoint "
@@ -856,29 +1105,82 @@ def kubeadm_images(args: list[str]) -> None:
     pulled.write_text("".join(f"{i}\n" for i in sorted(have | set(images))))
 
 
+# The flags of each kubeadm command the lab models: (taking a value, bools), from
+# `kubeadm <command> --help` of v1.31 (cmd/kubeadm/app/cmd/options/constant.go and
+# each command's file); the global ones are kubeadm's own and klog's.
+KUBEADM_GLOBAL = ({"--rootfs", "--log-file", "--log-file-max-size", "-v", "--v"},
+                  {"--add-dir-header", "--one-output", "--skip-headers", "--skip-log-headers"})
+KUBEADM_COMMANDS = {
+    "version": ({"-o", "--output"}, set()),
+    "init": ({"--config", "--ignore-preflight-errors", "--skip-phases", "--cri-socket",
+              "--apiserver-advertise-address", "--apiserver-bind-port", "--apiserver-cert-extra-sans",
+              "--cert-dir", "--certificate-key", "--control-plane-endpoint", "--feature-gates",
+              "--image-repository", "--kubernetes-version", "--node-name", "--patches",
+              "--pod-network-cidr", "--service-cidr", "--service-dns-domain", "--token", "--token-ttl"},
+             {"--dry-run", "--upload-certs", "--skip-certificate-key-print", "--skip-token-print"}),
+    "join": ({"--config", "--ignore-preflight-errors", "--skip-phases", "--cri-socket", "--token",
+              "--discovery-token", "--discovery-token-ca-cert-hash", "--discovery-file",
+              "--tls-bootstrap-token", "--node-name", "--certificate-key", "--apiserver-advertise-address",
+              "--apiserver-bind-port", "--patches"},
+             {"--dry-run", "--control-plane", "--discovery-token-unsafe-skip-ca-verification"}),
+    "reset": ({"--cri-socket", "--ignore-preflight-errors", "--kubeconfig", "--cert-dir", "--skip-phases",
+               "--config"}, {"-f", "--force", "--dry-run", "--cleanup-tmp-dir"}),
+    "token create": ({"--ttl", "--description", "--groups", "--usages", "--config", "--certificate-key",
+                      "--kubeconfig"}, {"--print-join-command", "--dry-run"}),
+    "token list": ({"-o", "--output", "--kubeconfig", "--config"},
+                   {"--allow-missing-template-keys", "--show-managed-fields", "--dry-run"}),
+    "config images pull": ({"--config", "--cri-socket", "--kubernetes-version", "--image-repository",
+                            "--feature-gates", "--kubeconfig"}, set()),
+    "kubeconfig user": ({"--config", "--client-name", "--org", "--token", "--validity-period"}, set()),
+}
+
+
+def kubeadm_refuse(message: str) -> None:
+    # kubeadm silences cobra and prints the error through its CheckErr
+    # (cmd/kubeadm/app/util/error.go): the message, then the stack-trace hint; exit 1.
+    fail(f"{message}\nTo see the stack trace of this error execute with --v=5 or higher")
+
+
+def command_path(args: list[str], commands, global_values: set[str]) -> str:
+    """The (sub)command named by the words before any of its own flags."""
+    words, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-") and arg != "-":
+            i += 2 if arg in global_values else 1
+            continue
+        words.append(arg)
+        i += 1
+    for length in (3, 2, 1):
+        if " ".join(words[:length]) in commands:
+            return " ".join(words[:length])
+    return " ".join(words[:2])
+
+
 def kubeadm(args: list[str]) -> None:
     require_installed("kubeadm", "kubeadm")
-    words = [a for a in args if not a.startswith("-")]
-    if not words:
-        fail("lab kubeadm: missing command")
-    if words[0] == "version":
-        print(f"v{installed_version('kubeadm').split('-')[0]}")
-    elif words[0] == "init":
-        kubeadm_init(args[args.index("--config") + 1])
-    elif words[0] == "join":
-        if "--config" not in args:
+    command = command_path(args, KUBEADM_COMMANDS, KUBEADM_GLOBAL[0])
+    if command not in KUBEADM_COMMANDS:
+        fail(f"lab kubeadm: unsupported command {command}")
+    values, bools = KUBEADM_COMMANDS[command]
+    options, flags, _ = parse_flags(args, values | KUBEADM_GLOBAL[0], bools | KUBEADM_GLOBAL[1],
+                                    kubeadm_refuse)
+    if command == "version":
+        print(f"v{kubeadm_version()}")
+    elif command == "init":
+        kubeadm_init(options["--config"])
+    elif command == "join":
+        if "--config" not in options:
             fail("lab kubeadm: join is only emulated with --config (a JoinConfiguration)")
-        kubeadm_join(args[args.index("--config") + 1])
-    elif words[0] == "token":
-        kubeadm_token(args[1:])
-    elif words[0] == "reset":
-        kubeadm_reset(args)
-    elif words[:3] == ["config", "images", "pull"]:
-        kubeadm_images(args)
-    elif words[:2] == ["kubeconfig", "user"]:
-        kubeadm_kubeconfig_user(args[args.index("user") + 1:])
-    else:
-        fail(f"lab kubeadm: unsupported command {' '.join(words)}")
+        kubeadm_join(options["--config"])
+    elif command.startswith("token "):
+        kubeadm_token(command, options, flags)
+    elif command == "reset":
+        kubeadm_reset(flags)
+    elif command == "config images pull":
+        kubeadm_images(options)
+    elif command == "kubeconfig user":
+        kubeadm_kubeconfig_user(options)
 
 
 # --- kubectl --------------------------------------------------------------------------
@@ -907,9 +1209,27 @@ def ready_at(state: dict, name: str) -> float | None:
     side is mocked), plus the planted delay. None while it cannot be."""
     node = state.get("nodes", {}).get(name)
     cni = CLUSTER / "cni-ready"
-    if node is None or not cni.exists():
+    if node is None or not cni.exists() or not pools_fit(cni.read_text().split()[1:], state.get("pod_subnet", "")):
         return None
     return max(cni.stat().st_mtime, node.get("registered", 0.0)) + ready_delay()
+
+
+def pools_fit(pools: list[str], pod_subnet: str) -> bool:
+    """Whether Calico comes up with these IP pools: the tigera operator refuses an
+    Installation whose pool lies outside the cluster's pod CIDR (kubeadm's podSubnet,
+    read from the kubeadm-config ConfigMap; operator pkg/controller/installation,
+    validation of calicoNetwork.ipPools), and calico-node never starts."""
+    if not pools or not pod_subnet:
+        return False
+    if all(pool == pod_subnet for pool in pools):
+        return True
+    import ipaddress
+    try:
+        subnets = [ipaddress.ip_network(s.strip()) for s in pod_subnet.split(",")]
+        return all(any(ipaddress.ip_network(pool).version == s.version
+                       and ipaddress.ip_network(pool).subnet_of(s) for s in subnets) for pool in pools)
+    except ValueError:
+        return False
 
 
 def record_planted(step: str, seconds: float) -> None:
@@ -962,6 +1282,7 @@ def pod_problem(state: dict, pod: dict) -> str:
 
 
 def pod_apply(documents: list) -> None:
+    import socket
     with cluster_state() as state:
         for document in documents:
             if not isinstance(document, dict) or document.get("kind") != "Pod":
@@ -982,8 +1303,10 @@ def pod_apply(documents: list) -> None:
                                    "readOnly": bool(mount.get("readOnly"))})
             key = f"{namespace}/{meta['name']}"
             existed = key in state.setdefault("pods", {})
+            owners = [o.get("kind") for o in meta.get("ownerReferences") or [] if o.get("controller")]
             state["pods"][key] = {"namespace": namespace, "name": meta["name"], "mounts": mounts,
-                                  "image": spec["containers"][0].get("image", "")}
+                                  "image": spec["containers"][0].get("image", ""),
+                                  "node": socket.gethostname(), "controller": owners[0] if owners else ""}
             print(f"pod/{meta['name']} {'configured' if existed else 'created'}")
 
 
@@ -1028,6 +1351,109 @@ def pod_exec(namespace: str, name: str, command: list[str]) -> None:
                           "\n".join(lines), "lab-pod", *command])
 
 
+def daemonset_pods(name: str) -> list[str]:
+    """The DaemonSet-managed pods a node runs: kube-proxy (a kubeadm addon) on every
+    node, and calico-node once the CNI runs (the operator's calico-system namespace).
+    Their suffixes are stable per node, in Kubernetes' generated-name alphabet."""
+    import hashlib
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    digest = hashlib.sha256(name.encode()).digest()
+    suffix = "".join(alphabet[b % len(alphabet)] for b in digest[:5])
+    pods = [f"kube-system/kube-proxy-{suffix}"]
+    if (CLUSTER / "cni-ready").exists():
+        pods.insert(0, f"calico-system/calico-node-{suffix}")
+    return pods
+
+
+def drain(state: dict, name: str, flags: set) -> None:
+    """kubectl drain's pod filters and evictions (staging/src/k8s.io/kubectl/pkg/drain/
+    filters.go and cmd/drain/drain.go, v1.31): DaemonSet-managed pods refuse the drain
+    without --ignore-daemonsets (and are never evicted), pods no controller manages
+    refuse it without --force; the others are evicted."""
+    daemons = daemonset_pods(name)
+    here = [key for key, pod in state.get("pods", {}).items() if pod.get("node") == name]
+    errors, warnings = [], []
+    if daemons:
+        if "--ignore-daemonsets" in flags:
+            warnings.append(f"ignoring DaemonSet-managed Pods: {', '.join(daemons)}")
+        else:
+            errors.append("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): "
+                          + ", ".join(daemons))
+    bare = [key for key in here if not state["pods"][key].get("controller")]
+    if bare:
+        if "--force" in flags:
+            warnings.append(f"deleting Pods that declare no controller: {', '.join(bare)}")
+        else:
+            errors.append("cannot delete Pods that declare no controller (use --force to override): "
+                          + ", ".join(bare))
+    if errors:
+        joined = errors[0] if len(errors) == 1 else f"[{', '.join(errors)}]"
+        fail(f'error: unable to drain node "{name}" due to error: {joined}, continuing command...\n'
+             f"There are pending nodes to be drained:\n {name}\n{joined}")
+    for warning in warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    for key in sorted(here):
+        print(f"evicting pod {key}")
+    for key in sorted(here):
+        del state["pods"][key]
+        print(f"pod/{key.split('/', 1)[1]} evicted")
+    print(f"node/{name} drained")
+
+
+def identity(config_path: str, ca_pem: str) -> tuple[str, list[str]]:
+    """(user, groups) the API server reads from the kubeconfig's client certificate:
+    CN and O, once the certificate is found signed by the cluster CA."""
+    import base64
+    import yaml
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.x509.oid import NameOID
+    config = yaml.safe_load(Path(config_path).read_text())
+    user = (config.get("users") or [{}])[0].get("user") or {}
+    if "client-certificate-data" in user:
+        pem = base64.b64decode(user["client-certificate-data"])
+    elif "client-certificate" in user:
+        try:
+            pem = Path(user["client-certificate"]).read_bytes()
+        except OSError as error:
+            fail(f"error: unable to read client-cert {user['client-certificate']} for default-auth due to "
+                 f"open {user['client-certificate']}: {error.strerror.lower()}")
+    else:
+        fail("error: You must be logged in to the server (Unauthorized)")
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        fail("error: tls: failed to find any PEM data in certificate input")
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    try:
+        key = ca.public_key()
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+        else:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                       cert.signature_hash_algorithm)
+    except InvalidSignature:
+        fail("error: You must be logged in to the server (Unauthorized)")
+    common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    groups = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    return (common[0].value if common else ""), groups
+
+
+# Groups bound to cluster-admin in a kubeadm 1.31 cluster: system:masters (built in)
+# and kubeadm:cluster-admins (the ClusterRoleBinding kubeadm init creates since 1.29).
+CLUSTER_ADMIN_GROUPS = {"system:masters", "kubeadm:cluster-admins"}
+
+
+def authorize(user: str, groups: list[str], verb: str, resource: str, name: str) -> None:
+    """RBAC's answer for a node-scoped change: only the cluster admins may (the Node
+    authorizer lets a kubelet patch its own Node's status, never drain or delete it)."""
+    if CLUSTER_ADMIN_GROUPS & set(groups):
+        return
+    fail(f'Error from server (Forbidden): {resource} "{name}" is forbidden: User "{user}" cannot {verb} '
+         f'resource "{resource}" in API group "" at the cluster scope')
+
+
 def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespace: str,
                  command: list[str]) -> bool:
     """The pod and claim verbs; False when the call is not one of them."""
@@ -1068,6 +1494,36 @@ def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespa
     return True
 
 
+# kubectl's flags (v1.31 `kubectl options` and each command's --help) for the commands
+# the lab models: (taking a value, bools).
+KUBECTL_GLOBAL = ({"--kubeconfig", "-n", "--namespace", "--context", "--cluster", "--user", "-s", "--server",
+                   "--request-timeout", "-v", "--v", "--token", "--as", "--as-group", "--cache-dir",
+                   "--certificate-authority", "--client-certificate", "--client-key", "--tls-server-name"},
+                  {"--insecure-skip-tls-verify", "--match-server-version", "--warnings-as-errors"})
+KUBECTL_COMMANDS = {
+    "get": ({"-o", "--output", "-l", "--selector", "--field-selector", "--chunk-size", "--sort-by",
+             "--template", "-L", "--label-columns"},
+            {"--no-headers", "--ignore-not-found", "-A", "--all-namespaces", "-w", "--watch", "--show-labels",
+             "--show-kind", "--raw"}),
+    "wait": ({"--for", "--timeout", "-l", "--selector", "-f", "--filename", "--field-selector", "-o", "--output"},
+             {"--all", "-A", "--all-namespaces", "--local"}),
+    "drain": ({"--timeout", "--grace-period", "--pod-selector", "-l", "--selector", "--chunk-size", "--dry-run",
+               "--skip-wait-for-delete-timeout"},
+              {"--ignore-daemonsets", "--delete-emptydir-data", "--delete-local-data", "--force",
+               "--disable-eviction"}),
+    "cordon": ({"-l", "--selector", "--dry-run"}, set()),
+    "uncordon": ({"-l", "--selector", "--dry-run"}, set()),
+    "delete": ({"--grace-period", "-f", "--filename", "-l", "--selector", "--timeout", "--cascade",
+                "--field-selector", "-o", "--output", "--dry-run"},
+               {"--ignore-not-found", "--wait", "--force", "--now", "--all", "-A", "--all-namespaces"}),
+    "apply": ({"-f", "--filename", "-o", "--output", "--dry-run", "--field-manager", "-l", "--selector"},
+              {"--server-side", "--force-conflicts", "--prune", "--force", "--wait"}),
+    "exec": ({"-c", "--container", "--pod-running-timeout"}, {"-i", "--stdin", "-t", "--tty", "-q", "--quiet"}),
+    "describe": ({"-l", "--selector", "-f", "--filename"}, {"-A", "--all-namespaces", "--show-events"}),
+    "config view": ({"-o", "--output", "--template"}, {"--minify", "--raw", "--flatten", "--merge"}),
+}
+
+
 def kubectl(args: list[str]) -> None:
     import yaml
     require_installed("kubectl", "kubectl")
@@ -1075,9 +1531,13 @@ def kubectl(args: list[str]) -> None:
     command: list[str] = []
     if "--" in args:
         args, command = args[:args.index("--")], args[args.index("--") + 1:]
-    options, flags, words = split_args(
-        args, {"--kubeconfig", "-o", "--output", "--for", "--timeout", "-n", "--namespace",
-               "-f", "--filename"})
+    name = command_path(args, KUBECTL_COMMANDS, KUBECTL_GLOBAL[0])
+    values, bools = KUBECTL_COMMANDS.get(name, (set(), set()))
+
+    def refuse(message: str) -> None:
+        # kubectl's flag errors are usage errors (cmdutil.UsageErrorf): exit 1.
+        fail(f"error: {message}\nSee 'kubectl {name or ''} --help' for usage.".replace("  ", " "))
+    options, flags, words = parse_flags(args, values | KUBECTL_GLOBAL[0], bools | KUBECTL_GLOBAL[1], refuse)
     config_path = options.get("--kubeconfig") or os.environ.get("KUBECONFIG") \
         or os.path.expanduser("~/.kube/config")
     output = options.get("-o") or options.get("--output", "")
@@ -1111,14 +1571,25 @@ def kubectl(args: list[str]) -> None:
                     status += ",SchedulingDisabled"
                 print(f"{name} {status} {nodes[name]['role']} {nodes[name]['address']}")
             return
-        if verb == "drain" or verb == "cordon":
+        if verb in ("drain", "cordon", "uncordon") or (verb == "delete" and target[:1] in (["node"], ["nodes"])):
+            user, groups = identity(config_path, state["ca_pem"])
+            api_verb = {"drain": "patch", "cordon": "patch", "uncordon": "patch"}.get(verb, "delete")
+            names = target[1:] if verb == "delete" else target[:1]
+            for name in names:
+                authorize(user, groups, api_verb, "nodes", name)
+        if verb in ("drain", "cordon", "uncordon"):
+            if not target:
+                fail(f"error: USAGE: {verb} NODE [flags]\nSee 'kubectl {verb} -h' for help and examples")
             name = target[0]
             if name not in nodes:
                 fail(f'Error from server (NotFound): nodes "{name}" not found')
-            nodes[name]["cordoned"] = True
-            print(f"node/{name} cordoned")
+            cordoned = verb != "uncordon"
+            done = {"drain": "cordoned", "cordon": "cordoned", "uncordon": "uncordoned"}[verb]
+            print(f"node/{name} already {done}" if bool(nodes[name].get("cordoned")) == cordoned
+                  else f"node/{name} {done}")
+            nodes[name]["cordoned"] = cordoned
             if verb == "drain":
-                print(f"node/{name} drained")
+                drain(state, name, flags)
             return
         if verb == "delete" and target[:1] in (["node"], ["nodes"]):
             for name in target[1:]:
