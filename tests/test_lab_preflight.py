@@ -112,7 +112,8 @@ def test_every_failure_is_provoked_and_named(lab, tmp_path, key_file):
 def install_containerd_io(node: Node, version: str) -> None:
     """What an earlier install left on the node: Docker's repository and a containerd.io build."""
     from components import versions
-    node.run("install -d /etc/apt/keyrings && echo key > /etc/apt/keyrings/docker.gpg && "
+    node.run("install -d /etc/apt/keyrings && "
+             f"curl -fsSL {versions.DOCKER_APT_REPO}/gpg | gpg --dearmor --yes -o /etc/apt/keyrings/docker.gpg && "
              f"echo 'deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.gpg] {versions.DOCKER_APT_REPO} "
              "jammy stable' > /etc/apt/sources.list.d/docker.list && apt-get update -qq >/dev/null && "
              f"apt-get install -y 'containerd.io={version}' >/dev/null")
