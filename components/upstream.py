@@ -42,26 +42,13 @@ SHARED_TOOLS = ROOT.parent / "shared" / "tools"
 FETCH_COMMAND = "scripts/fetch_upstream.py"
 REQUIRED_ENV = "KSERVE_UPSTREAM_REQUIRED"
 
-# What ../shared/upstream holds (its README lists them), as places under the upstream
-# directory: with KSERVE_UPSTREAM_REQUIRED=1 each of these must be found. Written out,
-# not derived from components/versions.py, so that a pin bump's new source (not in
-# the shared folder yet) skips with its reason instead of failing.
-EXPECTED = frozenset({
-    "kserve-v0.13.1/inferenceservices.yaml",
-    "kserve-v0.13.1/servingruntimes.yaml",
-    "kserve-v0.13.1/clusterservingruntimes.yaml",
-    "charts/calico-v3.29.7/tigera-operator",
-    "charts/cert-manager-v1.16.5/cert-manager",
-    "charts/istio-1.24.6-charts/base",
-    "charts/istio-1.24.6-charts/istio-control/istio-discovery",
-    "charts/istio-1.24.6-charts/gateway",
-    "charts/kserve-v0.13.1/kserve-crd",
-    "charts/kserve-v0.13.1/kserve-resources",
-    "charts/kube-prometheus-stack-88.5.3/kube-prometheus-stack",
-    "charts/prometheus-adapter-5.3.0/prometheus-adapter",
-    "charts/nfs-subdir-external-provisioner-4.0.18/nfs-subdir-external-provisioner",
-    "local-path-provisioner-v0.0.37/local-path-storage.yaml",
-})
+# What ../shared/upstream holds, as places under the upstream directory: with
+# KSERVE_UPSTREAM_REQUIRED=1 each of these must be found. Listed in a data file, not
+# derived from components/versions.py, so that a pin bump's new source (not in the
+# shared folder yet) skips with its reason instead of failing.
+EXPECTED = frozenset(
+    line.strip() for line in (Path(__file__).with_name("upstream_sources.txt")).read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
 
 # Where a chart's source goes under charts/, for charts whose published name or
 # place differs from <name>-<version>/<name>: keyed by (repository, chart) as a

@@ -23,7 +23,7 @@ RequestAuthentication makes a token that is present but invalid (bad signature,
 unknown issuer, expired) a 401 on any host; a missing token passes it.
 
 Ports: Istio matches `hosts` on the `:authority` header as sent, with one `*` at
-the start or the end (istio 1.24.6 pilot/pkg/security/authz/matcher/header.go:59,
+the start or the end (the pinned Istio, pilot/pkg/security/authz/matcher/header.go:59,
 model/model.go:52), so `*.team-a.example.com` does not match
 `m.team-a.example.com:31903`, while the gateway routes it to m (Istio sets
 `ignore_port_in_host_matching`, pilot/pkg/networking/core/gateway.go:547). The
@@ -44,7 +44,7 @@ GATEWAY_LABELS = {"istio": "ingressgateway"}
 GATEWAY_SELECTOR = {"matchLabels": GATEWAY_LABELS}
 REQUEST_AUTHENTICATION_NAME = "kserve-cluster-tokens"
 HOST_PORT_FILTER_NAME = "kserve-cluster-host-port"
-# KServe's components (kserve v0.13.1 pkg/constants/constants.go:238-240) and the
+# KServe's components (KServe at the pinned tag, pkg/constants/constants.go:238-240) and the
 # Knative tags KServe sets (reconcilers/knative/ksvc_reconciler.go:126,136,147).
 COMPONENTS = ("predictor", "transformer", "explainer")
 TAGS = ("prev", "latest")
@@ -148,7 +148,7 @@ def host_port_filter_spec() -> dict:
     Istio had a pilot switch for this, ISTIO_GATEWAY_STRIP_HOST_PORT (it set the
     connection manager's `strip_any_host_port`, istio 1.16.0
     pilot/pkg/networking/core/v1alpha3/gateway.go:628); it was removed before 1.18
-    (istio/istio#44106) and is not in 1.24.6. The same connection-manager field is set
+    (istio/istio#44106) and is not in the pinned Istio. The same connection-manager field is set
     here, and a Lua filter refuses (400) a Host whose "port" was not a number.
     """
     match = {"context": "GATEWAY", "listener": {"filterChain": {"filter": {"name": HCM}}}}

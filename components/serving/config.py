@@ -45,7 +45,7 @@ OCI_REFUSED = (
     "failing on its existing model link; fixed upstream only in 0.14 and 0.15).")
 
 # KServe names a model's top-level host after its predictor's, with the first
-# "-predictor" cut out (kserve v0.13.1, pkg/controller/v1beta1/inferenceservice/reconcilers/
+# "-predictor" cut out (KServe at the pinned tag, pkg/controller/v1beta1/inferenceservice/reconcilers/
 # ingress/ingress_reconciler.go:106, strings.Replace(host, "-predictor", "", 1)): a model
 # whose own name contains it gets another host than `<name>.<namespace>.<domain>`.
 PREDICTOR_SUFFIX = "-predictor"

@@ -13,7 +13,7 @@ from components.serving.context import ClusterHandle, k8s_options, wait_for_endp
 NAMESPACE = "kserve"
 WEBHOOK_SERVICE = "kserve-webhook-server-service"
 # KServe's RawDeployment hosts (inferenceservice-config `ingress.domainTemplate`, chart
-# value kserve.controller.gateway.domainTemplate; kserve v0.13.1
+# value kserve.controller.gateway.domainTemplate; KServe at the pinned tag,
 # charts/kserve-resources/values.yaml:39, templates/configmap.yaml:508). KServe's default
 # `{{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}` is ambiguous (`iris-ml` in `prod` and
 # `iris` in `ml-prod` are both iris-ml-prod.<domain>) and cannot be protected by namespace;

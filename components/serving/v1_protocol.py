@@ -32,7 +32,7 @@ def model_host(mode: str, name: str, namespace: str, domain: str) -> str:
     """The Host header the ingress routes on: `<name>.<namespace>.<domain>` in both modes.
 
     Serverless: Knative's default domain-template `{{.Name}}.{{.Namespace}}.{{.Domain}}`
-    (knative/serving knative-v1.17.0, vendor/knative.dev/networking/pkg/config/config.go:56)
+    (knative/serving at the pinned tag, vendor/knative.dev/networking/pkg/config/config.go:56)
     with config-domain; RawDeployment: KServe's `ingress.domainTemplate`, which the program
     sets to the same shape (components/serving/kserve.py: KServe's own default,
     `<name>-<namespace>.<domain>`, is ambiguous). `mode` is kept for the callers.
