@@ -8,6 +8,7 @@ than floats.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Optional
 
@@ -57,3 +58,16 @@ def is_byte_amount(value: Any) -> bool:
 def smaller(a: str, b: str) -> str:
     """The smaller of two quantities, as written."""
     return a if parse_quantity(a) <= parse_quantity(b) else b
+
+
+def times(value: str, factor: int) -> str:
+    """A quantity multiplied by a whole number, in its own suffix (`8` -> `16`,
+    `1.5Gi` -> `3Gi`, `500m` -> `1000m`)."""
+    match = _QUANTITY.match(str(value).strip())
+    if match is None or isinstance(factor, bool) or not isinstance(factor, int) or factor < 0:
+        raise ValueError(f"cannot multiply {value!r} by {factor!r}")
+    number = Decimal(match.group("number")) * factor
+    digits = format(number, "f")
+    if "." in digits:
+        digits = digits.rstrip("0").rstrip(".")
+    return digits + (match.group("suffix") or "")

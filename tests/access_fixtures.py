@@ -3,22 +3,35 @@ for the access tests (tests/test_access_*.py, tests/test_program_access.py)."""
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
+from components.access.config import utc_today
 from components.offline.program import Evaluation
 from components.stack_file import stack_file_config
 
 FLOWERS = "gs://kfserving-examples/models/tensorflow/flowers"
 
+
+def expires_in(days: int) -> str:
+    """A token day `days` after today (UTC): within access.maxTokenDays (365)."""
+    return (utc_today() + datetime.timedelta(days=days)).isoformat()
+
+
+# The tokens' days, within a year of today as access.maxTokenDays wants them.
+EXPIRES = {"team-a/ci": expires_in(300), "team-a/web": expires_in(200),
+           "team-b/batch": expires_in(250)}
+
 PROJECTS = [
     {"name": "team-a", "quota": {"cpu": "8", "memory": "32Gi", "gpu": 1, "pods": 20, "storage": "100Gi"},
      "members": ["alice", "bob"],
-     "tokens": [{"name": "ci", "expires": "2099-12-31"}, {"name": "web", "expires": "2098-01-01"}]},
+     "tokens": [{"name": "ci", "expires": EXPIRES["team-a/ci"]},
+                {"name": "web", "expires": EXPIRES["team-a/web"]}]},
     {"name": "team-b", "quota": {"cpu": "2", "memory": "4Gi"}, "members": ["bob", "carol"],
-     "tokens": [{"name": "batch", "expires": "2099-06-30"}]},
+     "tokens": [{"name": "batch", "expires": EXPIRES["team-b/batch"]}]},
     # A project with a protected model and no token: nobody can call it (a warning).
     {"name": "team-c", "members": ["dave"]},
 ]

@@ -45,9 +45,20 @@ in the code index, not pinned to the Envoy build of Istio 1.24.6):
   (matcher.HostMatcher, pilot/pkg/security/authz/matcher/header.go:59-90: one
   `*` at the start makes a suffix match, at the end a prefix match, each with
   ignore_case). So `*.ns.example.com` does not match `m.ns.example.com:80`.
-- Conditions on `request.auth.claims[NAME]`: `values` match when the claim
-  matches one; `notValues` when it matches none (so an absent claim matches
-  `notValues`, as a negated match does).
+- Conditions on `request.auth.claims[NAME]` (the policies check the `project`
+  claim and the token serial `jti` so): `values` match when the claim matches
+  one; `notValues` when it matches none (so an absent claim, such as a token
+  without `jti`, matches `notValues`, as a negated match does). Sources: the
+  `when` field (`key`, `values`, `notValues`) of AuthorizationPolicy in
+  istio 1.24.6 manifests/charts/base/files/crd-all.gen.yaml; the key
+  `request.auth.claims[<name>]`, HTTP only, in Istio's reference page
+  "Authorization Policy Conditions"
+  (https://istio.io/latest/docs/reference/config/security/conditions/); istio
+  pilot/pkg/security/authz/model/generator.go, requestClaimGenerator, and
+  model.go, New and rule.principal (as stored in the code index, not pinned to
+  1.24.6): a metadata matcher on the JWT payload's claim, one of `values`;
+  `notValues` becomes principalNot(principalOr(...)) of the same matchers, and
+  a condition with neither list is left out (the program never writes one).
 - Policies in the root namespace (istio-system) or the workload's own
   namespace apply when their selector's labels are all on the workload.
 """

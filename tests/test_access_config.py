@@ -46,18 +46,20 @@ def only_problem(projects, models=None, access=None) -> str:
 
 def test_a_full_project_parses():
     config, items, warnings = check(
-        [project(quota={"cpu": "8", "memory": "32Gi", "gpu": 1, "pods": "20", "storage": "100Gi"},
+        [project(quota={"cpu": "8", "memory": "32Gi", "gpu": 1, "pods": "20", "storage": "100Gi",
+                        "ephemeralStorage": "50Gi", "claims": 12},
                  members=["alice", "bob.smith"],
                  tokens=[{"name": "ci", "expires": "2026-12-31"},
                          {"name": "web", "expires": datetime.date(2027, 1, 15)}])],
         [model()])
     assert items == [] and warnings == []
     [team] = config.projects
-    assert team.quota == Quota(cpu="8", memory="32Gi", gpu=1, pods=20, storage="100Gi")
+    assert team.quota == Quota(cpu="8", memory="32Gi", gpu=1, pods=20, storage="100Gi",
+                               ephemeral_storage="50Gi", claims=12)
     assert team.members == ("alice", "bob.smith")
     assert team.tokens == (Token("ci", datetime.date(2026, 12, 31)),
                            Token("web", datetime.date(2027, 1, 15)))
-    assert config.settings == AccessSettings(90, 30, 1)
+    assert config.settings == AccessSettings(90, 30, 1, 365)
 
 
 def test_no_projects_is_the_default():
@@ -108,7 +110,8 @@ def test_a_token_name_that_is_not_a_dns_label(name):
 
 
 @pytest.mark.parametrize("key,value", [("cpu", "lots"), ("memory", "8 GB"), ("storage", "-1Gi"),
-                                       ("cpu", True), ("memory", [1])])
+                                       ("cpu", True), ("memory", [1]),
+                                       ("ephemeralStorage", "lots")])
 def test_a_quota_that_is_not_a_quantity(key, value):
     problem = only_problem([project(quota={key: value})])
     assert f"projects[0] (team-a).quota.{key} = {value!r}: not a Kubernetes quantity." in problem
@@ -130,7 +133,9 @@ def test_cpu_quotas_in_cores(value):
 @pytest.mark.parametrize("key,value,what", [("gpu", "two", "not a whole number"),
                                             ("gpu", 1.5, "not a whole number"),
                                             ("pods", -1, "outside the range"),
-                                            ("pods", "ten", "not a whole number")])
+                                            ("pods", "ten", "not a whole number"),
+                                            ("claims", 2.5, "not a whole number"),
+                                            ("claims", -3, "outside the range")])
 def test_gpu_and_pods_quotas_are_whole_numbers(key, value, what):
     problem = only_problem([project(quota={key: value})])
     assert f"projects[0] (team-a).quota.{key} = {value!r}: {what}" in problem
@@ -138,11 +143,36 @@ def test_gpu_and_pods_quotas_are_whole_numbers(key, value, what):
 
 @pytest.mark.parametrize("expires", ["2026-05-31", "2026-06-01", "2020-01-01",
                                      datetime.date(2026, 5, 1)])
-def test_a_token_whose_expiry_is_past(expires):
+def test_a_token_whose_day_has_passed_is_dropped_with_a_warning(expires):
+    config, items, warnings = check([project(tokens=[{"name": "ci", "expires": expires},
+                                                     {"name": "web", "expires": "2026-09-01"}])],
+                                    [model()])
+    assert items == []  # it does not stop `pulumi up`
+    assert [t.name for t in config.projects[0].tokens] == ["web"]  # ci is not issued
+    [warning] = warnings
+    assert "tokens[0] (ci).expires" in warning
+    assert "the token's day has passed (today is 2026-06-01 UTC" in warning
+    assert "it is dropped, not issued, and the gateway no longer accepts it." in warning
+    assert "Fix: remove it from the stack file, or give a later day, e.g. '2026-08-30'" in warning
+
+
+@pytest.mark.parametrize("expires,days", [("2027-06-02", 366), ("2099-12-31", 26876)])
+def test_a_token_longer_than_max_token_days_is_refused(expires, days):
     problem = only_problem([project(tokens=[{"name": "ci", "expires": expires}])])
-    assert "tokens[0] (ci).expires" in problem
-    assert "the token would already have expired (today is 2026-06-01 UTC" in problem
-    assert "Fix: give a later day, e.g. '2026-08-30'" in problem
+    assert (f"projects[0] (team-a).tokens[0] (ci).expires = '{expires}': {days} days from today "
+            f"(2026-06-01 UTC), more than access.maxTokenDays (365)") in problem
+    assert "Fix: give a day up to '2027-06-01', or raise access.maxTokenDays (at most 3650)." \
+        in problem
+
+
+def test_max_token_days_is_the_limit_and_can_be_changed():
+    assert check([project(tokens=[{"name": "ci", "expires": "2027-06-01"}])])[1] == []  # 365 days
+    config, items, _ = check([project(tokens=[{"name": "ci", "expires": "2027-06-02"}])],
+                             access={"maxTokenDays": 730})
+    assert items == [] and config.settings.max_token_days == 730
+    problem = only_problem([project(tokens=[{"name": "ci", "expires": "2026-07-02"}])],
+                           access={"maxTokenDays": 30})
+    assert "31 days from today (2026-06-01 UTC), more than access.maxTokenDays (30)" in problem
 
 
 @pytest.mark.parametrize("expires", ["31/12/2026", "2026-13-01", "2026-02-30", 20261231,
@@ -163,7 +193,7 @@ def test_today_is_utc_by_default(monkeypatch):
     serving = parse_serving_config(problems, None, None, None)
     parse_access_config(problems, [project(tokens=[{"name": "ci", "expires": "2029-12-31"}])],
                         None, serving)
-    assert "today is 2030-01-01 UTC" in problems.items[0]
+    assert "today is 2030-01-01 UTC" in problems.warnings[0]
 
 
 @pytest.mark.parametrize("member", ["Alice", "alice@example.com", "-bob", "system:admin",
@@ -266,7 +296,7 @@ def test_a_project_whose_tokens_open_no_model_warns():
             "Fix: put the model the tokens are for in namespace team-a, or remove the tokens."]
 
 
-@pytest.mark.parametrize("expires", ["2020-01-01", "31/12/2026"])
+@pytest.mark.parametrize("expires", ["2099-01-01", "31/12/2026"])
 def test_a_refused_token_adds_no_warning_that_the_project_has_none(expires):
     _, items, warnings = check([project(tokens=[{"name": "ci", "expires": expires}])], [model()])
     assert len(items) == 1 and "tokens[0] (ci).expires" in items[0]
@@ -290,7 +320,10 @@ def test_public_must_be_a_boolean():
                                          "renewBeforeDays"),
                                         ({"renewBeforeDays": 0}, "renewBeforeDays"),
                                         ({"signingKeyGeneration": 0}, "signingKeyGeneration"),
-                                        ({"signingKeyGeneration": "2"}, "signingKeyGeneration")])
+                                        ({"signingKeyGeneration": "2"}, "signingKeyGeneration"),
+                                        ({"maxTokenDays": 0}, "maxTokenDays"),
+                                        ({"maxTokenDays": 3651}, "maxTokenDays"),
+                                        ({"maxTokenDays": "90"}, "maxTokenDays")])
 def test_access_settings_out_of_range(access, key):
     problem = only_problem(None, None, access)
     assert f"kserve-cluster:access.{key} = " in problem
@@ -316,7 +349,7 @@ def test_every_problem_is_reported_together_by_the_stack_config():
         parse_stack_config({
             "nodes": NODES,
             "projects": [{"name": "Team_A", "quota": {"cpu": "lots"}, "members": ["Alice"],
-                          "tokens": [{"name": "ci", "expires": "2001-01-01"}]},
+                          "tokens": [{"name": "ci", "expires": "2999-01-01"}]},
                          {"name": "team-b", "quota": {"memory": "1Gi"}},
                          {"name": "team-b"}],
             "models": [model(namespace="team-b", resources={"memory": "2Gi"})],
@@ -327,7 +360,7 @@ def test_every_problem_is_reported_together_by_the_stack_config():
     text = str(caught.value)
     assert text.startswith("7 problems in the stack config (nothing was changed on any node):")
     for part in ("projects[0] (Team_A).name", "quota.cpu = 'lots'", "members[0] = 'Alice'",
-                 "tokens[0] (ci).expires = '2001-01-01'", "projects[2] (team-b).name",
+                 "tokens[0] (ci).expires = '2999-01-01'", "projects[2] (team-b).name",
                  "models[0] (tf-flower).resources.memory = '2Gi'",
                  "projets = []: unknown key; did you mean 'projects'?"):
         assert part in text, part

@@ -13,19 +13,22 @@ import calendar
 import datetime
 import json
 
+import pulumi
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from access_fixtures import access_config, resolve, security_manifests
+from access_fixtures import EXPIRES, access_config, expires_in, resolve, security_manifests
 from components.access import tokens as token_lib
-from components.access.config import Project, Token
+from components.access.config import Project, Token, utc_today
 from components.access.ingress_policies import authorization_policy_spec
 from components.offline.program import evaluate, session_rsa_key
 from istio_semantics import INGRESS_GATEWAY, NotModelled, Request, Workload, decide
 
 STACK = "test"
 NOW = calendar.timegm(datetime.date(2026, 6, 1).timetuple())
+# Now, for the revocation tests: the tokens' days are counted from today.
+TODAY = calendar.timegm(utc_today().timetuple()) + 3600
 A_MODEL = "tf-flower.team-a.example.com"
 A_PREDICTOR = "tf-flower-predictor.team-a.example.com"
 A_PUBLIC = "showcase.team-a.example.com"
@@ -153,6 +156,70 @@ def test_the_project_claim_is_checked_besides_the_principal(program):
     decision = ask(program, A_MODEL, mixed)
     assert decision.status == 403 and decision.reason == "denied by kserve-project-team-a"
     assert ask(program, B_MODEL, mixed).status == 403
+
+
+# ---------------------------------------------------------------- revocation: the serial
+
+def with_ci(expires=None, removed=False) -> tuple[list[dict], dict]:
+    """The program again, team-a's token `ci` given another day (or removed)."""
+    config = access_config()
+    team_a = config["projects"][0]
+    if removed:
+        team_a["tokens"] = [t for t in team_a["tokens"] if t["name"] != "ci"]
+    else:
+        team_a["tokens"][0]["expires"] = expires
+    evaluation = evaluate(config)
+    return security_manifests(evaluation), resolve(evaluation.outputs["tokens"])
+
+
+def test_shortening_a_tokens_expiry_revokes_the_old_token(program):
+    _, before = program
+    shorter = with_ci(expires_in(30))
+    old, new = before["team-a/ci"], shorter[1]["team-a/ci"]
+    assert old != new and claims_of(old)["sub"] == claims_of(new)["sub"]
+    # Validly signed by the stack's key, not expired, the right principal and project:
+    decision = ask(shorter, A_MODEL, old, now=TODAY)
+    assert decision.status == 403 and decision.reason == "denied by kserve-project-team-a"
+    assert ask(shorter, A_MODEL, new, now=TODAY).status == 200
+    assert ask(shorter, A_MODEL, before["team-a/web"], now=TODAY).status == 200  # untouched
+
+
+def test_re_adding_a_tokens_name_revokes_the_old_token(program):
+    _, before = program
+    removed = with_ci(removed=True)
+    assert "team-a/ci" not in removed[1]
+    assert ask(removed, A_MODEL, before["team-a/ci"], now=TODAY).status == 403
+    again = with_ci(expires_in(301))
+    assert ask(again, A_MODEL, before["team-a/ci"], now=TODAY).status == 403
+    assert ask(again, A_MODEL, again[1]["team-a/ci"], now=TODAY).status == 200
+    # Added back with the very same day, it is the very same token (deterministic).
+    assert with_ci(EXPIRES["team-a/ci"])[1]["team-a/ci"] == before["team-a/ci"]
+
+
+def test_a_2099_token_of_the_old_program_is_refused(program):
+    """What the program issued before serials: fixed claims, exp 2099, the stack's key.
+    The stack file now says ci ends within maxTokenDays; the 2099 token is refused."""
+    _, tokens = program
+    claims = {k: v for k, v in claims_of(tokens["team-a/ci"]).items() if k != "jti"}
+    issued_2099 = stack_signed({**claims, "exp": calendar.timegm(datetime.date(2099, 12, 31)
+                                                                 .timetuple())})
+    decision = ask(program, A_MODEL, issued_2099, now=TODAY)
+    assert decision.status == 403 and decision.reason == "denied by kserve-project-team-a"
+    assert ask(program, A_MODEL, tokens["team-a/ci"], now=TODAY).status == 200
+
+
+def test_a_token_whose_day_has_passed_is_dropped_with_a_warning_and_refused(program, monkeypatch):
+    _, before = program
+    warnings = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warnings.append(message))
+    past = with_ci((utc_today() - datetime.timedelta(days=1)).isoformat())  # no error
+    assert "team-a/ci" not in past[1] and "team-a/web" in past[1]
+    [warning] = [w for w in warnings if "tokens[0] (ci).expires" in w]
+    assert "the token's day has passed" in warning and "it is dropped" in warning
+    # Issued while its day was ahead, presented before its `exp`: refused by the policy.
+    decision = ask(past, A_MODEL, before["team-a/ci"], now=TODAY)
+    assert decision.status == 403 and decision.reason == "denied by kserve-project-team-a"
+    assert ask(past, A_MODEL, past[1]["team-a/web"], now=TODAY).status == 200
 
 
 def test_a_policy_refuses_to_exist_without_a_domain():

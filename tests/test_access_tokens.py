@@ -44,7 +44,8 @@ def test_every_token_verifies_against_the_jwks_of_the_request_authentication(eva
         assert claims["sub"] == f"{project}/{token_name}" and claims["project"] == project
         expires = datetime.date.fromisoformat(expected[name])
         assert claims["exp"] == calendar.timegm(expires.timetuple())  # 00:00 UTC that day
-        assert set(claims) == {"iss", "sub", "project", "exp"}  # fixed claims only
+        assert claims["jti"] == token_lib.serial("test", project, Token(token_name, expires))
+        assert set(claims) == {"iss", "sub", "project", "exp", "jti"}  # fixed claims only
 
 
 def test_tokens_carry_what_their_projects_policy_checks(evaluation):
@@ -55,6 +56,7 @@ def test_tokens_carry_what_their_projects_policy_checks(evaluation):
         rules = policies[f"kserve-project-{project}"]["spec"]["rules"]
         principals = rules[0]["from"][0]["source"]["notRequestPrincipals"]
         [condition] = rules[1]["when"]
+        [serials] = rules[2]["when"]
         mine = [t for name, t in tokens.items() if name.startswith(f"{project}/")]
         assert len(principals) == len(mine) > 0
         for token in mine:
@@ -62,6 +64,9 @@ def test_tokens_carry_what_their_projects_policy_checks(evaluation):
             assert f"{claims['iss']}/{claims['sub']}" in principals
             assert condition["key"] == "request.auth.claims[project]"
             assert claims["project"] in condition["notValues"]
+            assert serials["key"] == "request.auth.claims[jti]"
+            assert claims["jti"] in serials["notValues"]
+        assert len(serials["notValues"]) == len(mine)  # the current serials, no more
 
 
 def test_two_evaluations_give_the_same_tokens(evaluation):
@@ -105,3 +110,29 @@ def test_a_non_rsa_key_is_refused():
                             serialization.NoEncryption()).decode()
     with pytest.raises(ValueError, match="not an RSA key"):
         token_lib.sign(pem, {"sub": "x"})
+
+
+def test_the_serial_changes_with_the_tokens_identity_or_expiry_and_only_then():
+    day = datetime.date(2027, 3, 1)
+    first = token_lib.serial("lab", "team-a", Token("ci", day))
+    assert first == token_lib.serial("lab", "team-a", Token("ci", day))  # deterministic
+    others = [token_lib.serial("lab", "team-a", Token("ci", day - datetime.timedelta(days=1))),
+              token_lib.serial("lab", "team-a", Token("ci", day + datetime.timedelta(days=1))),
+              token_lib.serial("lab", "team-a", Token("web", day)),
+              token_lib.serial("lab", "team-b", Token("ci", day)),
+              token_lib.serial("vms", "team-a", Token("ci", day)),
+              token_lib.serial("lab", "team-a", Token("ci", day), generation=2)]
+    assert first not in others and len(set(others)) == len(others)
+    assert len(_b64decode(first)) == 16  # 128 bits, base64url
+
+
+def test_a_new_expiry_gives_a_new_token_and_the_same_expiry_the_same_token():
+    private, _ = session_rsa_key()
+    day = datetime.date(2027, 3, 1)
+    project = Project("team-a", tokens=(Token("ci", day),))
+    token = token_lib.project_tokens(private, "lab", (project,))["team-a/ci"]
+    again = Project("team-a", tokens=(Token("ci", day),))
+    assert token_lib.project_tokens(private, "lab", (again,))["team-a/ci"] == token
+    shorter = Project("team-a", tokens=(Token("ci", day - datetime.timedelta(days=30)),))
+    assert token_lib.project_tokens(private, "lab", (shorter,))["team-a/ci"] != token
+    assert token_lib.project_tokens(private, "lab", (project,), generation=2)["team-a/ci"] != token

@@ -24,6 +24,7 @@ from components.loadtest.replicas import (
 from components.loadtest.run import progress_line, run_load_test
 from components.loadtest.client import Progress
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body
+from access_fixtures import expires_in
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "tf-flower.kserve-test.example.com"
@@ -246,7 +247,7 @@ def test_a_torchserve_model_is_loaded_under_its_served_name(server, tmp_path):
 def test_a_protected_model_is_refused_without_a_token_before_anything_is_sent(tmp_path):
     stack = {"config": {
         "kserve-cluster:nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}],
-        "kserve-cluster:projects": [{"name": "team-a", "tokens": [{"name": "ci", "expires": "2099-01-01"}]}],
+        "kserve-cluster:projects": [{"name": "team-a", "tokens": [{"name": "ci", "expires": expires_in(300)}]}],
         "kserve-cluster:models": [{"name": "tf-flower", "namespace": "team-a", "format": "tensorflow",
                                    "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"}]}}
     (tmp_path / "Pulumi.teams.yaml").write_text(yaml.safe_dump(stack))

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from access_fixtures import MODELS, access_config, resolve
+from access_fixtures import EXPIRES, MODELS, access_config, resolve
 from components.offline.program import FAKE_KUBECONFIG, evaluate, fake_user_kubeconfig, session_rsa_key
 from components.plan.build import GRAFANA_PLACEHOLDER_NOTE, PLACEHOLDER_PRIVATE_KEY, plan_config, plan_stack
 from components.plan.text import render_text, to_json
@@ -97,9 +97,11 @@ def test_a_torchserve_model_is_addressed_by_its_served_name():
 def test_each_model_says_whether_it_needs_a_token_and_which_ones_open_it(team):
     plan, text, _ = team
     assert endpoint(plan, "team-a/tf-flower")["tokens"] == [
-        {"name": "team-a/ci", "expires": "2099-12-31"}, {"name": "team-a/web", "expires": "2098-01-01"}]
+        {"name": "team-a/ci", "expires": EXPIRES["team-a/ci"]},
+        {"name": "team-a/web", "expires": EXPIRES["team-a/web"]}]
     iris = endpoint(plan, "team-b/iris")
-    assert iris["needsToken"] and iris["tokens"] == [{"name": "team-b/batch", "expires": "2099-06-30"}]
+    assert iris["needsToken"] and iris["tokens"] == [{"name": "team-b/batch",
+                                                      "expires": EXPIRES["team-b/batch"]}]
     public = endpoint(plan, "team-a/showcase")
     assert (public["project"], public["needsToken"], public["tokens"]) == ("team-a", False, [])
     outside = endpoint(plan, "kserve-test/open-flower")
@@ -107,8 +109,8 @@ def test_each_model_says_whether_it_needs_a_token_and_which_ones_open_it(team):
     locked = endpoint(plan, "team-c/locked")
     assert locked["needsToken"] and locked["tokens"] == []
     clients = section(text, "What clients get")
-    assert ("token:     needed, one of project team-a's: team-a/ci (expires 2099-12-31), "
-            "team-a/web (expires 2098-01-01)") in clients
+    assert (f"token:     needed, one of project team-a's: team-a/ci (expires {EXPIRES['team-a/ci']}), "
+            f"team-a/web (expires {EXPIRES['team-a/web']})") in clients
     assert "token:     needed, but project team-c has no token: nobody can call it" in clients
     assert "token:     none needed (public in project team-a)" in clients
 
@@ -192,7 +194,8 @@ def test_no_secret_value_in_the_text_or_the_json(team):
     for secret in secrets:
         assert secret not in printed
     # ... while the plan does speak of them, by name.
-    assert "tokens (secret values: team-a/ci" in text and "team-a/ci (expires 2099-12-31)" in text
+    assert "tokens (secret values: team-a/ci" in text
+    assert f"team-a/ci (expires {EXPIRES['team-a/ci']})" in text
 
 
 # --- uploads ------------------------------------------------------------------------

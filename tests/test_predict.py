@@ -18,6 +18,7 @@ import predict
 from components.serving.endpoints import from_stack
 from components import versions
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, build_request, parse_predictions
+from access_fixtures import expires_in
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "tf-flower.kserve-test.example.com"
@@ -244,7 +245,7 @@ def test_an_empty_token_file_is_refused(server, image, tmp_path):
 def test_a_stack_model_in_a_project_needs_a_token_before_anything_is_sent(tmp_path, image):
     stack = {"config": {
         "kserve-cluster:nodes": [{"name": "cp1", "address": "10.0.2.21", "role": "control-plane"}],
-        "kserve-cluster:projects": [{"name": "team-a", "tokens": [{"name": "ci", "expires": "2099-01-01"}]}],
+        "kserve-cluster:projects": [{"name": "team-a", "tokens": [{"name": "ci", "expires": expires_in(300)}]}],
         "kserve-cluster:models": [
             {"name": "tf-flower", "namespace": "team-a", "format": "tensorflow",
              "storageUri": "gs://kfserving-examples/models/tensorflow/flowers"},

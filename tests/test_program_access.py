@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from access_fixtures import access_config, is_secret, resolve
+from access_fixtures import EXPIRES, access_config, is_secret, resolve
 from components import versions
 from components.access import projects as projects_module
 from components.offline.graph import Graph
@@ -312,16 +312,17 @@ def test_raising_the_key_generation_replaces_the_key_and_every_token(stack):
 
 def test_bad_access_config_stops_before_any_resource():
     config = access_config()
-    config["projects"][0]["tokens"][0]["expires"] = "2001-01-01"
+    config["projects"][0]["tokens"][0]["expires"] = "2099-12-31"  # beyond access.maxTokenDays
     with pytest.raises(Exception) as caught:
         evaluate(config)
-    assert "projects[0] (team-a).tokens[0] (ci).expires = '2001-01-01'" in str(caught.value)
+    assert "projects[0] (team-a).tokens[0] (ci).expires = '2099-12-31'" in str(caught.value)
+    assert "more than access.maxTokenDays (365)" in str(caught.value)
     assert not [r for r in caught.value.registrations if r.custom]
 
 
 def test_an_unquoted_yaml_date_is_read_as_the_cli_passes_it():
     config = access_config()
-    config["projects"][0]["tokens"][0]["expires"] = datetime.date(2099, 12, 31)
+    config["projects"][0]["tokens"][0]["expires"] = datetime.date.fromisoformat(EXPIRES["team-a/ci"])
     tokens = resolve(evaluate(config).outputs["tokens"])
     assert tokens == resolve(evaluate(access_config()).outputs["tokens"])
 

@@ -9,6 +9,7 @@ import pytest
 from components.offline.graph import Graph
 from components.offline.program import evaluate
 from components.stack_file import stack_file_config
+from access_fixtures import expires_in
 
 MODEL_DIR = "examples/torchserve/model"
 PASSWORD = {"grafanaAdminPassword": "not-a-real-password-1"}
@@ -18,7 +19,7 @@ def config():
     base = stack_file_config("lab")
     base.update({
         "projects": [{"name": "team-a", "quota": {"cpu": "8", "memory": "16Gi"},
-                      "members": ["alice"], "tokens": [{"name": "ci", "expires": "2099-12-31"}]}],
+                      "members": ["alice"], "tokens": [{"name": "ci", "expires": expires_in(300)}]}],
         "storage": {"provisioner": "local-path"},
         "modelStores": [{"name": "models", "namespace": "team-a", "size": "1Gi",
                          "upload": [{"from": MODEL_DIR, "to": "torchserve"}]}],

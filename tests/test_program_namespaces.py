@@ -9,13 +9,14 @@ import test_program_features_together
 from components.namespaces import ReservedNamespaces
 from components.offline.program import evaluate
 from components.stack_file import stack_file_config
+from access_fixtures import expires_in
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PASSWORD = {"grafanaAdminPassword": "not-a-real-password-1"}
 KEYS = {"accessKeyId": "AKIAEXAMPLEKEYID0004", "secretAccessKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCY"}
 MONITORING = {"monitoring": {"enabled": True}}
-TOKENS = [{"name": "ci", "expires": "2099-12-31"}]
+TOKENS = [{"name": "ci", "expires": expires_in(300)}]
 
 
 def model(namespace, name="iris", **extra):

@@ -2,13 +2,15 @@
 
     projects:
       - name: team-a                      # the project's namespace
-        quota: {cpu: "8", memory: 32Gi, gpu: 1, pods: 20, storage: 100Gi}
+        quota: {cpu: "8", memory: 32Gi, gpu: 1, pods: 20, storage: 100Gi,
+                ephemeralStorage: 50Gi, claims: 10}
         members: [alice, bob]             # Kubernetes user names (client certificate CN)
         tokens: [{name: ci, expires: "2026-12-31"}]
     access:                               # optional, stack-wide
       certificateValidityDays: 90
       renewBeforeDays: 30
       signingKeyGeneration: 1
+      maxTokenDays: 365
 
 Validated together with the rest of the stack config, every problem at once.
 The cross-checks against the models (a model in a project's namespace, its
@@ -31,14 +33,18 @@ from components.problems import (
 from components.serving.config import Model, ServingConfig
 
 PROJECT_KEYS = {"name", "quota", "members", "tokens"}
-QUOTA_KEYS = {"cpu", "memory", "gpu", "pods", "storage"}
+QUOTA_KEYS = {"cpu", "memory", "gpu", "pods", "storage", "ephemeralStorage", "claims"}
 TOKEN_KEYS = {"name", "expires"}
-ACCESS_KEYS = {"certificateValidityDays", "renewBeforeDays", "signingKeyGeneration"}
+ACCESS_KEYS = {"certificateValidityDays", "renewBeforeDays", "signingKeyGeneration",
+               "maxTokenDays"}
 
 DEFAULT_VALIDITY_DAYS = 90
 # kubeadm warns above its own default of one year: a stolen certificate cannot be
 # revoked, so this project refuses more.
 MAX_VALIDITY_DAYS = 365
+# A token works until its day unless the stack file changes: its life is bounded.
+DEFAULT_MAX_TOKEN_DAYS = 365
+MAX_MAX_TOKEN_DAYS = 3650
 
 # Member names become the CN of a client certificate, a RoleBinding subject and
 # part of resource names: lower-case letters, digits, '-' and '.'.
@@ -62,6 +68,8 @@ class Quota:
     gpu: Optional[int] = None       # requests.nvidia.com/gpu
     pods: Optional[int] = None
     storage: Optional[str] = None   # requests.storage (PersistentVolumeClaims)
+    ephemeral_storage: Optional[str] = None  # requests.ephemeral-storage
+    claims: Optional[int] = None    # persistentvolumeclaims (a count)
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class AccessSettings:
     certificate_validity_days: int = DEFAULT_VALIDITY_DAYS
     renew_before_days: int = DEFAULT_VALIDITY_DAYS // 3
     signing_key_generation: int = 1
+    max_token_days: int = DEFAULT_MAX_TOKEN_DAYS
 
 
 @dataclass(frozen=True)
@@ -133,11 +142,14 @@ def _shown(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime.date) else value
 
 
-def _expiry(problems: Problems, key: str, value: Any, today: datetime.date) -> Optional[datetime.date]:
-    example = (today + datetime.timedelta(days=90)).isoformat()
+def _expiry(problems: Problems, key: str, value: Any, today: datetime.date,
+            max_days: int) -> tuple[Optional[datetime.date], bool]:
+    """(the day, whether the token is current). A past day is warned about and the
+    token dropped (None, True): it is not issued, and the gateway stops accepting it."""
+    example = (today + datetime.timedelta(days=min(90, max_days))).isoformat()
     if value is None:
         problems.required(key, f"give the day the token stops working, e.g. '{example}'.")
-        return None
+        return None, False
     day = None
     if isinstance(value, datetime.datetime):
         day = None  # a time of day is not what this key means
@@ -151,22 +163,39 @@ def _expiry(problems: Problems, key: str, value: Any, today: datetime.date) -> O
     if day is None:
         problems.add(key, _shown(value), "not a date written YYYY-MM-DD.",
                      f"write the day the token stops working, e.g. '{example}' (quoted).")
-        return None
+        return None, False
     if day <= today:
+        problems.warn(key, day.isoformat(),
+                      f"the token's day has passed (today is {today.isoformat()} UTC; a token "
+                      "stops working at 00:00 UTC of its expiry day): it is dropped, not issued, "
+                      "and the gateway no longer accepts it.",
+                      f"remove it from the stack file, or give a later day, e.g. '{example}', "
+                      "to issue a new token (the old one stays refused).")
+        return None, True
+    days = (day - today).days
+    if days > max_days:
+        latest = (today + datetime.timedelta(days=max_days)).isoformat()
         problems.add(key, day.isoformat(),
-                     f"the token would already have expired (today is {today.isoformat()} UTC; "
-                     "a token stops working at 00:00 UTC of its expiry day).",
-                     f"give a later day, e.g. '{example}', or remove the token.")
-        return None
-    return day
+                     f"{days} days from today ({today.isoformat()} UTC), more than "
+                     f"access.maxTokenDays ({max_days}): a token works until its day unless the "
+                     "stack file changes, so its life is bounded.",
+                     f"give a day up to '{latest}', or raise access.maxTokenDays "
+                     f"(at most {MAX_MAX_TOKEN_DAYS}).")
+        return None, False
+    return day, True
+
+
+_FIELD = {"ephemeralStorage": "ephemeral_storage"}
 
 
 def _quota(problems: Problems, key: str, raw: Any) -> Quota:
     quota = check_mapping(problems, key, raw, "give {cpu: '8', memory: 32Gi, gpu: 1, pods: 20, "
-                                              "storage: 100Gi}; every key is optional.")
+                                              "storage: 100Gi, ephemeralStorage: 50Gi, claims: 10}; "
+                                              "every key is optional.")
     problems.unknown_keys(key, quota, QUOTA_KEYS)
     values: dict[str, Any] = {}
-    for name, example in (("cpu", "'8' or 8000m"), ("memory", "32Gi"), ("storage", "100Gi")):
+    for name, example in (("cpu", "'8' or 8000m"), ("memory", "32Gi"), ("storage", "100Gi"),
+                          ("ephemeralStorage", "50Gi")):
         value = quota.get(name)
         if value is None:
             continue
@@ -177,9 +206,10 @@ def _quota(problems: Problems, key: str, raw: Any) -> Quota:
             problems.add(f"{key}.cpu", value, "a byte amount, not CPU cores.",
                          f"write cores, e.g. {example} (memory goes in quota.memory).")
         else:
-            values[name] = str(value).strip()
+            values[_FIELD.get(name, name)] = str(value).strip()
     for name, what in (("gpu", "GPUs (requests.nvidia.com/gpu) are whole devices"),
-                       ("pods", "pods are counted")):
+                       ("pods", "pods are counted"),
+                       ("claims", "PersistentVolumeClaims are counted")):
         value = quota.get(name)
         if value is None:
             continue
@@ -211,7 +241,8 @@ def _members(problems: Problems, key: str, raw: Any) -> tuple[str, ...]:
     return tuple(members)
 
 
-def _tokens(problems: Problems, key: str, raw: Any, today: datetime.date) -> tuple[Token, ...]:
+def _tokens(problems: Problems, key: str, raw: Any, today: datetime.date,
+            max_days: int) -> tuple[Token, ...]:
     tokens: list[Token] = []
     seen: set[str] = set()
     for j, item in enumerate(check_list(problems, key, raw,
@@ -233,15 +264,17 @@ def _tokens(problems: Problems, key: str, raw: Any, today: datetime.date) -> tup
             problems.add(f"{token_key}.name", name, "duplicates another token of this project.",
                          "give every token of a project its own name.")
             name = None
-        expires = _expiry(problems, f"{token_key}.expires", item.get("expires"), today)
-        if isinstance(name, str) and expires is not None:
-            seen.add(name)
-            tokens.append(Token(name, expires))
+        expires, current = _expiry(problems, f"{token_key}.expires", item.get("expires"), today,
+                                   max_days)
+        if isinstance(name, str) and current:
+            seen.add(name)  # a dropped token still holds its name
+            if expires is not None:
+                tokens.append(Token(name, expires))
     return tuple(tokens)
 
 
 def _projects(problems: Problems, raw: Any, today: datetime.date,
-              reserved: ReservedNamespaces) -> list[Project]:
+              reserved: ReservedNamespaces, max_token_days: int) -> list[Project]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -276,7 +309,7 @@ def _projects(problems: Problems, raw: Any, today: datetime.date,
             name=name,
             quota=_quota(problems, f"{key}.quota", item.get("quota")),
             members=_members(problems, f"{key}.members", item.get("members")),
-            tokens=_tokens(problems, f"{key}.tokens", item.get("tokens"), today))
+            tokens=_tokens(problems, f"{key}.tokens", item.get("tokens"), today, max_token_days))
         if name:
             projects.append(project)
     return projects
@@ -300,7 +333,11 @@ def _settings(problems: Problems, raw: Any) -> AccessSettings:
                            access.get("signingKeyGeneration"), 1, 1, 10**6,
                            "give a whole number from 1; raise it by one to replace the token "
                            "signing key (every token changes).")
-    return AccessSettings(validity, renew, generation)
+    max_token_days = check_int(problems, "access.maxTokenDays", access.get("maxTokenDays"),
+                               DEFAULT_MAX_TOKEN_DAYS, 1, MAX_MAX_TOKEN_DAYS,
+                               f"give the most days a token may be issued for, 1 to "
+                               f"{MAX_MAX_TOKEN_DAYS}, e.g. {DEFAULT_MAX_TOKEN_DAYS}.")
+    return AccessSettings(validity, renew, generation, max_token_days)
 
 
 # ---------------------------------------------------------------- cross-checks with the models
@@ -400,11 +437,12 @@ def parse_access_config(problems: Problems, projects: Any, access: Any, serving:
                         reserved: ReservedNamespaces = ReservedNamespaces()) -> AccessConfig:
     """`projects` and `access` from the stack config, checked against the models.
 
-    `today` (UTC) decides which token expiries are in the past; tests pass it.
+    `today` (UTC) decides which token expiries are in the past (those tokens are
+    dropped, with a warning) or too far ahead; tests pass it.
     `reserved`: the namespaces the cluster's layers own, refused as projects.
     """
     today = today or utc_today()
-    parsed = _projects(problems, projects, today, reserved)
     settings = _settings(problems, access)
+    parsed = _projects(problems, projects, today, reserved, settings.max_token_days)
     _check_models(problems, parsed, serving, _listed_tokens(projects))
     return AccessConfig(projects=tuple(parsed), settings=settings)

@@ -55,7 +55,7 @@ class IngressTokens(pulumi.ComponentResource):
                 opts=k8s_options(self, cluster, depends_on=after)))
             private_key = pulumi.Output.secret(self.signing_key.private_key_pem)
             minted = private_key.apply(
-                lambda pem: tokens.project_tokens(pem, stack, access.projects))
+                lambda pem: tokens.project_tokens(pem, stack, access.projects, generation))
             for project in access.projects:
                 for token in project.tokens:
                     key = tokens.token_key(project.name, token.name)

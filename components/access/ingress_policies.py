@@ -10,7 +10,8 @@ namespace as a whole:
     deny when Host is under `.<namespace>.<domain>`
               and is not one of the project's public models' hosts
          and (the request principal is none of the project's tokens
-              or the token's `project` claim is another project's)
+              or the token's `project` claim is another project's
+              or the token's serial, `jti`, is not one the stack file issues now)
 
 Every host the gateway routes to a model of the namespace ends so (Knative's and
 KServe's templates, both `<name>.<namespace>.<domain>`; tags such as `prev-`,
@@ -20,7 +21,9 @@ denied; a token of project B names B's principal and claim, and is denied on A's
 hosts. Models outside projects are in no policy: open, as before. Public models
 are exceptions by exact host: what is not listed stays closed. The
 RequestAuthentication makes a token that is present but invalid (bad signature,
-unknown issuer, expired) a 401 on any host; a missing token passes it.
+unknown issuer, expired) a 401 on any host; a missing token passes it. The
+serial revokes: a token issued before its `expires` changed, or before it was
+removed, has the right principal and project but an old `jti` (see tokens.py).
 
 Ports: Istio matches `hosts` on the `:authority` header as sent, with one `*` at
 the start or the end (the pinned Istio, pilot/pkg/security/authz/matcher/header.go:59,
@@ -32,7 +35,7 @@ gateway therefore strips the port first: `host_port_filter_spec`.
 from __future__ import annotations
 
 from components.access.config import AccessConfig, Project
-from components.access.tokens import PROJECT_CLAIM, issuer, principal
+from components.access.tokens import PROJECT_CLAIM, SERIAL_CLAIM, issuer, principal, serials
 from components.serving.config import SERVERLESS, Model, ServingConfig
 from components.serving.v1_protocol import model_host
 
@@ -111,9 +114,10 @@ def request_authentication_spec(stack: str, jwks: str) -> dict:
 
 
 def authorization_policy_spec(stack: str, project: Project, domain: str,
-                              public: list[str] = ()) -> dict:
+                              public: list[str] = (), generation: int = 1) -> dict:
     """The project's DENY policy: every host under `.<namespace>.<domain>` but the
-    `public` ones needs one of the project's tokens."""
+    `public` ones needs one of the project's current tokens (`generation`: the
+    signing key's, part of each token's serial)."""
     if not project.namespace or not domain:
         raise ValueError(f"project {project.name!r}: no namespace or domain, so no policy")
     operation: dict = {"hosts": [namespace_pattern(project.namespace, domain)]}
@@ -129,6 +133,8 @@ def authorization_policy_spec(stack: str, project: Project, domain: str,
             {"from": [{"source": {"notRequestPrincipals": principals}}], "to": to},
             {"to": to, "when": [{"key": f"request.auth.claims[{PROJECT_CLAIM}]",
                                  "notValues": [project.name]}]},
+            {"to": to, "when": [{"key": f"request.auth.claims[{SERIAL_CLAIM}]",
+                                 "notValues": serials(stack, project, generation)}]},
         ]
     return {"selector": GATEWAY_SELECTOR, "action": "DENY", "rules": rules}
 
@@ -138,7 +144,8 @@ def authorization_policies(stack: str, access: AccessConfig,
     """Policy specs by project name: one for every project, models in the stack file
     or not (a member may deploy one by hand)."""
     return {project.name: authorization_policy_spec(
-                stack, project, serving.ingress_domain, public_hosts(project, access, serving))
+                stack, project, serving.ingress_domain, public_hosts(project, access, serving),
+                access.settings.signing_key_generation)
             for project in access.projects}
 
 

@@ -1,5 +1,23 @@
 """What a project is on the cluster, as data (pure): its namespace's labels, the
-ResourceQuota, the LimitRange defaults and the member Role.
+ResourceQuota, the LimitRange (defaults and per-container maxima) and the member Role.
+
+The quota, each bound derived from the project's `quota` (docs/access.md, Quotas):
+
+    requests.cpu, requests.memory        cpu, memory
+    limits.cpu, limits.memory            LIMITS_FACTOR x cpu, memory
+    requests.ephemeral-storage           ephemeralStorage
+    requests.storage                     storage
+    persistentvolumeclaims               claims (DEFAULT_CLAIMS when storage is set)
+    requests.nvidia.com/gpu, pods        gpu, pods
+
+A quota on limits.cpu or limits.memory refuses a pod with a container that sets
+no limit (Kubernetes pkg/quota/v1/evaluator/core/pods.go, `validationSet`; not so
+for ephemeral-storage, which is counted as zero). KServe v0.13.1 gives a model's
+container requests and limits of 1 CPU and 2Gi when the model names none (its
+defaulting webhook, `defaultResource`); the program's own models set both from
+`resources`. The containers that others add set less: Knative's queue-proxy sets
+a CPU request only. The LimitRange `default` gives those a limit, so no pod is
+refused for want of one, and `max` keeps any one container within the limits quota.
 
 The Role is what a data scientist needs in their own namespace: deploy models
 (InferenceServices, ServingRuntimes) and their storage (PVCs), watch and restart
@@ -11,7 +29,7 @@ quotas and limit ranges (read only), and anything cluster-scoped.
 from __future__ import annotations
 
 from components.access.config import Project, Quota
-from components.quantity import smaller
+from components.quantity import smaller, times
 
 READ = ["get", "list", "watch"]
 WRITE = READ + ["create", "update", "patch", "delete"]
@@ -27,8 +45,17 @@ PROJECT_LABEL = "kserve-cluster/project"
 # LimitRange defaults for a container that names no resources. Small requests,
 # so that sidecars without requests (Knative's queue-proxy sets only cpu) do not
 # eat the quota; bounded limits. Each is clamped to the project's quota.
-DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "512Mi"}
 DEFAULT_LIMIT = {"cpu": "1", "memory": "1Gi"}
+# The project's containers together may be promised (limits) this many times the
+# CPU and memory they may ask for (requests): a container may use more than it
+# asked while the node has room, and sidecars get the default limit above their
+# small request. A container above its memory limit is killed; above its CPU
+# limit, slowed down.
+LIMITS_FACTOR = 2
+# The number of PersistentVolumeClaims of a project with a storage quota but no
+# `claims`: the storage quota bounds their size, this their number.
+DEFAULT_CLAIMS = 10
 
 ROLE_RULES: list[dict] = [
     # What a data scientist deploys.
@@ -80,28 +107,49 @@ def namespace_labels(project: Project) -> dict[str, str]:
 
 
 def quota_hard(quota: Quota) -> dict[str, str]:
-    """ResourceQuota `spec.hard`; `cpu` and `memory` bound the requests."""
+    """ResourceQuota `spec.hard`, each bound derived from the project's `quota`."""
     hard: dict[str, str] = {}
-    if quota.cpu is not None:
-        hard["requests.cpu"] = quota.cpu
-    if quota.memory is not None:
-        hard["requests.memory"] = quota.memory
+    for resource, value in (("cpu", quota.cpu), ("memory", quota.memory)):
+        if value is not None:
+            hard[f"requests.{resource}"] = value
+            hard[f"limits.{resource}"] = times(value, LIMITS_FACTOR)
+    if quota.ephemeral_storage is not None:
+        hard["requests.ephemeral-storage"] = quota.ephemeral_storage
     if quota.gpu is not None:
         hard["requests.nvidia.com/gpu"] = str(quota.gpu)
     if quota.pods is not None:
         hard["pods"] = str(quota.pods)
     if quota.storage is not None:
         hard["requests.storage"] = quota.storage
+    claims = quota.claims if quota.claims is not None else \
+        (DEFAULT_CLAIMS if quota.storage is not None else None)
+    if claims is not None:
+        hard["persistentvolumeclaims"] = str(claims)
     return hard
 
 
 def limit_range_spec(quota: Quota) -> dict:
     """Defaults for containers that name no resources, never above the quota (a
-    default larger than the quota would refuse every such pod)."""
-    limit, request = dict(DEFAULT_LIMIT), dict(DEFAULT_REQUEST)
+    default larger than the quota would refuse every such pod), and the most one
+    container may set: no more than the project's limits quota (cpu, memory) or
+    its ephemeral-storage quota."""
+    limit = dict(DEFAULT_LIMIT)
+    request = {k: v for k, v in DEFAULT_REQUEST.items() if k != "ephemeral-storage"}
+    most: dict[str, str] = {}
     for resource in ("cpu", "memory"):
         bound = getattr(quota, resource)
         if bound is not None:
             limit[resource] = smaller(limit[resource], bound)
+            most[resource] = times(bound, LIMITS_FACTOR)
         request[resource] = smaller(request[resource], limit[resource])
-    return {"limits": [{"type": "Container", "default": limit, "defaultRequest": request}]}
+    if quota.ephemeral_storage is not None:
+        # Without a default request a container that names none counts as zero
+        # against requests.ephemeral-storage; `max` needs a limit on every container.
+        storage = quota.ephemeral_storage
+        request["ephemeral-storage"] = smaller(DEFAULT_REQUEST["ephemeral-storage"], storage)
+        limit["ephemeral-storage"] = storage
+        most["ephemeral-storage"] = storage
+    item = {"type": "Container", "default": limit, "defaultRequest": request}
+    if most:
+        item["max"] = most
+    return {"limits": [item]}

@@ -1,10 +1,20 @@
 """Client tokens: JWTs signed RS256 with the stack's signing key, and the JWKS that
 the ingress gateway checks them against (pure).
 
-A token carries fixed claims only (no `iat`, no random `jti`), and RS256
+A token carries fixed claims only (no `iat`, nothing random), and RS256
 (RSASSA-PKCS1-v1_5) signatures are deterministic, so the same key and the same
 stack file give the same token on every evaluation: `pulumi preview` shows no
-diff. The RSA work is done by the `cryptography` package (a well-kept library
+diff.
+
+Revocation: each token carries a serial, `jti`, derived from what identifies this
+issue of it: the stack, the project, the token's name, its expiry day and the
+signing key generation. The projects' policies accept only the serials of the
+tokens the stack file lists now, so changing a token's `expires` (shorter or
+longer) issues a new token and refuses the old one, and a token that was removed
+(or whose day has passed) is refused. The serial is not a secret: it is a hash
+of names and a date, and the policy lists it in plain text; it opens nothing
+without the signature. Removing a token and adding it back with the very same
+day gives the very same token: give another day to get a new one. The RSA work is done by the `cryptography` package (a well-kept library
 beats our own RSA); the JWT framing is a few lines of base64url and JSON.
 """
 from __future__ import annotations
@@ -23,6 +33,8 @@ from components.access.config import Project, Token
 ALGORITHM = "RS256"
 # The claim the ingress policies check besides the principal (`iss/sub`).
 PROJECT_CLAIM = "project"
+# The per-issue serial (RFC 7519 section 4.1.7), which the policies check too.
+SERIAL_CLAIM = "jti"
 
 
 def b64url(data: bytes) -> str:
@@ -57,9 +69,23 @@ def expiry_seconds(day: datetime.date) -> int:
     return calendar.timegm(day.timetuple())
 
 
-def claims(stack: str, project: Project, token: Token) -> dict:
+def serial(stack: str, project: str, token: Token, generation: int = 1) -> str:
+    """`jti`: the token's serial, the same for the same issue, new when its project,
+    name, expiry or the signing key generation changes (128 bits of SHA-256)."""
+    text = "\n".join(["kserve-cluster token", issuer(stack), project, token.name,
+                      token.expires.isoformat(), str(generation)])
+    return b64url(hashlib.sha256(text.encode()).digest()[:16])
+
+
+def serials(stack: str, project: Project, generation: int = 1) -> list[str]:
+    """The serials the project's policy accepts: its current tokens'."""
+    return [serial(stack, project.name, t, generation) for t in project.tokens]
+
+
+def claims(stack: str, project: Project, token: Token, generation: int = 1) -> dict:
     return {"iss": issuer(stack), "sub": subject(project.name, token.name),
-            PROJECT_CLAIM: project.name, "exp": expiry_seconds(token.expires)}
+            PROJECT_CLAIM: project.name, "exp": expiry_seconds(token.expires),
+            SERIAL_CLAIM: serial(stack, project.name, token, generation)}
 
 
 def _public_numbers(public_key_pem: str) -> rsa.RSAPublicNumbers:
@@ -99,7 +125,8 @@ def sign(private_key_pem: str, payload: dict) -> str:
     return f"{signing_input}.{b64url(signature)}"
 
 
-def project_tokens(private_key_pem: str, stack: str, projects: tuple[Project, ...]) -> dict[str, str]:
+def project_tokens(private_key_pem: str, stack: str, projects: tuple[Project, ...],
+                   generation: int = 1) -> dict[str, str]:
     """Every token of every project, keyed `project/token`."""
-    return {token_key(p.name, t.name): sign(private_key_pem, claims(stack, p, t))
+    return {token_key(p.name, t.name): sign(private_key_pem, claims(stack, p, t, generation))
             for p in projects for t in p.tokens}
