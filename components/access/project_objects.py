@@ -12,7 +12,7 @@ The quota, each bound derived from the project's `quota` (docs/access.md, Quotas
 
 A quota on limits.cpu or limits.memory refuses a pod with a container that sets
 no limit (Kubernetes pkg/quota/v1/evaluator/core/pods.go, `validationSet`; not so
-for ephemeral-storage, which is counted as zero). KServe v0.13.1 gives a model's
+for ephemeral-storage, which is counted as zero). KServe (the pinned release) gives a model's
 container requests and limits of 1 CPU and 2Gi when the model names none (its
 defaulting webhook, `defaultResource`); the program's own models set both from
 `resources`. The containers that others add set less: Knative's queue-proxy sets
