@@ -27,7 +27,8 @@ handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, rea
 storage = Storage(handle, config.storage) if config.storage.enabled else None
 projects = Projects(handle, config.access, config.kubernetes) if config.access.projects else None
 serving = Serving(handle, config.serving, storage=storage, access=config.access,
-                  namespaces=projects.namespaces if projects else None)
+                  namespaces=projects.namespaces if projects else None,
+                  monitoring=config.monitoring.enabled)
 monitoring = None
 if config.monitoring.enabled:
     monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,
