@@ -30,7 +30,8 @@ projects = Projects(handle, config.access, config.kubernetes) if config.access.p
 gpu = GpuDevicePlugin(handle) if config.gpu.enabled else None
 serving = Serving(handle, config.serving, storage=storage, access=config.access,
                   namespaces=projects.namespaces if projects else None,
-                  gpu_ready=gpu.ready if gpu else None)
+                  gpu_ready=gpu.ready if gpu else None,
+                  monitoring=config.monitoring.enabled)
 monitoring = None
 if config.monitoring.enabled:
     monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,

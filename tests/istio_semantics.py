@@ -28,7 +28,13 @@ in the code index, not pinned to the Envoy build of Istio 1.24.6):
 - RequestAuthentication: a request without a token passes with no identity; a
   bearer token that does not verify under the `jwtRules` (unknown issuer, bad
   signature, expired, malformed) is rejected with 401. A valid token gives the
-  request principal `<iss>/<sub>` and its claims.
+  request principal `<iss>/<sub>` and its claims. The token goes on to the
+  upstream (`Decision.upstream_token`) only when the rule that accepted it has
+  `forwardOriginalToken: true`; otherwise the gateway removes the header
+  (jwt_authn `forward`, set from that field: istio 1.24.6
+  pilot/pkg/security/authn/policy_applier.go:165; false by default). That
+  matters where the gateway routes a request back to itself (KServe's top-level
+  host goes on to the local gateway, the same pods).
 - AuthorizationPolicy, in Istio's order: CUSTOM (not modelled), then DENY:
   any matching DENY policy denies (403); then ALLOW: with no ALLOW policy on
   the workload the request is allowed; if any ALLOW policy matches it is
@@ -109,6 +115,7 @@ class Decision:
     reason: str
     principal: str = ""
     claims: dict = field(default_factory=dict)
+    upstream_token: Optional[str] = None  # the token as the upstream receives it, if at all
 
     @property
     def allowed(self) -> bool:
@@ -160,13 +167,19 @@ def verify_jwt(token: str, jwks: dict, now: float) -> dict:
 
 def authenticate(token: str, request_authentications: list[dict], now: float) -> dict:
     """Claims of a token valid under one of the jwtRules; ValueError otherwise."""
+    return _authenticate(token, request_authentications, now)[0]
+
+
+def _authenticate(token: str, request_authentications: list[dict],
+                  now: float) -> tuple[dict, bool]:
+    """(claims, forwarded) of a token valid under one of the jwtRules; ValueError otherwise."""
     try:
         issuer = json.loads(_b64decode(token.split(".")[1])).get("iss")
     except (IndexError, ValueError, UnicodeDecodeError):
         raise ValueError("malformed token") from None
     rules = [rule for ra in request_authentications for rule in ra["spec"].get("jwtRules", [])]
     for rule in rules:
-        unknown = set(rule) - {"issuer", "jwks", "audiences"}
+        unknown = set(rule) - {"issuer", "jwks", "audiences", "forwardOriginalToken"}
         if unknown:
             raise NotModelled(f"jwtRules fields {sorted(unknown)}")
     matching = [r for r in rules if r["issuer"] == issuer]
@@ -186,7 +199,7 @@ def authenticate(token: str, request_authentications: list[dict], now: float) ->
             if not set(aud) & set(audiences):
                 errors.append("audience not accepted")
                 continue
-        return claims
+        return claims, bool(rule.get("forwardOriginalToken", False))
     raise ValueError("; ".join(errors))
 
 
@@ -339,10 +352,10 @@ def decide(request: Request, resources: list[dict], now: float,
     applying = [r for r in resources if _applies(r, workload)]
     authentications = [r for r in applying if r["kind"] == "RequestAuthentication"]
     policies = [r for r in applying if r["kind"] == "AuthorizationPolicy"]
-    principal, claims = None, {}
+    principal, claims, forwarded = None, {}, False
     if request.token is not None:
         try:
-            claims = authenticate(request.token, authentications, now)
+            claims, forwarded = _authenticate(request.token, authentications, now)
         except ValueError as error:
             return Decision(401, f"RequestAuthentication rejected the token: {error}")
         principal = f"{claims['iss']}/{claims['sub']}"
@@ -355,9 +368,11 @@ def decide(request: Request, resources: list[dict], now: float,
     for policy in by_action["DENY"]:
         if any(rule_matches(rule, ctx) for rule in policy["spec"].get("rules", [])):
             return Decision(403, f"denied by {policy['metadata']['name']}", principal or "", claims)
+    upstream = request.token if forwarded else None
     if not by_action["ALLOW"]:
-        return Decision(200, "no ALLOW policy on the workload", principal or "", claims)
+        return Decision(200, "no ALLOW policy on the workload", principal or "", claims, upstream)
     for policy in by_action["ALLOW"]:
         if any(rule_matches(rule, ctx) for rule in policy["spec"].get("rules", [])):
-            return Decision(200, f"allowed by {policy['metadata']['name']}", principal or "", claims)
+            return Decision(200, f"allowed by {policy['metadata']['name']}", principal or "",
+                            claims, upstream)
     return Decision(403, "no ALLOW policy matches", principal or "", claims)

@@ -232,7 +232,8 @@ def test_raw_deployment_policies_cover_the_namespace():
     [policy] = [m for m in security_manifests(evaluation)
                 if m["metadata"]["name"] == "kserve-project-team-b"]
     assert policy["spec"]["rules"][0]["to"] == [
-        {"operation": {"hosts": ["*.team-b.example.com"]}}]
+        {"operation": {"hosts": ["*.team-b.example.com", "*.team-b", "*.team-b.svc",
+                                 "*.team-b.svc.cluster.local"]}}]
 
 
 # ---------------------------------------------------------------- hosts from the upstream rules

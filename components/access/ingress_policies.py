@@ -25,6 +25,22 @@ unknown issuer, expired) a 401 on any host; a missing token passes it. The
 serial revokes: a token issued before its `expires` changed, or before it was
 removed, has the right principal and project but an old `jti` (see tokens.py).
 
+Cluster-local hosts: the same pods serve net-istio's knative-local-gateway (port 8081,
+selector `istio: ingressgateway`: knative-extensions/net-istio at the pinned tag,
+config/203-local-gateway.yaml), which routes `<service>.<namespace>`,
+`<service>.<namespace>.svc` and `<service>.<namespace>.svc.cluster.local` (net-istio
+pkg/reconciler/ingress/resources/virtual_service.go, hostPrefix; the pinned KServe,
+pkg/constants/constants.go:580, HostRegExp). The policy's hosts are therefore also
+`*.<namespace>`, `*.<namespace>.svc` and `*.<namespace>.svc.cluster.local`: a pod
+shows the project's token like a client outside. KServe's top-level host goes through
+the gateway twice (its route sends the request on to the local gateway as
+`<name>-predictor.<namespace>.svc.cluster.local`: reconcilers/ingress/
+ingress_reconciler.go:417-430), so the RequestAuthentication keeps the token on the
+request (`forwardOriginalToken`; without it Istio removes the header after checking
+it: the pinned Istio, pilot/pkg/security/authn/policy_applier.go:165), and the second
+pass sees the same token. NetworkPolicies (network_policies.py) keep pods from going
+around the gateway.
+
 Ports: Istio matches `hosts` on the `:authority` header as sent, with one `*` at
 the start or the end (the pinned Istio, pilot/pkg/security/authz/matcher/header.go:59,
 model/model.go:52), so `*.team-a.example.com` does not match
@@ -51,6 +67,11 @@ HOST_PORT_FILTER_NAME = "kserve-cluster-host-port"
 # Knative tags KServe sets (reconcilers/knative/ksvc_reconciler.go:126,136,147).
 COMPONENTS = ("predictor", "transformer", "explainer")
 TAGS = ("prev", "latest")
+# The cluster's DNS domain: kubeadm's default (networking.dnsDomain), which the program
+# leaves as it is.
+CLUSTER_DOMAIN = "cluster.local"
+# The cluster-local forms of a service's host (after `<service>.<namespace>`).
+LOCAL_SUFFIXES = ("", ".svc", f".svc.{CLUSTER_DOMAIN}")
 
 HCM = "envoy.filters.network.http_connection_manager"
 HCM_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
@@ -78,24 +99,40 @@ def policy_name(project: str) -> str:
 
 
 def namespace_pattern(namespace: str, domain: str) -> str:
-    """Every host of a namespace: Istio's suffix match `*.<namespace>.<domain>`."""
+    """Every public host of a namespace: Istio's suffix match `*.<namespace>.<domain>`."""
     return f"*.{namespace}.{domain}"
+
+
+def namespace_patterns(namespace: str, domain: str) -> list[str]:
+    """Every host of a namespace, public and cluster-local."""
+    return [namespace_pattern(namespace, domain),
+            *(f"*.{namespace}{suffix}" for suffix in LOCAL_SUFFIXES)]
+
+
+def local_hosts(service: str, namespace: str) -> list[str]:
+    return [f"{service}.{namespace}{suffix}" for suffix in LOCAL_SUFFIXES]
 
 
 def model_hosts(model: Model, serving: ServingConfig) -> list[str]:
     """The external hosts the gateway routes to a model, as the pinned KServe and
     Knative name them: the InferenceService's, and each component's
     (`<name>-predictor`, `-transformer`, `-explainer`), in Serverless also with the
-    tags KServe sets (`prev-`, `latest-`; Knative's tag-template `{{.Tag}}-{{.Name}}`)."""
-    def host(name: str) -> str:
-        return model_host(serving.deployment_mode, name, model.namespace, serving.ingress_domain)
+    tags KServe sets (`prev-`, `latest-`; Knative's tag-template `{{.Tag}}-{{.Name}}`).
+    In Serverless also each name's cluster-local hosts, which the local gateway routes."""
+    def hosts_of(name: str) -> list[str]:
+        external = [model_host(serving.deployment_mode, name, model.namespace,
+                               serving.ingress_domain)]
+        if serving.deployment_mode == SERVERLESS:
+            return external + local_hosts(name, model.namespace)
+        return external
 
-    hosts = [host(model.name)]
+    hosts = hosts_of(model.name)
     for component in COMPONENTS:
         service = f"{model.name}-{component}"
-        hosts.append(host(service))
+        hosts.extend(hosts_of(service))
         if serving.deployment_mode == SERVERLESS:
-            hosts.extend(host(f"{tag}-{service}") for tag in TAGS)
+            for tag in TAGS:
+                hosts.extend(hosts_of(f"{tag}-{service}"))
     return hosts
 
 
@@ -109,18 +146,21 @@ def public_hosts(project: Project, access: AccessConfig, serving: ServingConfig)
 
 
 def request_authentication_spec(stack: str, jwks: str) -> dict:
+    # forwardOriginalToken: the token stays on the request for the second pass through
+    # the gateway (KServe's top-level host -> the local gateway); the model sees it.
     return {"selector": GATEWAY_SELECTOR,
-            "jwtRules": [{"issuer": issuer(stack), "jwks": jwks}]}
+            "jwtRules": [{"issuer": issuer(stack), "jwks": jwks, "forwardOriginalToken": True}]}
 
 
 def authorization_policy_spec(stack: str, project: Project, domain: str,
                               public: list[str] = (), generation: int = 1) -> dict:
-    """The project's DENY policy: every host under `.<namespace>.<domain>` but the
-    `public` ones needs one of the project's current tokens (`generation`: the
-    signing key's, part of each token's serial)."""
+    """The project's DENY policy: every host under `.<namespace>.<domain>`, and every
+    cluster-local host of the namespace, but the `public` ones needs one of the
+    project's current tokens (`generation`: the signing key's, part of each token's
+    serial)."""
     if not project.namespace or not domain:
         raise ValueError(f"project {project.name!r}: no namespace or domain, so no policy")
-    operation: dict = {"hosts": [namespace_pattern(project.namespace, domain)]}
+    operation: dict = {"hosts": namespace_patterns(project.namespace, domain)}
     if public:
         operation["notHosts"] = list(public)
     to = [{"operation": operation}]

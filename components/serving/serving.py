@@ -2,6 +2,7 @@
 
     cert-manager  ||  Istio base -> istiod -> ingress gateway (NodePort)
                                               -> token checks and policies   [with projects]
+    NetworkPolicies: projects', the activator's, the gateway's     [with projects]
     Knative CRDs -> core -> net-istio, config-domain      [after Istio; Serverless only]
     KServe CRDs -> controller + cluster runtimes          [after cert-manager's webhook serves, after Knative]
     custom runtimes, InferenceServices                    [after KServe's webhook serves, and the policies]
@@ -16,6 +17,7 @@ import pulumi
 
 from components.access.config import AccessConfig
 from components.access.ingress import IngressTokens
+from components.access.network import NetworkPolicies
 from components.access.tokens import token_key
 from components.cluster.commands import node_command
 from components.serving.cert_manager import CertManager
@@ -55,11 +57,12 @@ class Serving(pulumi.ComponentResource):
                  access: Optional[AccessConfig] = None,
                  namespaces: Optional[Mapping[str, pulumi.Resource]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None, storage=None,
-                 gpu_ready: Optional[pulumi.Resource] = None):
+                 gpu_ready: Optional[pulumi.Resource] = None, monitoring: bool = False):
         """`access`: projects and their tokens (components/access); `namespaces`: the
         project namespaces, created by the Projects component, not here; `storage`: the
         model stores the models read (components/storage); `gpu_ready`: the device plugin
-        that GPU models wait for (components/gpu)."""
+        that GPU models wait for (components/gpu); `monitoring`: Prometheus runs (it may
+        then scrape the projects' pods)."""
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cert_manager = CertManager(cluster, opts=child)
@@ -77,11 +80,17 @@ class Serving(pulumi.ComponentResource):
             kserve_after += [self.knative.net_istio, self.knative.config_domain]
             kserve_after += [self.knative.hpa] if self.knative.hpa else []
         self.kserve = KServe(cluster, serving, after=kserve_after, opts=child)
+        # Nothing reaches a project's pods around the gateway (docs/threat-model.md).
+        self.network_policies = NetworkPolicies(
+            cluster, access, namespaces or {}, serving.serverless, monitoring,
+            gateway=self.istio.gateway, knative_core=self.knative.core if self.knative else None,
+            opts=child) if access.projects else None
+        # Every model waits for the token policies and the NetworkPolicies.
+        guards = [*(self.ingress_tokens.policies if self.ingress_tokens else ()),
+                  *(self.network_policies.policies if self.network_policies else ())]
         self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
                                         self.kserve.controller, opts=child, storage=storage,
-                                        namespaces=namespaces,
-                                        after=self.ingress_tokens.policies
-                                        if self.ingress_tokens else (), gpu_ready=gpu_ready)
+                                        namespaces=namespaces, after=guards, gpu_ready=gpu_ready)
 
         self.ingress_address = cluster.control_plane_address
         self.ingress_port = serving.ingress_node_port
