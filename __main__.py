@@ -43,6 +43,7 @@ if config.monitoring.enabled:
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
 pulumi.export("nodes", cluster.nodes)
+pulumi.export("backup", cluster.backup)
 pulumi.export("ingressAddress", serving.ingress_address)
 pulumi.export("ingressPort", serving.ingress_port)
 pulumi.export("models", serving.models)

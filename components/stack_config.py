@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from components import versions
 from components.access.config import AccessConfig, parse_access_config
+from components.backup.config import BackupConfig, parse_backup_config
 from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (
     StorageConfig, check_storage_references, parse_storage_config)
@@ -111,6 +112,7 @@ class StackConfig:
     monitoring: MonitoringConfig = MonitoringConfig()
     access: AccessConfig = AccessConfig()
     gpu: GpuConfig = GpuConfig()
+    backup: BackupConfig = BackupConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -351,7 +353,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
                 "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY,
-                "projects", "access", "gpu"}
+                "projects", "access", "gpu", "backup"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -406,11 +408,12 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
         f"{item_key('models', i, item)}.resources.gpu"
         for i, item in enumerate(raw_models if isinstance(raw_models, list) else [])
         if isinstance(item, dict)])
+    backup = parse_backup_config(problems, raw.get("backup"))
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
                        warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring,
-                       access=access, gpu=gpu)
+                       access=access, gpu=gpu, backup=backup)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
@@ -437,6 +440,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     """The stack config's keys as a tree of the key sets the parsers check:
     (keys, {child: subtree}); a child named `key[]` is a list of objects."""
     from components.access import config as access
+    from components.backup.config import BACKUP_KEYS, BACKUP_NFS_KEYS
     from components.gpu.config import GPU_KEYS
     from components.monitoring.config import MONITORING_KEYS
     from components.serving import config as serving
@@ -459,6 +463,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
                                              "tokens[]": (access.TOKEN_KEYS, {})}),
         "access": (access.ACCESS_KEYS, {}),
         "gpu": (GPU_KEYS, {}),
+        "backup": (BACKUP_KEYS, {"nfs": (BACKUP_NFS_KEYS, {})}),
     }
 
 

@@ -60,6 +60,7 @@ SCRIPT_ESTIMATES = {
     "prepare.sh": 480,             # apt repos, containerd, kubelet/kubeadm, image pre-pull
     "init-control-plane.sh": 180,  # kubeadm init, control-plane pods Ready
     "read-kubeconfig.sh": 5,
+    "etcd-backup-install.sh": 20,  # etcd release tarball, systemd timer
     "join-token.sh": 5,
     "join-worker.sh": 90,
     "node-membership.sh": 10,
