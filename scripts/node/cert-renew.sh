@@ -17,13 +17,14 @@
 # The CAs are not renewed (kubeadm does not renew them).
 #
 # Inputs (environment): RENEW_BEFORE_DAYS, LOGIN_USER; FORCE=1 renews now.
+#   KUBE_DIR and STOP_WAIT_SECONDS (/etc/kubernetes and 20) only for the tests.
 set -euo pipefail
 SCRIPT_NAME=cert-renew
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${RENEW_BEFORE_DAYS:?}" "${LOGIN_USER:?}"
-KUBE=/etc/kubernetes
+KUBE=${KUBE_DIR:-/etc/kubernetes}
 PKI=$KUBE/pki
 MANIFESTS=$KUBE/manifests
 ASIDE=$KUBE/manifests-renewing
@@ -90,7 +91,7 @@ for manifest in "$MANIFESTS"/*.yaml; do
 done
 log "restarting the static pods:$components"
 # The kubelet looks at the directory every 20 s (fileCheckFrequency).
-sleep 20
+sleep "${STOP_WAIT_SECONDS:-20}"
 for _ in $(seq 1 40); do
   busy=""
   for component in $components; do
@@ -105,7 +106,7 @@ rmdir "$ASIDE"
 
 ready=""
 for _ in $(seq 1 60); do
-  if kubectl_admin get --raw /readyz >/dev/null 2>&1; then ready=yes; break; fi
+  if kubectl --kubeconfig "$KUBE/admin.conf" get --raw /readyz >/dev/null 2>&1; then ready=yes; break; fi
   sleep 5
 done
 [ -n "$ready" ] || die "the API server is not ready 5 minutes after the restart: check crictl ps and the kubelet's log (journalctl -u kubelet)."
