@@ -35,7 +35,7 @@ SERVING_BASELINE_MB = 7168
 MIN_GPU_DRIVER_DISK_MB = 2048
 
 CHECKS = ("ssh", "sudo", "os", "resources", "identity", "swap", "ports", "dpkg", "clock",
-          "repositories", "leftovers", "gpu", "runc", "certs")
+          "repositories", "leftovers", "gpu", "certs", "runc")
 
 
 @dataclass(frozen=True)
