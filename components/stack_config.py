@@ -24,6 +24,9 @@ from components.namespaces import ReservedNamespaces, monitoring_requested
 from components.gpu.config import GpuConfig, parse_gpu_config, parse_node_gpu
 from components.monitoring.config import (
     GRAFANA_PASSWORD_KEY, MonitoringConfig, parse_monitoring)
+from components.cluster.certificates import (
+    KEYS as CERTIFICATE_KEYS, CertificateSettings, parse_certificate_settings,
+)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -47,7 +50,7 @@ NODE_KEYS = {"name", "address", "role", "hostKey", "ssh", "gpu"}
 NODE_SSH_KEYS = {"user", "port"}
 SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
-KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"}
+KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"} | CERTIFICATE_KEYS
 
 # As in a .pub file or `preflight.py --trust`: type, base64, optionally a comment.
 _HOST_KEY = re.compile(
@@ -93,6 +96,7 @@ class KubernetesSettings:
     pod_cidr: str = DEFAULT_POD_CIDR
     service_cidr: str = DEFAULT_SERVICE_CIDR
     control_plane_endpoint: str = ""  # host:port
+    certificates: CertificateSettings = CertificateSettings()
 
     @property
     def version_tag(self) -> str:
@@ -345,6 +349,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
         pod_cidr=str(pod) if pod else DEFAULT_POD_CIDR,
         service_cidr=str(svc) if svc else DEFAULT_SERVICE_CIDR,
         control_plane_endpoint=endpoint,
+        certificates=parse_certificate_settings(problems, k8s),
     )
 
 

@@ -1,0 +1,60 @@
+"""The certificate renewal timer on a control plane, and when `up` reads the
+admin kubeconfig again.
+
+The timer (scripts/node/cert-renewal.sh installs it, cert-renewal-remove.sh
+removes it) renews the certificates on the node, so a cluster nobody runs
+`pulumi up` against still lives past day 365. The admin kubeconfig the stack
+exports carries a client certificate that renewal replaces: `up` reads it again
+on its first run of each UTC day (see `kubeconfig_read_triggers`).
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+from typing import Optional
+
+import pulumi
+from pulumi_command import remote
+
+from components.cluster.certificates import CertificateSettings
+from components.cluster.commands import node_command
+from components.cluster.node_scripts import script_text
+
+RENEW_PROGRAM = "cert-renew.sh"
+
+
+def renewal_inputs(settings: CertificateSettings, login_user: str) -> dict[str, str]:
+    return {"RENEW_BEFORE_DAYS": str(settings.renew_before_days), "LOGIN_USER": login_user}
+
+
+def program_digest() -> str:
+    return hashlib.sha256(script_text(RENEW_PROGRAM).encode()).hexdigest()
+
+
+def kubeconfig_read_triggers(init_id: pulumi.Input[str],
+                             today: Optional[datetime.date] = None) -> list:
+    """Read admin.conf again when the control plane is re-initialised, and on
+    the first `up` of each UTC day. The node renews its certificates on its own
+    schedule, so nothing in the stack changes when it does; a daily read keeps
+    the `kubeconfig` output at most a day behind the node (renewal starts
+    `renewCertificatesBeforeDays` ahead, so the old one is still valid then).
+    The output itself changes only when the file did."""
+    day = (today or datetime.datetime.now(datetime.timezone.utc).date()).isoformat()
+    return [init_id, f"read on {day}"]
+
+
+def certificate_renewal(name: str, connection: remote.ConnectionArgs, login_user: str,
+                        settings: CertificateSettings, init: remote.Command,
+                        parent: pulumi.Resource) -> remote.Command:
+    """`<name>-cert-renewal`, after kubeadm init; its delete removes the timer."""
+    return node_command(
+        f"{name}-cert-renewal", connection, "cert-renewal.sh",
+        renewal_inputs(settings, login_user),
+        stdin=script_text(RENEW_PROGRAM),
+        delete_script="cert-renewal-remove.sh",
+        # Installed again on a new control plane, a new renewal program or setting.
+        triggers=[init.id, program_digest(), str(settings.renew_before_days)],
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=[init],
+            # A replacement must not remove the timer its replacement just installed.
+            delete_before_replace=True))
