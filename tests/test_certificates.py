@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from components.cluster import certificates
-from components.cluster.cert_renewal import kubeconfig_read_triggers, program_digest
+from components.cluster.certificates import CertificateSettings
+from components.cluster.cert_renewal import kubeconfig_read_triggers, program_digest, read_period_days
 from components.cluster.kubeadm_config import render_init_config
 from components.cluster.node_scripts import script_text
 from components.offline.graph import Graph
@@ -271,16 +272,27 @@ def test_renewal_triggers_on_init_program_and_setting(program):
     assert len(triggers) == 3  # and the init command's id
 
 
-def test_admin_kubeconfig_is_read_again_daily():
-    day = datetime.date(2027, 3, 4)
-    assert kubeconfig_read_triggers("init-id", day) == ["init-id", "read on 2027-03-04"]
+def test_admin_kubeconfig_is_read_again_each_half_renewal_window():
+    settings = CertificateSettings(validity_days=365, renew_before_days=30)
+    assert read_period_days(settings) == 15
+    first = datetime.date(2027, 3, 4)
+    start = kubeconfig_read_triggers("init-id", settings, first)
+    # The same trigger for the whole period, a new one the day the next begins.
+    period = [kubeconfig_read_triggers("init-id", settings, first + datetime.timedelta(days=d))
+              for d in range(-20, 21)]
+    changes = sum(1 for a, b in zip(period, period[1:]) if a != b)
+    assert changes in (2, 3) and start in period
+    assert start[0] == "init-id" and start[1].startswith("read in the 15-day period from ")
+    # Within the old certificate's remaining validity (the renew-before window).
+    assert read_period_days(settings) < settings.renew_before_days
+    assert read_period_days(CertificateSettings(validity_days=2, renew_before_days=1)) == 1
 
 
-def test_admin_kubeconfig_read_carries_todays_trigger(program):
+def test_admin_kubeconfig_read_carries_this_periods_trigger(program):
     evaluation, _ = program
     triggers = evaluation.named("cp1-admin-kubeconfig").inputs["triggers"]
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    assert f"read on {today}" in triggers
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    assert kubeconfig_read_triggers("x", CertificateSettings(90, 12), today)[1] in triggers
 
 
 def test_the_plan_describes_the_timer(program):

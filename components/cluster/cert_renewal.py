@@ -5,7 +5,7 @@ The timer (scripts/node/cert-renewal.sh installs it, cert-renewal-remove.sh
 removes it) renews the certificates on the node, so a cluster nobody runs
 `pulumi up` against still lives past day 365. The admin kubeconfig the stack
 exports carries a client certificate that renewal replaces: `up` reads it again
-on its first run of each UTC day (see `kubeconfig_read_triggers`).
+on its first run of each half renewal window (see `kubeconfig_read_triggers`).
 """
 from __future__ import annotations
 
@@ -31,16 +31,24 @@ def program_digest() -> str:
     return hashlib.sha256(script_text(RENEW_PROGRAM).encode()).hexdigest()
 
 
-def kubeconfig_read_triggers(init_id: pulumi.Input[str],
+def read_period_days(settings: CertificateSettings) -> int:
+    """How often `up` reads admin.conf again: every half renewal window. A renewed
+    admin certificate is then in the output while the old one is still valid (it
+    is renewed `renewCertificatesBeforeDays` ahead), and a preview shows that read
+    being replaced only once a period, not on every run."""
+    return max(1, settings.renew_before_days // 2)
+
+
+def kubeconfig_read_triggers(init_id: pulumi.Input[str], settings: CertificateSettings,
                              today: Optional[datetime.date] = None) -> list:
     """Read admin.conf again when the control plane is re-initialised, and on
-    the first `up` of each UTC day. The node renews its certificates on its own
-    schedule, so nothing in the stack changes when it does; a daily read keeps
-    the `kubeconfig` output at most a day behind the node (renewal starts
-    `renewCertificatesBeforeDays` ahead, so the old one is still valid then).
-    The output itself changes only when the file did."""
-    day = (today or datetime.datetime.now(datetime.timezone.utc).date()).isoformat()
-    return [init_id, f"read on {day}"]
+    the first `up` of each period (`read_period_days`). The node renews its
+    certificates on its own schedule, so nothing in the stack changes when it
+    does. The output itself changes only when the file did."""
+    day = today or datetime.datetime.now(datetime.timezone.utc).date()
+    period = read_period_days(settings)
+    start = day - datetime.timedelta(days=day.toordinal() % period)
+    return [init_id, f"read in the {period}-day period from {start.isoformat()}"]
 
 
 def certificate_renewal(name: str, connection: remote.ConnectionArgs, login_user: str,

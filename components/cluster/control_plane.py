@@ -33,9 +33,9 @@ class ControlPlane(pulumi.ComponentResource):
         self.kubeconfig_read = node_command(
             f"{node.name}-admin-kubeconfig", prepared.connection, "read-kubeconfig.sh",
             secret_stdout=True,
-            # read again when the control plane is re-initialised, and daily for
-            # renewed certificates (components/cluster/cert_renewal.py)
-            triggers=kubeconfig_read_triggers(self.init.id),
+            # read again when the control plane is re-initialised, and every half
+            # renewal window for renewed certificates (components/cluster/cert_renewal.py)
+            triggers=kubeconfig_read_triggers(self.init.id, kubernetes.certificates),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.init]))
         self.cert_renewal = certificate_renewal(
             node.name, prepared.connection, node.ssh_user, kubernetes.certificates,
