@@ -221,6 +221,22 @@ def test_a_project_in_a_system_namespace(name):
     assert "Fix: give the project a namespace of its own" in problem
 
 
+@pytest.mark.parametrize("name", ["svc", "local", "com"])
+def test_a_project_name_that_ends_other_namespaces_hosts(name):
+    # Its policy's `*.<name>` would match hosts of every other namespace
+    # (`x.ns.svc`, `x.svc.cluster.local`, `x.ns.example.com`).
+    problem = only_problem([project(name)])
+    assert f"projects[0] ({name}).name = {name!r}: the project's token policy would cover " \
+           "other namespaces' hosts" in problem
+    assert "Fix: give the project another name." in problem
+
+
+def test_only_the_domains_last_label_clashes():
+    assert access_config.host_suffix_clashes("example", "example.com") is None
+    assert access_config.host_suffix_clashes("org", "models.example.org")
+    assert access_config.host_suffix_clashes("team-a", "example.com") is None
+
+
 def test_two_tokens_with_one_name():
     problem = only_problem([project(tokens=[{"name": "ci", "expires": "2027-01-01"},
                                             {"name": "ci", "expires": "2027-02-01"}])])

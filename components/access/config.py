@@ -444,5 +444,33 @@ def parse_access_config(problems: Problems, projects: Any, access: Any, serving:
     today = today or utc_today()
     settings = _settings(problems, access)
     parsed = _projects(problems, projects, today, reserved, settings.max_token_days)
+    _check_names_against_hosts(problems, projects, serving.ingress_domain)
     _check_models(problems, parsed, serving, _listed_tokens(projects))
     return AccessConfig(projects=tuple(parsed), settings=settings)
+
+
+def host_suffix_clashes(name: str, domain: str) -> Optional[str]:
+    """Why a project called `name` would cover other namespaces' hosts, or None.
+
+    A project's token policy covers `*.<name>.<domain>`, `*.<name>`, `*.<name>.svc`
+    and `*.<name>.svc.cluster.local` (components/access/ingress_policies.py). Istio
+    matches a leading `*` as a suffix, so a name that is itself the end of other
+    hosts would put every other namespace's models behind this project's token.
+    """
+    if name == "svc":
+        return "`*.svc` would match every namespace's `<model>.<namespace>.svc` host"
+    if name == "local":
+        return "`*.local` would match every `*.svc.cluster.local` host"
+    if domain and name == domain.rsplit(".", 1)[-1]:
+        return f"`*.{name}` would match every model host under {domain}"
+    return None
+
+
+def _check_names_against_hosts(problems: Problems, projects: Any, domain: str) -> None:
+    for index, item in enumerate(projects if isinstance(projects, list) else []):
+        name = item.get("name") if isinstance(item, dict) else None
+        why = host_suffix_clashes(name, domain) if isinstance(name, str) else None
+        if why:
+            problems.add(f"{item_key('projects', index, item)}.name", name,
+                         f"the project's token policy would cover other namespaces' hosts: {why}.",
+                         "give the project another name.")
