@@ -96,6 +96,26 @@ def test_a_kubeadm_init_that_stopped_half_way_is_reset_and_run_again(lab):
     assert lab.cluster()["control_plane_host"] == "cp1"
 
 
+def test_a_kubeadm_init_that_timed_out_waiting_for_the_control_plane_is_run_again(lab):
+    # kubeadm writes admin.conf and the static-pod manifests before it waits for the
+    # API server; an init that times out there leaves both, and no cluster. The
+    # re-run must not take those files for a finished init.
+    (cp,) = lab.start(["cp1"])
+    cp.fault("kubeadm-init-wait-control-plane", fail=1,
+             message="[wait-control-plane] timed out waiting for the condition")
+    runner = runner_for(lab)
+    with pytest.raises(LabRunError):
+        up(lab, runner)
+    assert cp.exists("/etc/kubernetes/admin.conf")
+    assert cp.exists("/etc/kubernetes/manifests/kube-apiserver.yaml")
+    assert lab.cluster().get("endpoint") is None
+    up(lab, runner)
+    assert any("earlier kubeadm init stopped half-way" in r.stdout for r in runner.last_run)
+    assert lab.cluster()["control_plane_host"] == "cp1"
+    assert cp.exists("/etc/kubernetes/kserve-cluster-init.finished")
+    assert not cp.exists("/etc/kubernetes/kserve-cluster-init.started")
+
+
 def test_a_kubeadm_join_that_stopped_half_way_is_reset_and_run_again(lab):
     # The join stops in kubelet-start after writing the cluster CA (the kubelet never
     # came up): what a real kubeadm join leaves. The re-run must reset first, or

@@ -18,7 +18,8 @@ if command -v kubeadm >/dev/null 2>&1; then
   kubeadm reset -f --cri-socket unix:///run/containerd/containerd.sock 2>&1 | redact
 fi
 log "removing CNI config, Calico state and kubeconfig copies"
-rm -rf /etc/cni/net.d /var/lib/calico /var/run/calico /var/lib/cni /etc/kubernetes/kubeadm-*.yaml
+rm -rf /etc/cni/net.d /var/lib/calico /var/run/calico /var/lib/cni /etc/kubernetes/kubeadm-*.yaml \
+  /etc/kubernetes/kserve-cluster-init.*
 rm -f /root/.kube/config
 home=$(getent passwd "$LOGIN_USER" | cut -d: -f6 || true)
 if [ -n "$home" ]; then
