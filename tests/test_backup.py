@@ -365,3 +365,20 @@ def test_restore_command_runs_the_node_script_with_its_inputs():
     assert text.index('mv "$MANIFESTS/$pod.yaml" "$stash/$pod.yaml"') < \
         text.index("snapshot restore \"$SNAPSHOT\"") < text.index('mv "$restored" "$data"') < \
         text.index("put_back\nsystemctl restart kubelet")
+
+
+def test_the_default_backup_directory_is_ignored_by_git(tmp_path):
+    """A snapshot holds every Secret of the cluster: run from the repository (or
+    scripts/), the default output must never show up in `git status`."""
+    import subprocess
+    from pathlib import Path
+
+    import backup
+    root = Path(__file__).resolve().parents[1]
+    out = backup.default_out("lab")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text((root / ".gitignore").read_text())
+    for where in (tmp_path, tmp_path / "scripts"):
+        check = subprocess.run(["git", "-C", str(tmp_path), "check-ignore", "--no-index", "-q",
+                                str(where / out / "etcd-20270101T000000Z-cp1.db")])
+        assert check.returncode == 0, f"{where / out} is not ignored by .gitignore"
