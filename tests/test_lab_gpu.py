@@ -177,3 +177,60 @@ def test_a_gpu_node_without_an_nvidia_device_is_refused_by_preflight(lab):
     assert "gpu_devices=0" in facts.splitlines()
     for node in nodes:
         assert node.calls("apt-get") == [], node.name
+
+
+def test_the_gpu_stand_ins_refuse_what_the_real_tools_refuse(lab):
+    (node,) = lab.start(["gpu1"])
+    node.plant_gpus(1)
+
+    def run(command):
+        return node.run(command, check=False)
+
+    # lspci -n: the planted GPU (class 0302, vendor 10de), its audio function, the VM's VGA.
+    listed = run("lspci -n").stdout.splitlines()
+    assert "01:00.0 0302: 10de:20b5 (rev a1)" in listed and "00:02.0 0300: 1234:1111 (rev 02)" in listed
+    assert run("lspci -k").returncode != 0
+    assert run("mokutil --sb-state").stdout.strip() == "SecureBoot disabled"
+    node.set_secure_boot("bios")
+    bios = run("mokutil --sb-state")
+    assert bios.returncode == 1 and "EFI variables are not supported" in bios.stderr
+    node.set_secure_boot("disabled")
+
+    # No driver yet: no nvidia-smi, and no module to load.
+    assert run("command -v nvidia-smi").returncode != 0
+    missing = run("modprobe nvidia")
+    assert missing.returncode == 1 and "Module nvidia not found" in missing.stderr
+
+    # NVIDIA's repository without its keyring: apt refuses it (NO_PUBKEY), with it the
+    # pinned toolkit installs.
+    source = (f"deb [signed-by=/etc/apt/keyrings/nvidia-container-toolkit.gpg] "
+              f"{versions.NVIDIA_CONTAINER_TOOLKIT_APT_REPO}$(ARCH) /")
+    node.run(f"mkdir -p /etc/apt/sources.list.d && echo '{source}' > /etc/apt/sources.list.d/nvidia.list")
+    unsigned = run("apt-get update")
+    assert unsigned.returncode == 100 and "NO_PUBKEY" in unsigned.stderr
+    node.run(f"install -d /etc/apt/keyrings && curl -fsSL {versions.NVIDIA_CONTAINER_TOOLKIT_GPGKEY_URL} "
+             "| gpg --dearmor -o /etc/apt/keyrings/nvidia-container-toolkit.gpg && apt-get update")
+    assert run("apt-cache show nvidia-container-toolkit=0.0.1-1").returncode == 100
+    pinned = " ".join(f"{p}={versions.NVIDIA_CONTAINER_TOOLKIT_VERSION}" for p in TOOLKIT)
+    node.run(f"apt-get install -y {pinned}")
+    # nvidia-ctk: other runtimes and unknown flags are refused.
+    assert run("nvidia-ctk runtime configure --runtime=docker").returncode != 0
+    assert "flag provided but not defined" in run("nvidia-ctk runtime configure --runtme=containerd").stderr
+
+    # The driver installed but not loaded: nvidia-smi fails as the real one does (on stdout).
+    node.run("apt-get install -y nvidia-driver-580-server")
+    unloaded = run("nvidia-smi --query-gpu=driver_version --format=csv,noheader")
+    assert unloaded.returncode == 9
+    assert unloaded.stdout.startswith("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver")
+    node.run("modprobe nvidia")
+    loaded = node.run("nvidia-smi --query-gpu=driver_version,name --format=csv,noheader").stdout
+    assert loaded == f"{node.nvidia_module()}, NVIDIA Corporation GA100 [A100 PCIe 80GB]\n"
+    assert run("nvidia-smi --query-gpu=fan_speedd --format=csv").returncode == 2
+    # Another branch installed under the running module: driver/library mismatch until a reboot.
+    node.run("apt-get install -y nvidia-driver-570-server")  # brings nvidia-utils-570-server
+    node.run("sed -i '/580-server/d' /var/lib/lab/dpkg/installed")  # the old branch removed
+    mismatch = run("nvidia-smi --query-gpu=driver_version --format=csv,noheader")
+    assert mismatch.returncode == 18 and "Driver/library version mismatch" in mismatch.stdout
+    node.reboot()
+    assert node.nvidia_module().startswith("570.")
+    assert run("nvidia-smi --query-gpu=driver_version --format=csv,noheader").returncode == 0
