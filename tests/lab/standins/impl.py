@@ -1820,8 +1820,9 @@ def nvidia_ctk(args: list[str]) -> None:
     config of version 2 (pkg/config/engine/containerd): the `nvidia` runtime, with the
     options of the runtime it copies (the default runtime, else runc) and
     options.BinaryName, written to a drop-in (/etc/containerd/conf.d/99-nvidia.toml),
-    and `imports` of that directory added to config.toml. The real tool re-encodes
-    config.toml with go-toml; this one edits only its `imports` line."""
+    and `imports` of that directory added to config.toml. The real tool saves
+    config.toml again with go-toml's formatting on every run (its `flush`), even
+    when nothing changed; this one edits only the `imports` line, when missing."""
     package = installed_version("nvidia-container-toolkit-base")
     if args[:1] in (["--version"], ["-v"]):
         print(f"NVIDIA Container Toolkit CLI version {package.split('-')[0]}\ncommit: lab")
