@@ -36,8 +36,9 @@ class GpuNode(pulumi.ComponentResource):
     `nvidia` runtime on one GPU node. `ready` is the step the node's join waits for.
 
     The runtime step runs again whenever the node's preparation does (its
-    `create` is a trigger): prepare.sh rewrites containerd's config.toml, which
-    drops the `imports` line nvidia-ctk added.
+    `create` is a trigger): prepare.sh rewrites containerd's config.toml (it
+    keeps the `imports` of /etc/containerd/conf.d, where nvidia-ctk's drop-in
+    lives, so a re-run changes nothing and restarts nothing).
     """
 
     def __init__(self, node: Node, connection: remote.ConnectionArgs, gpu: GpuConfig,

@@ -19,11 +19,20 @@ driver_package="nvidia-driver-${DRIVER_BRANCH}"
 utils_package="nvidia-utils-${DRIVER_BRANCH}"
 branch_major="${DRIVER_BRANCH%%-*}"
 
-# The driver's version as nvidia-smi reports it (e.g. 580.95.05), or nothing when
-# no driver answers.
-loaded_driver_version() {
+# Sets `version` to the driver's version as nvidia-smi reports it (e.g. 580.95.05),
+# or to nothing when no driver answers; `smi_said` then holds why. nvidia-smi prints
+# its failures on stdout ("NVIDIA-SMI has failed because it couldn't communicate with
+# the NVIDIA driver ...", exit 9; "Failed to initialize NVML: Driver/library version
+# mismatch", exit 18), so its status decides, never its output alone.
+read_driver_version() {
+  version='' smi_said='nvidia-smi is not installed'
   command -v nvidia-smi >/dev/null 2>&1 || return 0
-  nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | awk 'NR == 1' || true
+  local out
+  if out=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1); then
+    version=$(awk 'NR == 1' <<<"$out")
+  else
+    smi_said="nvidia-smi: $(awk 'NR == 1' <<<"$out")"
+  fi
 }
 
 reboot_needed() {
@@ -48,15 +57,15 @@ apt_get update
 apt_get install --allow-change-held-packages "${packages[@]}"
 apt-mark hold "$driver_package" "$utils_package" >/dev/null
 
-version=$(loaded_driver_version)
+read_driver_version
 if [ -z "$version" ] && ! grep -q '^nouveau ' /proc/modules; then
   # A first install with no other driver in the way loads without a reboot.
   log "loading the nvidia kernel module"
   modprobe nvidia 2>/dev/null || true
-  version=$(loaded_driver_version)
+  read_driver_version
 fi
 if [ -z "$version" ]; then
-  reboot_needed "not loaded (nvidia-smi gets no answer)"
+  reboot_needed "not loaded (${smi_said})"
 fi
 case "$version" in
   "${branch_major}".*) log "driver ${version} loaded" ;;

@@ -11,8 +11,10 @@ SCRIPT_NAME=gpu-runtime
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Before nvidia-ctk's first run there is no conf.d (the glob stays unexpanded): cat's
+# failure must not stop the script (pipefail).
 config_state() {
-  cat /etc/containerd/config.toml /etc/containerd/conf.d/*.toml 2>/dev/null | sha256sum
+  { cat /etc/containerd/config.toml /etc/containerd/conf.d/*.toml 2>/dev/null || true; } | sha256sum
 }
 
 before=$(config_state)

@@ -107,9 +107,12 @@ if [ "${GPU:-}" = nvidia ]; then
   else
     fact gpu_devices unknown
   fi
+  # nvidia-smi prints its failures on stdout ("NVIDIA-SMI has failed ...", exit 9):
+  # its status decides.
   driver=absent
   if command -v nvidia-smi >/dev/null 2>&1; then
-    driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | awk 'NR == 1' || true)
+    driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | awk 'NR == 1') \
+      || driver=failed
     [ -n "$driver" ] || driver=failed
   fi
   fact nvidia_driver "$driver"

@@ -78,10 +78,13 @@ log "$(runc --version 2>/dev/null | awk 'NR == 1' || echo 'runc: not found')"
 
 log "containerd: systemd cgroup driver, sandbox image ${PAUSE_IMAGE}"
 # Start from containerd's own defaults (the package ships with CRI disabled),
-# then set the two keys kubeadm needs.
+# then set the two keys kubeadm needs, and import the drop-in directory (as
+# containerd 2's default does): a GPU node's nvidia runtime lives there
+# (gpu-runtime.sh), so that this file stays the same when nvidia-ctk has run.
 containerd config default \
   | sed -E -e 's/^([[:space:]]*SystemdCgroup[[:space:]]*=).*/\1 true/' \
            -e "s#^([[:space:]]*sandbox_image[[:space:]]*=).*#\1 \"${PAUSE_IMAGE}\"#" \
+           -e 's#^imports = \[\]$#imports = ["/etc/containerd/conf.d/*.toml"]#' \
   | write_if_changed /etc/containerd/config.toml && containerd_changed=1 || containerd_changed=0
 grep -Eq '^[[:space:]]*SystemdCgroup[[:space:]]*=[[:space:]]*true' /etc/containerd/config.toml \
   || die "could not set SystemdCgroup = true in /etc/containerd/config.toml"

@@ -72,8 +72,15 @@ UBUNTU_FSTAB = """\
 """
 PREINSTALLED = {"ca-certificates": "20240203~22.04.1", "curl": "7.81.0-1ubuntu1.20",
                 "gpg": "2.2.27-3ubuntu2.1"}
-BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "systemctl", "curl", "gpg"],
+BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "apt-cache", "systemctl", "curl", "gpg", "lspci",
+                           "mokutil"],
               "usr-sbin": ["modprobe", "sysctl", "swapoff", "swapon", "iptables"]}
+# A VM's PCI functions as `lspci` lists them (slot, class, vendor:device, revision,
+# class name, device name): no NVIDIA device until Node.plant_gpus adds some.
+VM_PCI = [("00:00.0", "0600", "8086:1237", "02", "Host bridge", "Intel Corporation 440FX - 82441FX PMC"),
+          ("00:01.0", "0601", "8086:7000", "", "ISA bridge", "Intel Corporation 82371SB PIIX3 ISA"),
+          ("00:02.0", "0300", "1234:1111", "02", "VGA compatible controller", "Device 1234:1111"),
+          ("00:03.0", "0200", "1af4:1000", "", "Ethernet controller", "Red Hat, Inc. Virtio network device")]
 REQUIRED_TOOLS = ("/usr/sbin/sshd", "unshare", "nsenter", "sudo", "flock", "fuser", "useradd")
 
 # The node's start-up, run by `unshare --uts --mount --propagation private`. It ends
@@ -116,7 +123,9 @@ def served_urls() -> list[tuple[str, str]]:
             (f"{versions.DOCKER_APT_REPO}/gpg", "key"),
             (versions.KUBERNETES_APT_REPO, "page"),
             (f"{versions.DOCKER_APT_REPO}/", "page"),
-            (versions.IMAGE_REGISTRY_PROBE_URL, "page")]
+            (versions.IMAGE_REGISTRY_PROBE_URL, "page"),
+            (versions.NVIDIA_CONTAINER_TOOLKIT_GPGKEY_URL, "key"),
+            (versions.NVIDIA_CONTAINER_TOOLKIT_APT_REPO, "page")]
 
 
 def standin_python() -> Optional[str]:
@@ -257,6 +266,7 @@ class Node:
         (state / "dpkg" / "installed").write_text(
             "".join(f"{name} {version}\n" for name, version in sorted(PREINSTALLED.items())))
         (state / "swaps").write_text("/swap.img\n")
+        (state / "pci").write_text("".join("\t".join(row) + "\n" for row in VM_PCI))
         key_file = self.dir / "ssh_host_ed25519_key"
         key_file.write_text(self.host_key.private_openssh)
         key_file.chmod(0o600)
@@ -416,6 +426,41 @@ Subsystem sftp internal-sftp
             (faults / f"{step}.status").write_text(f"{status}\n")
             if message:
                 (faults / f"{step}.message").write_text(message + "\n")
+
+    def plant_gpus(self, count: int, device: str = "20b5", name: str = "NVIDIA Corporation GA100 [A100 PCIe 80GB]",
+                   pci_class: str = "0302") -> None:
+        """NVIDIA GPUs passed through to this node (each with its audio function, which
+        is not a GPU), as `lspci -n` will list them."""
+        rows = []
+        for index in range(count):
+            slot = f"{index + 1:02x}:00"
+            rows.append(f"{slot}.0\t{pci_class}\t10de:{device}\ta1\t3D controller\t{name}\n")
+            rows.append(f"{slot}.1\t0403\t10de:1aef\ta1\tAudio device\tNVIDIA Corporation Device 1aef\n")
+        with open(self.path(f"/{NODE_STATE}/pci"), "a") as table:
+            table.write("".join(rows))
+
+    def set_secure_boot(self, state: str) -> None:
+        """"enabled", "disabled" or "bios" (no EFI variables), as mokutil reports it."""
+        self.path(f"/{NODE_STATE}/secureboot").write_text(state + "\n")
+
+    def nvidia_module(self) -> Optional[str]:
+        """The version of the nvidia module loaded, or None."""
+        path = self.path(f"/{NODE_STATE}/nvidia/module")
+        return path.read_text().strip() or None if path.exists() else None
+
+    def reboot(self) -> None:
+        """What a reboot changes that the lab models: the nvidia module loaded at boot
+        is the installed driver's, if the firmware lets it load (Secure Boot without
+        the enrolled key does not)."""
+        module = self.path(f"/{NODE_STATE}/nvidia/module")
+        module.unlink(missing_ok=True)
+        driver = next((v for n, v in self.packages().items() if n.startswith("nvidia-driver-")), "")
+        secure = self.path(f"/{NODE_STATE}/secureboot")
+        blocked = secure.exists() and secure.read_text().strip() == "enabled" \
+            and not self.exists(f"/{NODE_STATE}/mok-enrolled")
+        if driver and not blocked:
+            module.parent.mkdir(parents=True, exist_ok=True)
+            module.write_text(driver.split("-")[0] + "\n")
 
     def clear_faults(self) -> None:
         shutil.rmtree(self.path(f"/{NODE_STATE}/faults"), ignore_errors=True)

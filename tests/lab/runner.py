@@ -234,7 +234,8 @@ def _trim_newline(text: str) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-# The node scripts the lab can really run: the bootstrap layer (and its preflight).
+# The node scripts the lab can really run: the bootstrap layer (and its preflight),
+# with a GPU node's driver, toolkit and containerd runtime steps.
 # Commands running any other script (the serving layers' waits on Kubernetes
 # endpoints, the smoke prediction) need a real API server and images: they stay
 # mocked, and `LabRunner.mocked_commands` lists them.
@@ -243,6 +244,7 @@ EMULATED_SCRIPTS = frozenset({
     "join-token.sh", "join-worker.sh", "node-membership.sh", "wait-nodes-ready.sh", "reset.sh",
     "upload-to-claim.sh",
     "issue-member-kubeconfig.sh",
+    "gpu-driver.sh", "gpu-toolkit.sh", "gpu-runtime.sh",
 })
 
 

@@ -104,8 +104,42 @@ DOCKER_JAMMY = {
 RUNC_OF_CONTAINERD_IO = {"1.7.27-1": "1.2.5", "1.7.28-1~ubuntu.22.04~jammy": "1.3.0",
                          "1.7.28-2~ubuntu.22.04~jammy": "1.3.3", "1.7.29-1~ubuntu.22.04~jammy": "1.3.3",
                          "2.1.4-1~ubuntu.22.04~jammy": "1.3.0"}
+# Ubuntu's NVIDIA server drivers (restricted, jammy-updates): one build per branch,
+# as the archive keeps only the newest. The build numbers are the lab's, in the
+# archive's shape (<upstream>-0ubuntu0.22.04.N); nvidia-smi reports the upstream part.
+NVIDIA_BRANCH_BUILDS = {"535-server": "535.274.02-0ubuntu0.22.04.1",
+                        "565-server": "565.57.01-0ubuntu0.22.04.1",
+                        "570-server": "570.195.03-0ubuntu0.22.04.1",
+                        "580-server": "580.95.05-0ubuntu0.22.04.1",
+                        "590-server": "590.44.01-0ubuntu0.22.04.1",
+                        "595-server": "595.45.04-0ubuntu0.22.04.1"}
+for _branch, _build in NVIDIA_BRANCH_BUILDS.items():
+    UBUNTU_JAMMY[f"nvidia-driver-{_branch}"] = [_build]
+    UBUNTU_JAMMY[f"nvidia-utils-{_branch}"] = [_build]
+# NVIDIA's flat repository (stable/deb/$(ARCH)): the toolkit's four packages, same version each.
+NVIDIA_TOOLKIT_VERSIONS = ["1.17.8-1", "1.18.0-1", "1.20.0-1"]
+NVIDIA_TOOLKIT = {name: list(NVIDIA_TOOLKIT_VERSIONS) for name in (
+    "nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
+    "libnvidia-container1")}
+NVIDIA_REPO = re.compile(r"^(https://nvidia\.github\.io/libnvidia-container/)stable/deb/(amd64|\$\(ARCH\))/?$")
 DEPENDS = {"kubeadm": ["kubelet", "kubectl", "cri-tools", "kubernetes-cni"],
-           "kubelet": ["kubernetes-cni"]}
+           "kubelet": ["kubernetes-cni"],
+           "nvidia-container-toolkit": ["nvidia-container-toolkit-base", "libnvidia-container-tools"],
+           "libnvidia-container-tools": ["libnvidia-container1"]}
+# Packages whose files (payload/NAME) are shared by every branch: nvidia-utils-* bring nvidia-smi.
+PAYLOAD_OF = {"nvidia-utils-": "nvidia-utils"}
+
+
+def dependencies(name: str) -> list[str]:
+    if name.startswith("nvidia-driver-"):  # nvidia-driver-580-server: Depends nvidia-utils-580-server
+        return [name.replace("nvidia-driver-", "nvidia-utils-", 1)]
+    return DEPENDS.get(name, [])
+
+
+def running_kernel_headers() -> str:
+    """linux-headers-$(uname -r): the archive has the headers of the kernel the node runs
+    (an empty package here: /lib/modules is the host's, never written)."""
+    return f"linux-headers-{os.uname().release}"
 UNITS = {"containerd.io": ["containerd"], "kubelet": ["kubelet"]}
 K8S_REPO = re.compile(r"^https://pkgs\.k8s\.io/core:/stable:/v(\d+)\.(\d+)/deb/?$")
 
@@ -149,12 +183,15 @@ def sources() -> list[tuple[str, str, str, list[str], dict]]:
 
 def available() -> dict[str, list[str]]:
     catalogue = {name: list(versions) for name, versions in UBUNTU_JAMMY.items()}
+    catalogue[running_kernel_headers()] = ["5.15.0.lab"]
     for repo in read_table(STATE / "apt" / "lists"):
         if repo.startswith("k8s:"):
             major, minor = repo[4:].split(".")
             extra = kubernetes_repo(major, minor)
         elif repo == "docker:jammy":
             extra = DOCKER_JAMMY
+        elif repo == "nvidia:toolkit":
+            extra = NVIDIA_TOOLKIT
         else:
             continue
         for name, versions in extra.items():
@@ -208,10 +245,15 @@ def apt_update(lock_timeout: float) -> None:
     urls = served()
     with lock(LISTS_LOCK, 0):
         for number, (file, url, suite, components, options) in enumerate(sources(), start=1):
+            url = url.replace("$(ARCH)", "amd64")  # apt's own substitution
             k8s = K8S_REPO.match(url)
+            nvidia = NVIDIA_REPO.match(url)
             base = url if url.endswith("/") else url + "/"
             if k8s and suite == "/" and base in urls:
                 key_url, repo = f"{base}Release.key", f"k8s:{k8s.group(1)}.{k8s.group(2)}"
+            elif nvidia and suite == "/" and f"{nvidia.group(1)}stable/deb/" in urls \
+                    and f"{nvidia.group(1)}gpgkey" in urls:
+                key_url, repo = f"{nvidia.group(1)}gpgkey", "nvidia:toolkit"
             elif url.rstrip("/") + "/gpg" in urls and suite == "jammy" and "stable" in components:
                 key_url, repo = url.rstrip("/") + "/gpg", "docker:jammy"
             else:
@@ -255,7 +297,7 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
         else:
             wanted[name] = installed.get(name) or newest(versions)
     for name in list(wanted):
-        for dependency in DEPENDS.get(name, []):
+        for dependency in dependencies(name):
             if dependency not in wanted and dependency not in installed:
                 if dependency not in catalogue:
                     fail(f"E: Unable to correct problems, you have held broken packages.\n"
@@ -278,7 +320,8 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
     with lock(DPKG_LOCK, lock_timeout):
         units = set((STATE / "units").read_text().split()) if (STATE / "units").exists() else set()
         for name, version in sorted(changes.items()):
-            payload = PAYLOAD / name
+            shared = next((p for prefix, p in PAYLOAD_OF.items() if name.startswith(prefix)), name)
+            payload = PAYLOAD / shared
             if payload.is_dir():
                 for source in payload.rglob("*"):
                     if source.is_file():
@@ -293,6 +336,10 @@ def apt_install(specs: list[str], flags: set[str], lock_timeout: float) -> None:
             units.update(UNITS.get(name, []))
             installed[name] = version
             print(f"Setting up {name} ({version}) ...")
+            if name.startswith("nvidia-driver-"):
+                # The DKMS build for the running kernel; loading it is modprobe's (or a boot's).
+                print(f"Building for {os.uname().release}\nBuilding initial module for "
+                      f"{os.uname().release}\nDone.")
         write_table(STATE / "dpkg" / "installed", installed)
         (STATE / "units").write_text("".join(f"{u}\n" for u in sorted(units)))
 
@@ -1652,10 +1699,217 @@ def runc(args: list[str]) -> None:
           "go: go1.24.9\nlibseccomp: 2.5.6")
 
 
+# --- apt-cache ------------------------------------------------------------------------
+
+def apt_cache(args: list[str]) -> None:
+    """`apt-cache show NAME[=VERSION]...` from the catalogue apt-get installs from."""
+    if args[:1] != ["show"] or len(args) < 2:
+        fail(f"lab apt-cache: only `show NAME[=VERSION]` is emulated, not: {' '.join(args)}", 100)
+    catalogue = available()
+    found = []
+    for spec in args[1:]:
+        name, _, version = spec.partition("=")
+        versions = catalogue.get(name, [])
+        if version:
+            if version not in versions:
+                fail(f"E: Version '{version}' for '{name}' was not found", 100)
+            versions = [version]
+        if not versions:
+            fail(f"N: Unable to locate package {name}\nE: No packages found", 100)
+        found += [f"Package: {name}\nVersion: {v}\n" for v in versions]
+    print("\n".join(found))
+
+
+# --- containerd's configuration (TOML) ------------------------------------------------
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def toml_dump(data: dict) -> str:
+    """TOML as go-toml writes containerd's config: scalars first, then each table
+    under its full dotted name, indented by depth."""
+    lines: list[str] = []
+
+    def table(node: dict, path: list[str]) -> None:
+        indent = "  " * max(len(path) - 1, 0)
+        scalars = [(k, v) for k, v in node.items() if not isinstance(v, dict)]
+        if path:
+            lines.append("")
+            lines.append(f"{indent}[{'.'.join(_toml_key(p) for p in path)}]")
+        for key, value in scalars:
+            lines.append(f"{indent}  {_toml_key(key)} = {_toml_value(value)}" if path
+                         else f"{_toml_key(key)} = {_toml_value(value)}")
+        for key, value in node.items():
+            if isinstance(value, dict):
+                table(value, path + [key])
+    table(data, [])
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _deep_merge(into: dict, extra: dict) -> dict:
+    """containerd 1.7's merge of an imported file (mergo, override, slices appended
+    without duplicates): tables merge key by key, a value replaces a value."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = into[key] + [v for v in value if v not in into[key]]
+        else:
+            into[key] = value
+    return into
+
+
+def containerd_effective_config(path: str = "/etc/containerd/config.toml") -> dict:
+    """config.toml with its `imports` merged in, in order (globs sorted), as containerd loads it."""
+    import glob
+    import tomllib
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        fail(f"containerd: failed to load TOML: {path}: {error}")
+    for pattern in config.get("imports") or []:
+        matches = sorted(glob.glob(pattern)) if "*" in pattern else [pattern]
+        for imported in matches:
+            try:
+                _deep_merge(config, {k: v for k, v in tomllib.loads(Path(imported).read_text()).items()
+                                     if k not in ("version", "imports")})
+            except FileNotFoundError:
+                fail(f"containerd: failed to load TOML from {imported}: open {imported}: no such file or directory")
+            except tomllib.TOMLDecodeError as error:
+                fail(f"containerd: failed to load TOML from {imported}: {error}")
+    return config
+
+
+def containerd(args: list[str]) -> None:
+    """`containerd config dump`: the merged configuration, read from the files (no
+    daemon is needed, as with the real command)."""
+    if args[:2] != ["config", "dump"]:
+        fail(f"lab containerd: unsupported arguments: {' '.join(args)}")
+    print(toml_dump(containerd_effective_config()), end="")
+
+
+# --- nvidia-ctk (nvidia-container-toolkit-base) ---------------------------------------
+
+NVIDIA_DROP_IN = "/etc/containerd/conf.d/99-nvidia.toml"
+CTK_LOG = 'time="{time}" level={level} msg="{msg}"'
+
+
+def _ctk_log(message: str, level: str = "info") -> None:
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(CTK_LOG.format(time=now, level=level, msg=message.replace('"', '\\"')), file=sys.stderr)
+
+
+def nvidia_ctk(args: list[str]) -> None:
+    """nvidia-ctk 1.x `runtime configure --runtime=containerd` as it edits a containerd
+    config of version 2 (pkg/config/engine/containerd): the `nvidia` runtime, with the
+    options of the runtime it copies (the default runtime, else runc) and
+    options.BinaryName, written to a drop-in (/etc/containerd/conf.d/99-nvidia.toml),
+    and `imports` of that directory added to config.toml. The real tool saves
+    config.toml again with go-toml's formatting on every run (its `flush`), even
+    when nothing changed; this one edits only the `imports` line, when missing."""
+    package = installed_version("nvidia-container-toolkit-base")
+    if args[:1] in (["--version"], ["-v"]):
+        print(f"NVIDIA Container Toolkit CLI version {package.split('-')[0]}\ncommit: lab")
+        return
+    if args[:2] != ["runtime", "configure"]:
+        fail(f"lab nvidia-ctk: only `runtime configure` and --version are emulated, not: {' '.join(args)}")
+    options: dict[str, str] = {"runtime": "docker", "config": "", "drop-in-config": NVIDIA_DROP_IN,
+                               "nvidia-runtime-name": "nvidia",
+                               "nvidia-runtime-path": "/usr/bin/nvidia-container-runtime"}
+    set_default = False
+    rest = args[2:]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        name, eq, value = arg.lstrip("-").partition("=")
+        i += 1
+        if name == "set-as-default":
+            set_default = value != "false"
+            continue
+        if name not in options or not arg.startswith("--"):
+            fail(f"Incorrect Usage: flag provided but not defined: -{name}")
+        if not eq:
+            value, i = (rest[i] if i < len(rest) else ""), i + 1
+        options[name] = value
+    if options["runtime"] != "containerd":
+        fail(f"lab nvidia-ctk: only --runtime=containerd is emulated, not {options['runtime']!r}")
+    config_path = options["config"] or "/etc/containerd/config.toml"
+    import tomllib
+    try:
+        top_text = Path(config_path).read_text()
+    except FileNotFoundError:
+        top_text = ""
+    try:
+        top = tomllib.loads(top_text)
+        effective = containerd_effective_config(config_path) if top_text else {}
+    except tomllib.TOMLDecodeError as error:
+        fail(f'unable to load config for runtime containerd: failed to load config: {error}')
+    version = top.get("version", 1) if top else 2
+    _ctk_log(f"Using config version {version}")
+    if version == 1:
+        fail("lab nvidia-ctk: a version 1 containerd config (no drop-in files) is not emulated")
+    plugin = "io.containerd.grpc.v1.cri" if version == 2 else "io.containerd.cri.v1.runtime"
+    _ctk_log(f'Using CRI runtime plugin name "{plugin}"')
+    cri = ((effective.get("plugins") or {}).get(plugin) or {}).get("containerd") or {}
+    runtimes = cri.get("runtimes") or {}
+    name = options["nvidia-runtime-name"]
+    runtime = None
+    for low_level in [cri.get("default_runtime_name"), "runc", "crun"]:
+        if low_level and low_level != name and low_level in runtimes:
+            runtime = json.loads(json.dumps(runtimes[low_level]))  # a deep copy
+            break
+    if runtime is None:
+        _ctk_log("could not infer options from runtimes [runc crun]; using defaults", "warning")
+        runtime = {"runtime_type": "io.containerd.runc.v2", "runtime_root": "", "runtime_engine": "",
+                   "privileged_without_host_devices": False}
+    runtime.setdefault("options", {})["BinaryName"] = options["nvidia-runtime-path"]
+    section: dict = {"runtimes": {name: runtime}}
+    if set_default:
+        section["default_runtime_name"] = name
+    drop_in = {"version": version, "plugins": {plugin: {"containerd": section}}}
+    target = Path(options["drop-in-config"])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(toml_dump(drop_in))
+    except PermissionError:
+        fail(f"unable to flush config: unable to open {target} for writing: open {target}: permission denied")
+    _ctk_log(f"Wrote updated config to {target}")
+    wanted = f"{target.parent}/*.toml"
+    imports = list(top.get("imports") or [])
+    if wanted not in imports:
+        imports.append(wanted)
+        line = f"imports = {_toml_value(imports)}"
+        lines = top_text.splitlines()
+        first_table = next((n for n, l in enumerate(lines) if l.lstrip().startswith("[")), len(lines))
+        at = next((n for n, l in enumerate(lines[:first_table]) if re.match(r"\s*imports\s*=", l)), None)
+        if at is None:
+            lines = ([] if top else [f"version = {version}"]) + [line] + lines
+        else:
+            lines[at] = line
+        Path(config_path).write_text("\n".join(lines) + "\n")
+    _ctk_log("It is recommended that containerd daemon be restarted.")
+
+
 def main() -> None:
     tool, args = sys.argv[1], sys.argv[2:]
     {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
-     "runc": runc}[tool](args)
+     "runc": runc, "apt-cache": apt_cache, "containerd": containerd, "nvidia-ctk": nvidia_ctk}[tool](args)
 
 
 if __name__ == "__main__":
