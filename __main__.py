@@ -4,6 +4,7 @@ Thin on purpose: read and validate the stack config, build the layers, export.
 """
 import pulumi
 
+from components.access.admission import storage_accounts
 from components.access.projects import Projects
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
@@ -26,7 +27,9 @@ handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, rea
                        control_plane_connection=cluster.control_plane.connection,
                        control_plane_address=config.control_plane.address)
 storage = Storage(handle, config.storage) if config.storage.enabled else None
-projects = Projects(handle, config.access, config.kubernetes) if config.access.projects else None
+projects = Projects(handle, config.access, config.kubernetes,
+                    storage_accounts=storage_accounts(config.storage.secrets)) \
+    if config.access.projects else None
 gpu = GpuDevicePlugin(handle) if config.gpu.enabled else None
 serving = Serving(handle, config.serving, storage=storage, access=config.access,
                   namespaces=projects.namespaces if projects else None,
@@ -40,6 +43,7 @@ if config.monitoring.enabled:
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
 pulumi.export("nodes", cluster.nodes)
+pulumi.export("backup", cluster.backup)
 pulumi.export("ingressAddress", serving.ingress_address)
 pulumi.export("ingressPort", serving.ingress_port)
 pulumi.export("ingressHttpsPort", serving.https_port)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from components import versions
 from components.access.config import AccessConfig, parse_access_config
+from components.backup.config import BackupConfig, parse_backup_config
 from components.serving.config import ServingConfig, parse_serving_config
 from components.storage.config import (
     StorageConfig, check_storage_references, parse_storage_config)
@@ -23,6 +24,9 @@ from components.namespaces import ReservedNamespaces, monitoring_requested
 from components.gpu.config import GpuConfig, parse_gpu_config, parse_node_gpu
 from components.monitoring.config import (
     GRAFANA_PASSWORD_KEY, MonitoringConfig, parse_monitoring)
+from components.cluster.certificates import (
+    KEYS as CERTIFICATE_KEYS, CertificateSettings, parse_certificate_settings,
+)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -46,7 +50,7 @@ NODE_KEYS = {"name", "address", "role", "hostKey", "ssh", "gpu"}
 NODE_SSH_KEYS = {"user", "port"}
 SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
-KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"}
+KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"} | CERTIFICATE_KEYS
 
 # As in a .pub file or `preflight.py --trust`: type, base64, optionally a comment.
 _HOST_KEY = re.compile(
@@ -92,6 +96,7 @@ class KubernetesSettings:
     pod_cidr: str = DEFAULT_POD_CIDR
     service_cidr: str = DEFAULT_SERVICE_CIDR
     control_plane_endpoint: str = ""  # host:port
+    certificates: CertificateSettings = CertificateSettings()
 
     @property
     def version_tag(self) -> str:
@@ -111,6 +116,7 @@ class StackConfig:
     monitoring: MonitoringConfig = MonitoringConfig()
     access: AccessConfig = AccessConfig()
     gpu: GpuConfig = GpuConfig()
+    backup: BackupConfig = BackupConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -343,6 +349,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
         pod_cidr=str(pod) if pod else DEFAULT_POD_CIDR,
         service_cidr=str(svc) if svc else DEFAULT_SERVICE_CIDR,
         control_plane_endpoint=endpoint,
+        certificates=parse_certificate_settings(problems, k8s),
     )
 
 
@@ -351,7 +358,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
                 "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY,
-                "projects", "access", "gpu"}
+                "projects", "access", "gpu", "backup"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -406,11 +413,12 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
         f"{item_key('models', i, item)}.resources.gpu"
         for i, item in enumerate(raw_models if isinstance(raw_models, list) else [])
         if isinstance(item, dict)])
+    backup = parse_backup_config(problems, raw.get("backup"))
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
                        warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring,
-                       access=access, gpu=gpu)
+                       access=access, gpu=gpu, backup=backup)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
@@ -437,6 +445,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     """The stack config's keys as a tree of the key sets the parsers check:
     (keys, {child: subtree}); a child named `key[]` is a list of objects."""
     from components.access import config as access
+    from components.backup.config import BACKUP_KEYS, BACKUP_NFS_KEYS
     from components.gpu.config import GPU_KEYS
     from components.monitoring.config import MONITORING_KEYS
     from components.serving import config as serving
@@ -459,6 +468,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
                                              "tokens[]": (access.TOKEN_KEYS, {})}),
         "access": (access.ACCESS_KEYS, {}),
         "gpu": (GPU_KEYS, {}),
+        "backup": (BACKUP_KEYS, {"nfs": (BACKUP_NFS_KEYS, {})}),
     }
 
 

@@ -48,6 +48,20 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # what kubeadm 1.31 expects
 # Preflight asks the nodes whether they reach the image registry (warn only).
 IMAGE_REGISTRY_PROBE_URL = "https://registry.k8s.io/v2/"
 
+# --- etcd client tools (etcdctl, etcdutl) for snapshots and restore -------------
+# kubeadm installs no etcdctl (etcd runs as a static pod from registry.k8s.io/etcd),
+# and Ubuntu 22.04's etcd-client package is etcd 3.3, which has no etcdutl and
+# whose `snapshot restore` predates the 3.5 data format: so the official release
+# tarball, checked against its sha256 before anything is unpacked. 3.5.24 is the
+# etcd kubeadm's constants.go names for Kubernetes 1.31-1.33 (SupportedEtcdVersion
+# "3.5.24-0"); any 3.5 etcdctl talks to a 3.5 server.
+ETCD_CLIENT_VERSION = "3.5.24"
+ETCD_RELEASE_URL = "https://github.com/etcd-io/etcd/releases/download"
+ETCD_CLIENT_SHA256 = {  # etcd-v<version>-linux-<arch>.tar.gz
+    "amd64": "042497e2ddcee06f22e5d486d81f58affa26b53ee423e2a6aaca3d3ea98c8191",
+    "arm64": "efc01f6b3fbef0f000cb53bcad4845c116d7fdd8769ca39d9c40d2fe4d2e509f",
+}
+
 # --- CNI -----------------------------------------------------------------------
 CALICO_VERSION = "v3.29.7"
 CALICO_CHART_REPO = "https://docs.tigera.io/calico/charts"
@@ -190,6 +204,10 @@ PINS: tuple[Pin, ...] = (
         "docker/packaging pkg/containerd (runc from that file, deb names ~ubuntu.22.04~jammy)"),
     Pin("pause (sandbox) image", PAUSE_IMAGE,
         "kubeadm config images list --kubernetes-version v1.31"),
+    Pin("etcd client tools (etcdctl, etcdutl; release tarball)", ETCD_CLIENT_VERSION,
+        "kubernetes cmd/kubeadm/app/constants/constants.go SupportedEtcdVersion (31: 3.5.24-0); "
+        "sha256 of etcd-v3.5.24-linux-{amd64,arm64}.tar.gz from kubernetes-sigs/kubespray "
+        "roles/kubespray_defaults/vars/main/checksums.yml (etcd_binary_checksums)"),
     Pin("Calico (tigera-operator chart)", CALICO_VERSION,
         "https://docs.tigera.io/calico/3.29/getting-started/kubernetes/requirements"),
     Pin("cert-manager (Helm chart)", CERT_MANAGER_VERSION,

@@ -88,7 +88,8 @@ def check(config: StackConfig, creds: Credentials, as_json: bool) -> int:
                   f"{'answered' if text is not None else 'FAILED'} after "
                   f"{time.monotonic() - started:.1f}s", file=sys.stderr)
     report = evaluate(nodes, facts, errors, offsets, monitoring_memory_mb(config),
-                      gpu=config.gpu, model_gpus=model_gpus(config.serving.models))
+                      gpu=config.gpu, model_gpus=model_gpus(config.serving.models),
+                      renew_before_days=config.kubernetes.certificates.renew_before_days)
     print(report.to_json() if as_json else report.render())
     return 1 if report.failed else 0
 

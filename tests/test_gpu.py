@@ -244,7 +244,7 @@ def gpu_result(gpu=GpuConfig(driver="580-server", nodes=("gpu1",)), model_gpus=N
 def test_gpu_facts_are_asked_of_gpu_nodes_only():
     assert facts_inputs(GPU1, 31903)["GPU"] == "nvidia"
     assert "GPU" not in facts_inputs(CP, 31903)
-    assert CHECKS[-2:] == ("gpu", "runc")
+    assert "gpu" in CHECKS and CHECKS.index("gpu") < CHECKS.index("runc")
 
 
 def test_a_healthy_gpu_node_passes_with_its_count():

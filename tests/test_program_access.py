@@ -338,3 +338,46 @@ def test_the_offline_plan_describes_the_new_resources(stack):
         "AuthorizationPolicy istio-system/kserve-project-team-a (security.istio.io/v1)"
     scripts = {script_name(c.inputs["create"]) for c in evaluation.commands()}
     assert scripts <= set(SCRIPT_ESTIMATES), scripts - set(SCRIPT_ESTIMATES)
+
+
+# ---------------------------------------------------------------- admission policies
+
+POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+POLICY_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+
+
+def test_admission_policies_bind_before_any_member_gets_a_kubeconfig(stack):
+    evaluation, graph = stack
+    policies = evaluation.by_type(POLICY)
+    bindings = evaluation.by_type(POLICY_BINDING)
+    names = {p.inputs["metadata"]["name"] for p in policies}
+    assert names == {"kserve-cluster-member-inferenceservices",
+                     "kserve-cluster-member-servingruntimes"}
+    assert {b.inputs["spec"]["policyName"] for b in bindings} == names
+    for policy in policies:
+        assert graph.waits_for(policy.name, "nodes-ready")
+        binding = next(b for b in bindings if b.inputs["spec"]["policyName"]
+                       == policy.inputs["metadata"]["name"])
+        assert graph.waits_for(binding.name, policy.name)
+        for member in ("alice", "bob", "carol", "dave"):
+            assert graph.waits_for(f"member-kubeconfig-{member}", binding.name)
+    # No storage secrets in this stack: a member's model runs as `default` only.
+    [isvc] = [p for p in policies if p.inputs["metadata"]["name"].endswith("inferenceservices")]
+    [accounts] = isvc.inputs["spec"]["variables"]
+    assert accounts["expression"].startswith("request.namespace in {}")
+
+
+def test_admission_policies_allow_the_projects_storage_accounts():
+    keys = {"accessKeyId": "AKIA0000", "secretAccessKey": "not-a-real-key"}
+    secrets = [{"name": "minio", "namespace": "team-a", "endpoint": "minio.minio.svc:9000",
+                "useHttps": False, **keys}]
+    evaluation = evaluate(access_config(), secret_config={"storageSecrets": secrets})
+    [isvc] = [p for p in evaluation.by_type(POLICY)
+              if p.inputs["metadata"]["name"].endswith("inferenceservices")]
+    [accounts] = isvc.inputs["spec"]["variables"]
+    assert "{'team-a': ['default', 'minio']}" in accounts["expression"]
+
+
+def test_without_projects_there_is_no_admission_policy():
+    evaluation = evaluate(stack_file_config("lab"))
+    assert not evaluation.by_type(POLICY) and not evaluation.by_type(POLICY_BINDING)

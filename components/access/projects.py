@@ -2,16 +2,19 @@
 
     after every node is Ready:
       per project:  Namespace -> ResourceQuota, LimitRange, Role -> a RoleBinding per member
-      per member:   kubeconfig issued on the control plane   [after the member's bindings]
+      once:         ValidatingAdmissionPolicies + bindings (what a member's models may carry)
+      per member:   kubeconfig issued on the control plane   [after the member's bindings
+                                                              and the admission policies]
 """
 from __future__ import annotations
 
 import datetime
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.access import admission
 from components.access import member_certificates as certificates
 from components.access.config import AccessConfig, Project, utc_today
 from components.access.namespace_owner import PROJECTS_NAME, PROJECTS_TYPE, moved_from_models
@@ -36,8 +39,12 @@ class Projects(pulumi.ComponentResource):
 
     def __init__(self, cluster: ClusterHandle, access: AccessConfig,
                  kubernetes: KubernetesSettings, today: Optional[datetime.date] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 storage_accounts: Optional[Mapping[str, Sequence[str]]] = None):
+        """`storage_accounts`: by namespace, the storage-secret service accounts a
+        member's model may run as (components/storage/secrets.py)."""
         super().__init__(PROJECTS_TYPE, PROJECTS_NAME, None, opts)
+        admission_objects = self._admission(cluster, storage_accounts or {})
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         bindings: dict[str, list[pulumi.Resource]] = {}
         for project in access.projects:
@@ -61,11 +68,28 @@ class Projects(pulumi.ComponentResource):
                 # renewal period, or when the control plane (its CA) is built anew.
                 triggers=[cluster.teardown.id, f"renewal period {period}"],
                 opts=pulumi.ResourceOptions(parent=self, deleted_with=cluster.teardown,
-                                            depends_on=[cluster.ready, *bindings[member]]))
+                                            depends_on=[cluster.ready, *bindings[member],
+                                                        *admission_objects]))
             self.kubeconfigs[member] = pulumi.Output.secret(issued.stdout)
             self.members[member] = {"projects": list(projects), "renewsFrom": renews_from}
         self.register_outputs({"projects": [p.name for p in access.projects],
                                "members": self.members})
+
+    def _admission(self, cluster: ClusterHandle,
+                   storage_accounts: Mapping[str, Sequence[str]]) -> list[pulumi.Resource]:
+        """The policies on what a member's InferenceServices and ServingRuntimes may
+        carry (components/access/admission.py), each with its binding."""
+        made: list[pulumi.Resource] = []
+        for policy in admission.policies(storage_accounts):
+            name = policy["metadata"]["name"]
+            made.append(k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                f"admission-{name}", metadata=policy["metadata"], spec=policy["spec"],
+                opts=k8s_options(self, cluster, depends_on=[cluster.ready])))
+            bound = admission.binding(name)
+            made.append(k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                f"admission-binding-{name}", metadata=bound["metadata"], spec=bound["spec"],
+                opts=k8s_options(self, cluster, depends_on=[made[-1]])))
+        return made
 
     def _project(self, cluster: ClusterHandle, project: Project) -> dict[str, pulumi.Resource]:
         """The project's objects; returns its RoleBindings by member."""

@@ -6,6 +6,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.backup.timer import EtcdBackup, backup_output
 from components.cluster.calico import Calico
 from components.cluster.commands import node_command
 from components.cluster.connection import node_connection
@@ -57,6 +58,10 @@ class Cluster(pulumi.ComponentResource):
                                           config.kubernetes, schedulable=not config.workers,
                                           opts=child)
         self.teardown = self.control_plane.init
+        # etcd snapshots on the control plane (components/backup, docs/operations.md).
+        self.etcd_backup = EtcdBackup(config.control_plane, self.control_plane.connection,
+                                      config.backup, self.control_plane.init, opts=child)
+        self.backup = backup_output(config.backup, [config.control_plane])
         self.workers = {node.name: WorkerNode(
             self.prepared[node.name], self.control_plane, opts=child,
             before_join=self.gpu_nodes[node.name].ready if node.name in self.gpu_nodes else None)
@@ -82,4 +87,5 @@ class Cluster(pulumi.ComponentResource):
             "kubeconfig": self.kubeconfig,
             "apiEndpoint": self.api_endpoint,
             "nodes": self.nodes,
+            "backup": self.backup,
         })

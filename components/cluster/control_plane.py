@@ -5,6 +5,7 @@ from typing import Optional
 
 import pulumi
 
+from components.cluster.cert_renewal import certificate_renewal, kubeconfig_read_triggers
 from components.cluster.commands import node_command
 from components.cluster.kubeadm_config import render_init_config
 from components.cluster.node_preparation import PreparedNode
@@ -32,8 +33,12 @@ class ControlPlane(pulumi.ComponentResource):
         self.kubeconfig_read = node_command(
             f"{node.name}-admin-kubeconfig", prepared.connection, "read-kubeconfig.sh",
             secret_stdout=True,
-            # read again whenever the control plane is re-initialised
-            triggers=[self.init.id],
+            # read again when the control plane is re-initialised, and every half
+            # renewal window for renewed certificates (components/cluster/cert_renewal.py)
+            triggers=kubeconfig_read_triggers(self.init.id, kubernetes.certificates),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.init]))
+        self.cert_renewal = certificate_renewal(
+            node.name, prepared.connection, node.ssh_user, kubernetes.certificates,
+            self.init, self)
         self.kubeconfig = pulumi.Output.secret(self.kubeconfig_read.stdout)
         self.register_outputs({"kubeconfig": self.kubeconfig})

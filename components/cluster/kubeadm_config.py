@@ -59,11 +59,17 @@ def render_init_config(control_plane: Node, kubernetes: KubernetesSettings,
             "podSubnet": kubernetes.pod_cidr,
             "serviceSubnet": kubernetes.service_cidr,
         },
+        # Leaf certificates only; caCertificateValidityPeriod stays kubeadm's ten
+        # years (components/cluster/certificates.py says why).
+        "certificateValidityPeriod": kubernetes.certificates.validity_period,
     }
     kubelet = {
         "apiVersion": KUBELET_API,
         "kind": "KubeletConfiguration",
         "cgroupDriver": "systemd",
+        # The kubelet renews its own client certificate before it expires. kubeadm
+        # forces this on anyway (componentconfigs/kubelet.go); said here so that it shows.
+        "rotateCertificates": True,
     }
     return yaml.safe_dump_all([init, cluster, kubelet], sort_keys=False)
 

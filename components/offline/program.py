@@ -126,6 +126,7 @@ class Registration:
     additional_secret_outputs: list[str] = field(default_factory=list)
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[dict] = field(default_factory=list)  # as the SDK sent them (alias specs)
+    delete_before_replace: bool = False
 
 
 def _blank_secrets(value: Any) -> Any:
@@ -177,7 +178,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             secret_paths=secrets, unknown_paths=unknowns,
             additional_secret_outputs=list(request.additionalSecretOutputs),
             ignore_changes=list(request.ignoreChanges),
-            aliases=[json_format.MessageToDict(alias) for alias in request.aliases]))
+            aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
+            delete_before_replace=bool(request.deleteBeforeReplace)))
         return response
 
 

@@ -60,6 +60,7 @@ SCRIPT_ESTIMATES = {
     "prepare.sh": 480,             # apt repos, containerd, kubelet/kubeadm, image pre-pull
     "init-control-plane.sh": 180,  # kubeadm init, control-plane pods Ready
     "read-kubeconfig.sh": 5,
+    "etcd-backup-install.sh": 20,  # etcd release tarball, systemd timer
     "join-token.sh": 5,
     "join-worker.sh": 90,
     "node-membership.sh": 10,
@@ -71,7 +72,12 @@ SCRIPT_ESTIMATES = {
     "gpu-driver.sh": 600,          # the driver branch and its DKMS build
     "gpu-toolkit.sh": 60,          # NVIDIA's apt repository, four packages
     "gpu-runtime.sh": 15,          # nvidia-ctk, containerd restart
+    "cert-renewal.sh": 5,          # a program, a unit and its timer; systemctl enable
 }
+CERT_RENEWAL_SCRIPT = "cert-renewal.sh"
+# The plan contacts no node, so it cannot read a certificate; preflight can.
+CERT_EXPIRY_NOTE = ("each control plane's earliest certificate expiry is read live by "
+                    "`scripts/preflight.py` (kubeadm certs check-expiration)")
 # CopyToRemote: a few seconds to connect, then the file at a lab link's speed (ESTIMATE).
 COPY_SECONDS = 3
 COPY_BYTES_PER_SECOND = 20_000_000
@@ -277,7 +283,12 @@ def describe(registration: Registration, node_by_address: dict[str, str]) -> Ste
             step.details["data"] = UPLOAD_DATA.format(target=target)
             step.summary += (f": fills claim {env.get('NAMESPACE', '?')}/{env.get('CLAIM', '?')} at "
                              f"{target} through a short-lived pod; {step.details['data']}")
-        elif isinstance(inputs.get("delete"), str):
+        elif step.script == CERT_RENEWAL_SCRIPT:
+            days = script_env(inputs.get("create")).get("RENEW_BEFORE_DAYS", "?")
+            step.details["renewBeforeDays"] = days
+            step.summary += (f": a timer that renews the control plane's certificates when fewer "
+                             f"than {days} days are left; {CERT_EXPIRY_NOTE}")
+        if isinstance(inputs.get("delete"), str) and step.script != UPLOAD_SCRIPT:
             step.details["onDestroy"] = script_name(inputs["delete"]) or "inline command"
             step.summary += f"; on destroy {step.details['onDestroy']}"
     elif registration.type == COPY_TO_REMOTE:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from components import versions
+from components.cluster import certificates
 from components.gpu.config import GpuConfig
 from components.stack_config import CONTROL_PLANE, Node
 
@@ -34,7 +35,7 @@ SERVING_BASELINE_MB = 7168
 MIN_GPU_DRIVER_DISK_MB = 2048
 
 CHECKS = ("ssh", "sudo", "os", "resources", "identity", "swap", "ports", "dpkg", "clock",
-          "repositories", "leftovers", "gpu", "runc")
+          "repositories", "leftovers", "gpu", "certs", "runc")
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,27 @@ def _check_runc(report: NodeReport, facts: dict[str, str]) -> None:
                    detail=version)
 
 
+def _check_certs(report: NodeReport, node: Node, facts: dict[str, str],
+                 renew_before_days: int) -> None:
+    """A control plane's earliest certificate expiry (workers: nothing to show)."""
+    if node.role != CONTROL_PLANE:
+        return
+    state, expiry = certificates.decode_expiration_fact(facts.get("cert_expiration", ""))
+    if state == certificates.NO_CLUSTER:
+        report.add("certs", PASS, "no control plane on this node yet: no certificates to check.",
+                   detail="none")
+    elif state == certificates.NEEDS_ROOT:
+        report.add("certs", WARN, "the certificates' expiry is unknown: reading them needs root "
+                   "and sudo asks for a password (see the sudo check).", detail="unknown")
+    elif expiry is None:
+        report.add("certs", WARN, "could not read the certificates' expiry (kubeadm certs "
+                   "check-expiration failed); run `sudo kubeadm certs check-expiration` on "
+                   "the node.", detail="unknown")
+    else:
+        warn, message = certificates.expiry_verdict(expiry, renew_before_days)
+        report.add("certs", WARN if warn else PASS, message, detail=expiry.date)
+
+
 def _gpu_count(facts: dict[str, str]) -> Optional[int]:
     value = facts.get("gpu_devices", "")
     return int(value) if value.isdigit() else None
@@ -356,12 +378,14 @@ def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
              ssh_errors: Optional[dict[str, str]] = None,
              clock_offsets: Optional[dict[str, float]] = None,
              monitoring_memory_mb: int = 0, gpu: Optional[GpuConfig] = None,
-             model_gpus: Optional[dict[str, int]] = None) -> Report:
+             model_gpus: Optional[dict[str, int]] = None,
+             renew_before_days: int = certificates.DEFAULT_RENEW_BEFORE_DAYS) -> Report:
     """Judge every node. `facts_text` maps node name to the facts script's output
     (None when SSH failed; the reason is in `ssh_errors`). `clock_offsets` (node
     time minus this machine's, in seconds) is known only to the CLI.
     `monitoring_memory_mb`: what the monitoring stack requests, when it is enabled.
-    `gpu`: the stack's GPU settings; `model_gpus`: GPUs per model pod (`namespace/name`)."""
+    `gpu`: the stack's GPU settings; `model_gpus`: GPUs per model pod (`namespace/name`).
+    `renew_before_days`: a control plane whose first certificate expires sooner warns."""
     gpu = gpu or GpuConfig()
     ssh_errors = ssh_errors or {}
     reports = {n.name: NodeReport(n.name, n.address) for n in nodes}
@@ -375,6 +399,7 @@ def evaluate(nodes: list[Node], facts_text: dict[str, Optional[str]],
         facts[node.name] = parse_facts(text)
         _check_node(reports[node.name], node, facts[node.name])
         _check_runc(reports[node.name], facts[node.name])
+        _check_certs(reports[node.name], node, facts[node.name], renew_before_days)
         if node.gpu:
             _check_gpu(reports[node.name], facts[node.name], gpu)
     _check_model_gpus(reports, nodes, facts, model_gpus or {})

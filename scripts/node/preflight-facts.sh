@@ -82,6 +82,22 @@ if command -v runc >/dev/null 2>&1; then
 fi
 fact runc "$runc_version"
 
+# A control plane's certificates: `kubeadm certs check-expiration -o json`, in base64
+# on one line (components/cluster/certificates.py reads it). Only root can read them
+# (the kubeconfig files are 0600), so through `sudo -n`: without it the expiry is
+# reported unknown (needs-root) rather than asked for. `none` on a node with no
+# control plane yet; `unreadable` when kubeadm fails (an API server that does not
+# answer is fine: kubeadm then reads the files alone).
+cert_expiration=none
+if as_root test -e /etc/kubernetes/manifests/kube-apiserver.yaml; then
+  cert_expiration=$(as_root timeout 60 kubeadm certs check-expiration -o json | base64 -w0) \
+    || cert_expiration=unreadable
+  [ -n "$cert_expiration" ] || cert_expiration=unreadable
+elif [ -e /etc/kubernetes/admin.conf ] && ! sudo -n true 2>/dev/null; then
+  cert_expiration=needs-root
+fi
+fact cert_expiration "$cert_expiration"
+
 # GPU nodes only: what the driver step needs, and what is there already.
 if [ "${GPU:-}" = nvidia ]; then
   # `lspci -n` lines read "01:00.0 0302: 10de:20b0 (rev a1)": display controllers

@@ -23,7 +23,7 @@ STACK = os.environ.get("KSERVE_E2E_STACK", "")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not STACK, reason="set KSERVE_E2E_STACK=<stack> to run `pulumi up` "
-                       "on real machines (see the README runbook)"),
+                       "on real machines (docs/operations.md, 'Run the end-to-end suite')"),
     pytest.mark.skipif(shutil.which("pulumi") is None,
                        reason="the Pulumi CLI is not on the PATH (https://www.pulumi.com/docs/install/)"),
 ]
