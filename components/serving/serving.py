@@ -133,6 +133,9 @@ class Serving(pulumi.ComponentResource):
                                                            host, "TOKEN" if protected else None,
                                                            self.ingress_address if protected
                                                            and serving.serverless else None)}
+            if protected and serving.serverless:
+                # The gateway refuses this model's hosts on port 80: clients use httpsUrl.
+                self.models[model.key]["httpsOnly"] = True
             if model.served_names:
                 self.models[model.key]["servedModels"] = list(model.served_names)
             if access.project_of(model.namespace):
