@@ -172,5 +172,9 @@ def refusal(status: int, url: str, host: str, model: str, token_sent: bool) -> O
                "stack file)" if token_sent else
                f"no token was sent; give one of the project's tokens with --token-file or "
                f"{TOKEN_ENV} ({TOKENS_HINT})")
+        if url.startswith("http:"):
+            why += ("; or the model is protected and, in Serverless, answers only over https "
+                    "(the gateway's HTTPS port, output ingressHttpsPort; --ca-file with the "
+                    "stack's CA, from ingressCaCertificate)")
         return f"access to model {model!r} denied (HTTP 403 from {url}, Host {host}): {why}."
     return None
