@@ -147,6 +147,19 @@ def test_protected_models_are_called_over_https(program):
         assert "--cacert ca.pem" in entry["curl"] and "--resolve" in entry["curl"]
 
 
+def test_raw_deployment_models_get_no_https_url_and_stay_on_http():
+    """RawDeployment: KServe's Kubernetes Ingress has no TLS, nothing serves 443 for
+    the models; the outputs must not promise it, and the smoke step stays on http."""
+    config = access_config()
+    config["serving"] = {**config.get("serving", {}), "deploymentMode": "RawDeployment"}
+    evaluation = evaluate(config)
+    models = resolve(evaluation.outputs["models"])
+    assert models and all("httpsUrl" not in m and "httpsOnly" not in m for m in models.values())
+    for smoke in (r for r in evaluation.registrations if r.name.startswith("smoke-predict-")):
+        env = smoke.inputs["create"].splitlines()[0]  # sudo -n env NAME=value ...
+        assert " URL=http://" in env and "CA_ON_STDIN" not in env and "RESOLVE" not in env
+
+
 # ------------------------------------------------------------------ policies
 
 @pytest.fixture(scope="module")

@@ -127,12 +127,16 @@ class Serving(pulumi.ComponentResource):
             # `httpsUrl` names its host, which resolves to ingressAddress (curl --resolve).
             https_url = predict_url(host, self.https_port, model.served_name, scheme="https")
             self.models[model.key] = {"name": model.name, "namespace": model.namespace,
-                                      "host": host, "url": url, "httpsUrl": https_url,
+                                      "host": host, "url": url,
                                       "curl": curl_command(https_url if protected and
                                                            serving.serverless else url,
                                                            host, "TOKEN" if protected else None,
                                                            self.ingress_address if protected
                                                            and serving.serverless else None)}
+            if serving.serverless:
+                # HTTPS is served on net-istio's Gateway only: RawDeployment's Kubernetes
+                # Ingresses carry no TLS (docs/threat-model.md), so no httpsUrl there.
+                self.models[model.key]["httpsUrl"] = https_url
             if protected and serving.serverless:
                 # The gateway refuses this model's hosts on port 80: clients use httpsUrl.
                 self.models[model.key]["httpsOnly"] = True
