@@ -153,6 +153,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             endpoint = from_stack(args.stack, args.model, args.stacks_dir, "loadtest.py",
                                   https=ca_file is not None)
             require_token(endpoint, token, args.stack)
+            if token and not endpoint.project:
+                # The stack says the model needs none: a token (from $KSERVE_TOKEN, say)
+                # is not sent where it is not needed.
+                print(f"loadtest.py: model {endpoint.label!r} needs no token: none is sent",
+                      file=sys.stderr)
+                token = None
             endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host:
             endpoint = given(args.url, args.host, args.model)

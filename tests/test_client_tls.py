@@ -257,3 +257,17 @@ def test_with_a_raw_deployment_stack_the_token_goes_over_http_only_when_asked(tm
                  "--token", TOKEN, str(tmp_path / "image.jpg"))
     assert result.returncode == 6 and "RawDeployment" in result.stderr
     assert "--insecure-token-over-http" in result.stderr and TOKEN not in result.stderr
+
+
+def test_with_a_stack_a_model_that_needs_no_token_gets_none(tmp_path):
+    """A token from the environment is not sent where the stack says none is needed (so
+    it never travels over the public model's plain http)."""
+    stack_file(tmp_path)
+    Gateway.seen, Gateway.redirect_to = [], None
+    (tmp_path / "image.jpg").write_bytes(b"\xff\xd8")
+    with http_server(Gateway) as url:
+        result = run("predict.py", "--stack", "teams", "--stacks-dir", str(tmp_path), "--model", "open",
+                     "--url", url, "--token", TOKEN, "--json", str(tmp_path / "image.jpg"))
+    assert result.returncode == 0, result.stderr
+    assert "needs no token: none is sent" in result.stderr and TOKEN not in result.stderr
+    assert Gateway.seen[0][4] is None
