@@ -46,6 +46,10 @@ pulumi.export("nodes", cluster.nodes)
 pulumi.export("backup", cluster.backup)
 pulumi.export("ingressAddress", serving.ingress_address)
 pulumi.export("ingressPort", serving.ingress_port)
+pulumi.export("ingressHttpsPort", serving.https_port)
+if serving.ingress_ca_certificate is not None:
+    # The stack's CA (public): clients check the gateway's certificate against it.
+    pulumi.export("ingressCaCertificate", serving.ingress_ca_certificate)
 pulumi.export("models", serving.models)
 if serving.models:
     first = next(iter(serving.models.values()))

@@ -400,7 +400,7 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     # One owner per namespace: what the layers create is refused to every section.
     reserved = ReservedNamespaces(monitoring=monitoring_requested(raw.get("monitoring")))
     serving = parse_serving_config(problems, raw.get("serving"), raw.get("runtimes"),
-                                   raw.get("models"), reserved)
+                                   raw.get("models"), reserved, secret_keys)
     storage = parse_storage_config(problems, raw.get("storage"), raw.get("modelStores"),
                                    raw.get("storageSecrets"), secret_keys, reserved)
     serving = check_storage_references(problems, serving, storage)
@@ -455,7 +455,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
         "nodes[]": (NODE_KEYS, {"ssh": (NODE_SSH_KEYS, {})}),
         "ssh": (SSH_KEYS, {"bastion": (BASTION_KEYS, {})}),
         "kubernetes": (KUBERNETES_KEYS, {}),
-        "serving": (serving.SERVING_KEYS, {}),
+        "serving": (serving.SERVING_KEYS, {"tls": (serving.TLS_KEYS, {})}),
         "runtimes[]": (serving.RUNTIME_KEYS, {"modelFormats[]": (serving.FORMAT_KEYS, {})}),
         "models[]": (serving.MODEL_KEYS, {"resources": (serving.RESOURCE_KEYS, {}),
                                           "canary": (serving.CANARY_KEYS, {}),

@@ -4,6 +4,7 @@
     loadtest.py MODEL --stack lab [--rate 50 | --concurrency 8] --duration 60
     loadtest.py NAMESPACE/NAME --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --rate 20 --duration 30
     loadtest.py kserve-test/torchserve --stack torchserve-example --data examples/torchserve/request.json --rate 5 --duration 30
+    loadtest.py team-a/iris --stack lab --token-file t --ca-file ca.pem --rate 10 --duration 30
 
 MODEL is NAME or NAMESPACE/NAME. --rate sends that many requests per second
 whatever the answers do (latency counts from when each request was due);
@@ -21,13 +22,25 @@ Prometheus with --prometheus URL; when they cannot be read, the reasons are
 printed at the end. A token, when the model needs one, comes from --token,
 --token-file or $KSERVE_TOKEN and is sent as `Authorization: Bearer`.
 
-Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file,
+HTTPS: with --stack, a model that needs a token is loaded over https on the
+gateway's HTTPS port (Serverless; in RawDeployment the gateway has no TLS), and
+so is any model when a CA file is given; an https --url works too. The
+certificate is checked against the model's host with the CA from --ca-file or
+$KSERVE_CA_FILE (`pulumi stack output ingressCaCertificate > ca.pem`), else the
+system's CAs, once before the test starts. A token is never sent over plain
+http unless --insecure-token-over-http is given; redirects are not followed
+(a 3xx counts as an error), so the token never goes to another host.
+
+Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file
+(a token over plain http without --insecure-token-over-http among them),
 7 no token for a model that needs one, or the gateway refused the requests
-(401/403).
+(401/403), 8 the gateway's certificate is not trusted (wrong or missing CA) or
+TLS failed.
 """
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -48,9 +61,12 @@ from components.loadtest.run import default_out_dir, run_load_test, write_json  
 from components.monitoring import dashboard  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
 from components.serving.command_line import (  # noqa: E402
-    EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file, read_json_body)
+    EXIT_TLS, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file,
+    read_json_body)
 from components.serving.endpoints import (  # noqa: E402
     Endpoint, EndpointError, TokenNeeded, from_stack, given, read_token, refusal, require_token)
+from components.serving.transport import (  # noqa: E402
+    CA_ENV, INSECURE_FLAG, TlsError, ca_file_of, check_token_transport, tls_context, tls_failure)
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body  # noqa: E402
 
 
@@ -110,6 +126,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                       "instead of an image (a V1 request of your own, e.g. for TorchServe)")
     parser.add_argument("--token", help="bearer token (or --token-file, or $KSERVE_TOKEN)")
     parser.add_argument("--token-file", help="file holding the bearer token")
+    parser.add_argument("--ca-file", type=Path,
+                        help=f"the CA (PEM) the gateway's certificate must chain to (or ${CA_ENV}; "
+                             "pulumi stack output ingressCaCertificate > ca.pem)")
+    parser.add_argument(INSECURE_FLAG, dest="insecure_token_over_http", action="store_true",
+                        help="send the token even over plain http (anyone on the path can read it)")
     parser.add_argument("--kubeconfig", help="kubeconfig to read the replicas with")
     parser.add_argument("--prometheus", help="read the replicas from this Prometheus URL instead")
     parser.add_argument("--no-replicas", action="store_true", help="do not read replicas")
@@ -127,18 +148,34 @@ def main(argv: Optional[list[str]] = None) -> int:
     cleanup: list[str] = []
     try:
         token = read_token(args.token, args.token_file)
+        ca_file = ca_file_of(args.ca_file)
         if args.stack:
-            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "loadtest.py")
+            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "loadtest.py",
+                                  https=ca_file is not None)
             require_token(endpoint, token, args.stack)
+            if token and not endpoint.project:
+                # The stack says the model needs none: a token (from $KSERVE_TOKEN, say)
+                # is not sent where it is not needed.
+                print(f"loadtest.py: model {endpoint.label!r} needs no token: none is sent",
+                      file=sys.stderr)
+                token = None
             endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host:
             endpoint = given(args.url, args.host, args.model)
         else:
             parser.error("give --stack, or both --url and --host")
+        check_token_transport(endpoint.base_url, token, args.insecure_token_over_http)
+        https = endpoint.base_url.startswith("https:")
         # The served name: TorchServe answers under its model_snapshot name.
         target = Target(endpoint.base_url, endpoint.host, predict_path(endpoint.served_name),
-                        request(args), token)
+                        request(args), token, tls_context(ca_file) if https else None)
         target.address()  # a bad URL fails here, before anything is sent
+        try:
+            target.check_tls()  # an untrusted certificate fails here, before the test
+        except ssl.SSLError as error:
+            raise TlsError(tls_failure(error, endpoint.base_url, endpoint.host, ca_file)) from None
+        except OSError:
+            pass  # not reached: the test itself reports it (exit 2)
         source = replica_source(args, endpoint, cleanup)
         about = {"model": endpoint.label, "url": endpoint.base_url + target.path, "host": endpoint.host,
                  "replica_source": getattr(source, "description", None)}
@@ -149,6 +186,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except TokenNeeded as error:
         print(f"loadtest.py: {error}", file=sys.stderr)
         return EXIT_UNAUTHORIZED
+    except TlsError as error:
+        print(f"loadtest.py: {error}", file=sys.stderr)
+        return EXIT_TLS
     except (EndpointError, ValueError, OSError) as error:
         print(f"loadtest.py: {error}", file=sys.stderr)
         return EXIT_USAGE

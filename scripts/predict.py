@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Send an image to a model through the Istio ingress gateway and print the predictions.
 
-    predict.py --stack lab [--model [NAMESPACE/]NAME] [--token-file FILE] [IMAGE]
+    predict.py --stack lab [--model [NAMESPACE/]NAME] [--token-file FILE] [--ca-file ca.pem] [IMAGE]
     predict.py --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --model tf-flower IMAGE
+    predict.py --url https://10.0.2.21:31904 --ca-file ca.pem --host iris.team-a.example.com --model iris --token-file t IMAGE
     predict.py --stack torchserve-example --data examples/torchserve/request.json
 
 Without IMAGE it sends the default flower photo (flower.jpg from the
@@ -15,10 +16,20 @@ gives. A model in a project needs one of the project's tokens
 KSERVE_TOKEN environment variable, or --token (visible to other users of this
 machine while the command runs).
 
+HTTPS: with --stack, a model that needs a token is called over https on the
+gateway's HTTPS port (Serverless; in RawDeployment the gateway has no TLS), and
+so is any model when a CA file is given. The certificate is checked against the
+model's host with the CA from --ca-file or KSERVE_CA_FILE
+(`pulumi stack output ingressCaCertificate > ca.pem`), else the system's CAs.
+A token is never sent over plain http unless --insecure-token-over-http is
+given, and never follows a redirect to another host.
+
 Exit status: 0 answered, 2 gateway unreachable, 3 model not found (404),
 4 model not ready (503), 5 timeout, 6 bad arguments (a file that cannot be
-read, --data that is not JSON) or a bad stack file, 7 no token or a refused
-one (401/403), 1 any other error.
+read, --data that is not JSON, a token over plain http without
+--insecure-token-over-http) or a bad stack file, 7 no token or a refused
+one (401/403), 8 the gateway's certificate is not trusted (wrong or missing
+CA) or TLS failed, 1 any other error.
 """
 from __future__ import annotations
 
@@ -43,9 +54,12 @@ if __name__ == "__main__":  # a command, not an import (tests import it)
 from components import versions  # noqa: E402
 from components.problems import ConfigError  # noqa: E402
 from components.serving.command_line import (  # noqa: E402
-    EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file, read_json_body)
+    EXIT_TLS, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file,
+    read_json_body)
 from components.serving.endpoints import (  # noqa: E402
     TOKEN_ENV, EndpointError, TokenNeeded, from_stack, given, read_token, refusal, require_token)
+from components.serving.transport import (  # noqa: E402
+    CA_ENV, INSECURE_FLAG, ca_file_of, check_token_transport, opener, tls_context, tls_failure)
 from components.serving.v1_protocol import parse_predictions, predict_path, request_body  # noqa: E402
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
@@ -92,9 +106,14 @@ def sample_image(cache_dir: Path = CACHE_DIR,
 
 
 def predict(base_url: str, host: str, model: str, image: bytes, timeout: float = 60.0,
-            token: Optional[str] = None, body: Optional[bytes] = None) -> dict:
-    """`body`: a request of the caller's own; else the image in tf-flower's request."""
+            token: Optional[str] = None, body: Optional[bytes] = None,
+            ca_file: Optional[Path] = None, token_over_http: bool = False) -> dict:
+    """`body`: a request of the caller's own; else the image in tf-flower's request.
+    An https `base_url` is checked against the CA in `ca_file` (else the system's) for
+    `host`; a token over plain http is refused unless `token_over_http`."""
     url = base_url.rstrip("/") + predict_path(model)
+    check_token_transport(base_url, token, token_over_http)
+    context = tls_context(ca_file) if base_url.startswith("https:") else None
     timed_out = PredictError(f"no answer from {url} within {timeout:g}s (a cold model may still "
                              "be loading; try again, or raise --timeout)", EXIT_TIMEOUT)
     headers = {"Host": host, "Content-Type": "application/json"}
@@ -103,7 +122,7 @@ def predict(base_url: str, host: str, model: str, image: bytes, timeout: float =
     data = body if body is not None else request_body(image).encode()
     request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener(base_url, host, context).open(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         body = error.read(300).decode(errors="replace").strip()
@@ -124,6 +143,9 @@ def predict(base_url: str, host: str, model: str, image: bytes, timeout: float =
     except urllib.error.URLError as error:
         if isinstance(error.reason, (socket.timeout, TimeoutError)):
             raise timed_out from None
+        failed = tls_failure(error.reason, url, host, ca_file)
+        if failed:
+            raise PredictError(failed, EXIT_TLS) from None
         raise PredictError(f"cannot reach the ingress gateway at {base_url}: {error.reason}. "
                            "Check ingressAddress and ingressPort (pulumi stack output) and that "
                            "the istio-ingressgateway pods run.", EXIT_UNREACHABLE) from None
@@ -150,12 +172,25 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="file holding the project token for a model in a project")
     parser.add_argument("--token", help=f"the token itself (prefer --token-file or ${TOKEN_ENV}: "
                                         "a command line is visible to other users)")
+    parser.add_argument("--ca-file", type=Path,
+                        help=f"the CA (PEM) the gateway's certificate must chain to (or ${CA_ENV}; "
+                             "pulumi stack output ingressCaCertificate > ca.pem)")
+    parser.add_argument(INSECURE_FLAG, dest="insecure_token_over_http", action="store_true",
+                        help="send the token even over plain http (anyone on the path can read it)")
     args = parser.parse_args(argv)
     try:
         token = read_token(args.token, args.token_file)
+        ca_file = ca_file_of(args.ca_file)
         if args.stack:
-            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "predict.py")
+            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "predict.py",
+                                  https=ca_file is not None)
             require_token(endpoint, token, args.stack)
+            if token and not endpoint.project:
+                # The stack says the model needs none: a token (from $KSERVE_TOKEN, say)
+                # is not sent where it is not needed.
+                print(f"predict.py: model {endpoint.label!r} needs no token: none is sent",
+                      file=sys.stderr)
+                token = None
             endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host and args.model:
             endpoint = given(args.url, args.host, args.model)
@@ -168,12 +203,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.image:
                 parser.error("give an IMAGE or --data, not both")
             body = read_json_body("--data", args.data)
-            print(json.dumps(predict(base_url, host, model, b"", args.timeout, token, body=body)))
+            print(json.dumps(predict(base_url, host, model, b"", args.timeout, token, body=body,
+                                     ca_file=ca_file,
+                                     token_over_http=args.insecure_token_over_http)))
             return 0
         image_path = Path(args.image) if args.image else sample_image()
         image = read_argument_file("IMAGE", image_path, "Give an image file, or none for the "
                                    "sample flower photo.")
-        answer = predict(base_url, host, model, image, args.timeout, token)
+        answer = predict(base_url, host, model, image, args.timeout, token, ca_file=ca_file,
+                         token_over_http=args.insecure_token_over_http)
         if args.json:
             print(json.dumps(answer))
             return 0

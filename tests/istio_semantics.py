@@ -35,6 +35,12 @@ in the code index, not pinned to the Envoy build of Istio 1.24.6):
   pilot/pkg/security/authn/policy_applier.go:165; false by default). That
   matters where the gateway routes a request back to itself (KServe's top-level
   host goes on to the local gateway, the same pods).
+- Where the token is read: `fromHeaders` of a jwtRule (header `name`, `prefix`);
+  without it Istio's default places, the `Authorization: Bearer` header and the
+  `access_token` query parameter. A token elsewhere is not seen (the request has
+  no identity). `Request.token_in` says where the client put it.
+- `ports`/`notPorts` of an operation: the listener port the request came in on
+  (`Request.port`: the gateway listens on the Service's targetPort, 80 or 443).
 - AuthorizationPolicy, in Istio's order: CUSTOM (not modelled), then DENY:
   any matching DENY policy denies (403); then ALLOW: with no ALLOW policy on
   the workload the request is allowed; if any ALLOW policy matches it is
@@ -107,6 +113,8 @@ class Request:
     token: Optional[str] = None
     method: str = "POST"
     path: str = "/v1/models/m:predict"
+    port: int = 443  # the gateway's listener port (80 plain HTTP, 443 HTTPS)
+    token_in: str = "header"  # where the client put the token: "header" or "query"
 
 
 @dataclass
@@ -179,7 +187,8 @@ def _authenticate(token: str, request_authentications: list[dict],
         raise ValueError("malformed token") from None
     rules = [rule for ra in request_authentications for rule in ra["spec"].get("jwtRules", [])]
     for rule in rules:
-        unknown = set(rule) - {"issuer", "jwks", "audiences", "forwardOriginalToken"}
+        unknown = set(rule) - {"issuer", "jwks", "audiences", "forwardOriginalToken",
+                               "fromHeaders"}
         if unknown:
             raise NotModelled(f"jwtRules fields {sorted(unknown)}")
     matching = [r for r in rules if r["issuer"] == issuer]
@@ -243,11 +252,13 @@ def _source_matches(source: dict, ctx: _Context) -> bool:
 
 
 def _operation_matches(operation: dict, ctx: _Context) -> bool:
-    unknown = set(operation) - {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"}
+    unknown = set(operation) - {"hosts", "notHosts", "methods", "notMethods", "paths", "notPaths",
+                                "ports", "notPorts"}
     if unknown:
         raise NotModelled(f"operation fields {sorted(unknown)}")
     request = ctx.request
     checks = [("hosts", "notHosts", request.host, True),
+              ("ports", "notPorts", str(request.port), False),
               ("methods", "notMethods", request.method, False),
               ("paths", "notPaths", request.path, False)]
     for positive, negative, value, ignore_case in checks:
@@ -338,6 +349,23 @@ def _host_steps(filters: list[dict]) -> tuple[bool, bool]:
     return strip, refuse
 
 
+def _token_read(request: Request, authentications: list[dict]) -> bool:
+    """Whether a jwtRule reads the token where the request carries it. Without
+    `fromHeaders`/`fromParams` Istio reads `Authorization: Bearer` and the query
+    parameter `access_token`; with `fromHeaders` only, only those headers (jwtRules
+    in the pinned Istio's crd-all.gen.yaml: fromHeaders, fromParams)."""
+    for ra in authentications:
+        for rule in ra["spec"].get("jwtRules", []):
+            headers = rule.get("fromHeaders")
+            if request.token_in == "header" and (headers is None or any(
+                    h["name"].lower() == "authorization" and h.get("prefix") == "Bearer "
+                    for h in headers)):
+                return True
+            if request.token_in == "query" and headers is None:
+                return True
+    return False
+
+
 def decide(request: Request, resources: list[dict], now: float,
            workload: Workload = INGRESS_GATEWAY) -> Decision:
     """What the workload does with `request`, given the security resources (manifests)."""
@@ -345,7 +373,7 @@ def decide(request: Request, resources: list[dict], now: float,
     strip, refuse = _host_steps(filters)
     if strip:
         request = Request(strip_any_host_port(request.host), request.token, request.method,
-                          request.path)
+                          request.path, request.port, request.token_in)
     if refuse and ":" in request.host and not request.host.startswith("["):
         return Decision(400, f"the Lua filter refused the Host {request.host!r}")
     resources = [r for r in resources if r["kind"] != "EnvoyFilter"]
@@ -353,6 +381,9 @@ def decide(request: Request, resources: list[dict], now: float,
     authentications = [r for r in applying if r["kind"] == "RequestAuthentication"]
     policies = [r for r in applying if r["kind"] == "AuthorizationPolicy"]
     principal, claims, forwarded = None, {}, False
+    if request.token is not None and not _token_read(request, authentications):
+        # Not where the rules look: as if no token was sent (it is not checked either).
+        request = Request(request.host, None, request.method, request.path, request.port)
     if request.token is not None:
         try:
             claims, forwarded = _authenticate(request.token, authentications, now)

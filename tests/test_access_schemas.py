@@ -42,9 +42,11 @@ def validator(kind: str, version: str, group: str = "security.istio.io") -> json
 @pytest.fixture(scope="module")
 def manifests():
     found = security_manifests(evaluate(access_config()))
+    # The EnvoyFilter and the HTTPS server patched onto net-istio's Gateway are
+    # networking objects: each is checked against its own CRD below.
     assert {m["kind"] for m in found} == {"RequestAuthentication", "AuthorizationPolicy",
-                                          "EnvoyFilter"}
-    return [m for m in found if m["kind"] != "EnvoyFilter"]
+                                          "EnvoyFilter", "Gateway"}
+    return [m for m in found if m["kind"] not in ("EnvoyFilter", "Gateway")]
 
 
 def test_every_security_resource_validates_against_its_crd(manifests):
@@ -63,6 +65,22 @@ def test_the_gateways_envoy_filter_validates_against_its_crd():
     assert not errors, [e.message for e in errors]
     assert list(validator("EnvoyFilter", version, group).iter_errors(
         {**found["spec"], "workloadSelector": {"matchLabels": {"istio": "ingressgateway"}}}))
+
+
+def test_the_https_gateway_patch_validates_against_the_gateway_crd():
+    """The patch of net-istio's knative-ingress-gateway (the HTTPS server) is a whole
+    Gateway spec: it must validate against Istio's Gateway CRD at its apiVersion."""
+    [found] = [m for m in security_manifests(evaluate(access_config())) if m["kind"] == "Gateway"]
+    group, version = found["apiVersion"].split("/")
+    assert group == "networking.istio.io"
+    gateway = validator("Gateway", version, group)
+    errors = sorted(gateway.iter_errors(found["spec"]), key=str)
+    assert not errors, [e.message for e in errors]
+    https = [s for s in found["spec"]["servers"] if s["port"]["protocol"] == "HTTPS"]
+    assert https and all(s["tls"]["mode"] == "SIMPLE" and s["tls"]["credentialName"] for s in https)
+    # Not a rubber stamp: a misspelt TLS field fails.
+    typo = {**found["spec"], "servers": [{**https[0], "tls": {"mode": "SIMPLE", "credential": "x"}}]}
+    assert list(gateway.iter_errors(typo))
 
 
 def test_the_crds_cel_rules_that_apply(manifests):

@@ -180,6 +180,10 @@ def test_gateway_service_is_the_configured_node_port(variant, rendered):
     [http] = [p for p in service["spec"]["ports"] if p["port"] == 80]
     assert http["nodePort"] == expected(variant).serving.ingress_node_port
     assert http["targetPort"] == 80
+    # HTTPS (serving.httpsNodePort): net-istio's Gateway gets a server on 443.
+    [https] = [p for p in service["spec"]["ports"] if p["port"] == 443]
+    assert https["nodePort"] == expected(variant).serving.https_node_port
+    assert https["targetPort"] == 443 and https["protocol"] == "TCP"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -222,6 +226,7 @@ def test_the_variants_move_every_checked_setting_off_its_chart_default():
     assert raw.serving.ingress_domain != "example.com"
     assert raw.kubernetes.pod_cidr != "192.168.0.0/16"
     assert raw.serving.ingress_node_port != lab.serving.ingress_node_port
+    assert raw.serving.https_node_port != lab.serving.https_node_port
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -7,7 +7,6 @@ import http.server
 import importlib.util
 import json
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from components.offline.program import evaluate
 from components.plan.outputs import settle
 from test_program_features_together import PASSWORD, config as torchserve_config
+from tls_fixtures import ca_pem, http_server, https_server, make_ca
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -46,11 +46,17 @@ def test_the_suite_addresses_each_model_by_its_served_name_host_and_token(output
     torchserve, token = requests["team-a/torchserve"]
     assert torchserve.served_name == "adder"  # the example's model_snapshot name
     assert torchserve.host == models["team-a/torchserve"]["host"]
-    assert torchserve.base_url == f"http://{cp['address']}:{e2e_port(models)}"
+    # A protected model in Serverless is refused on port 80: the suite calls it over https,
+    # at the same address, on the port of its httpsUrl.
+    assert models["team-a/torchserve"]["httpsOnly"] is True
+    assert torchserve.base_url == f"https://{cp['address']}:31904"
+    assert models["team-a/torchserve"]["httpsUrl"].startswith(f"https://{torchserve.host}:31904/")
     assert token == tokens["team-a/ci"] and token.count(".") == 2  # a JWT
     public, no_token = requests["kserve-test/tf-flower"]
     assert public.served_name == "tf-flower"  # not the output key kserve-test/tf-flower
     assert public.host == models["kserve-test/tf-flower"]["host"]
+    assert public.base_url == f"http://{cp['address']}:{e2e_port(models)}"
+    assert "httpsOnly" not in models["kserve-test/tf-flower"]
     assert no_token is None
 
 
@@ -65,7 +71,8 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        Recorder.seen.append((self.path, self.headers["Host"], self.headers.get("Authorization")))
+        scheme = "https" if hasattr(self.connection, "cipher") else "http"
+        Recorder.seen.append((scheme, self.path, self.headers["Host"], self.headers.get("Authorization")))
         body = json.dumps({"predictions": [{"scores": [1.0], "prediction": 0, "key": "1"}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -77,21 +84,24 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_what_the_suite_sends_on_the_wire(outputs):
-    """predict.py's client, as the suite calls it, against a loopback server standing in
-    for the gateway: the path and headers each model's request carries."""
+def test_what_the_suite_sends_on_the_wire(outputs, tmp_path):
+    """predict.py's client, as the suite calls it, against loopback servers standing in
+    for the gateway's two ports: the scheme, path and headers each model's request
+    carries; the protected one over https, its certificate checked with the CA the
+    suite writes from `ingressCaCertificate`."""
     models, tokens, _ = outputs
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ca = make_ca()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_pem(ca))
     Recorder.seen = []
-    try:
-        here = f"http://127.0.0.1:{server.server_address[1]}"
+    names = sorted({entry["host"] for entry in models.values()})
+    with http_server(Recorder) as plain, https_server(Recorder, ca, names, tmp_path) as tls:
         for _, endpoint, token in e2e.prediction_requests(models, tokens):
-            predict(here, endpoint.host, endpoint.served_name, b"\xff\xd8jpeg", token=token)
-    finally:
-        server.shutdown()
-        server.server_close()
+            scheme = endpoint.base_url.split("://")[0]
+            predict(tls if scheme == "https" else plain, endpoint.host, endpoint.served_name,
+                    b"\xff\xd8jpeg", token=token, ca_file=ca_file)
     assert Recorder.seen == [
-        ("/v1/models/tf-flower:predict", models["kserve-test/tf-flower"]["host"], None),
-        ("/v1/models/adder:predict", models["team-a/torchserve"]["host"], f"Bearer {tokens['team-a/ci']}"),
+        ("http", "/v1/models/tf-flower:predict", models["kserve-test/tf-flower"]["host"], None),
+        ("https", "/v1/models/adder:predict", models["team-a/torchserve"]["host"],
+         f"Bearer {tokens['team-a/ci']}"),
     ]

@@ -176,7 +176,8 @@ def test_command_writes_json_and_png_and_prints_the_figures(server, tmp_path):
     token_file.write_text("file-token\n")
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest.py"), "kserve-test/tf-flower",
                            "--url", server, "--host", HOST, "--rate", "40", "--duration", "1",
-                           "--token-file", str(token_file), "--no-replicas", "--out", str(out)],
+                           "--token-file", str(token_file), "--no-replicas", "--out", str(out),
+                           "--insecure-token-over-http"],  # the fake gateway is plain http
                           capture_output=True, timeout=120)
     done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()  # keep the \r
     assert done.returncode == 0, done.stderr
@@ -206,8 +207,13 @@ def test_command_refuses_bad_arguments(tmp_path):
     assert not (tmp_path / "out").exists()
     missing = run("nope", "--stack", "lab", "--rate", "1", "--duration", "1")
     assert missing.returncode == 6 and "has no model 'nope'" in missing.stderr
-    bad_url = run("m", "--url", "https://x:1", "--host", "h", "--rate", "1", "--duration", "1")
-    assert bad_url.returncode == 6 and "not an http:// URL" in bad_url.stderr
+    bad_url = run("m", "--url", "ftp://x:1", "--host", "h", "--rate", "1", "--duration", "1")
+    assert bad_url.returncode == 6 and "not an http:// or https:// URL" in bad_url.stderr
+    token_over_http = run("m", "--url", "http://127.0.0.1:1", "--host", "h", "--rate", "1",
+                          "--duration", "1", "--token", "t0ken", "--out", str(tmp_path / "out"))
+    assert token_over_http.returncode == 6 and "refusing to send a token over plain http" in \
+        token_over_http.stderr and "--insecure-token-over-http" in token_over_http.stderr
+    assert "t0ken" not in token_over_http.stderr and not (tmp_path / "out").exists()
 
 
 def test_stack_file_gives_the_endpoint():
@@ -326,6 +332,7 @@ def test_a_refused_token_exits_7_with_the_explanation_predict_gives(server, tmp_
     Handler.refuse = 401
     result = loadtest("kserve-test/tf-flower", "--url", server, "--host", HOST, "--rate", "10",
                       "--duration", "0.5", "--no-replicas", "--token", "old.token.sig",
+                      "--insecure-token-over-http",
                       "--out", str(tmp_path / "out"))
     assert result.returncode == 7, result.stderr
     assert "refused the token (HTTP 401" in result.stderr and "tokens --show-secrets" in result.stderr

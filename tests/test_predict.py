@@ -198,7 +198,9 @@ def test_request_and_answer_shapes():
         parse_predictions({"error": "Model with name x does not exist."})
 
 
-GUARDED = ("--host", "guarded.kserve-test.example.com", "--model", "guarded")
+# The fake gateway speaks plain http: these tests are about the token, not the transport
+# (tests/test_client_tls.py is).
+GUARDED = ("--host", "guarded.kserve-test.example.com", "--model", "guarded", "--insecure-token-over-http")
 
 
 def test_a_token_from_a_file_is_sent_as_bearer_and_never_printed(server, image, tmp_path):

@@ -1,5 +1,6 @@
 """Projects, members and tokens under Pulumi's mock runtime: the graph, the secrets,
 one owner per namespace, the outputs, and two evaluations that agree."""
+import base64
 import datetime
 import json
 
@@ -216,12 +217,16 @@ def test_kubeconfigs_tokens_and_the_signing_key_are_secrets_everywhere(stack):
             assert token not in registration.plain, registration.name
             assert token.split(".")[2] not in registration.plain, registration.name
         assert key_body not in registration.plain, registration.name
-    # The token the smoke prediction sends is a secret input, with the body after it.
+    # The token the smoke prediction sends is a secret input: the stack's CA first
+    # (base64 on one line, the request goes over https), then the token, then the body.
     smoke = evaluation.named("smoke-predict-team-a-tf-flower")
     assert "stdin" in smoke.secret_paths
-    assert "TOKEN_ON_STDIN=1" in env_part(smoke)
-    assert smoke.inputs["stdin"].split("\n", 1)[0] == tokens["team-a/ci"]
+    assert "TOKEN_ON_STDIN=1" in env_part(smoke) and "CA_ON_STDIN=1" in env_part(smoke)
+    ca_line, token_line, _ = smoke.inputs["stdin"].split("\n", 2)
+    assert base64.b64decode(ca_line, validate=True).startswith(b"-----BEGIN CERTIFICATE-----")
+    assert token_line == tokens["team-a/ci"]
     assert tokens["team-a/ci"] not in smoke.inputs["create"]
+    assert "URL=https://" in env_part(smoke)
 
 
 def test_the_jwks_is_public_and_in_plain_sight(stack):

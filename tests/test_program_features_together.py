@@ -78,9 +78,15 @@ def test_the_smoke_step_asks_the_status_with_the_token_as_a_secret(stack):
     evaluation, _ = stack
     smoke = evaluation.named("smoke-predict-team-a-torchserve")
     create = smoke.inputs["create"]
-    assert "METHOD=GET" in create and "TOKEN_ON_STDIN=1" in create
-    assert "URL=http://10.0.2.21:31903/v1/models/adder " in create + " "
+    assert "METHOD=GET" in create and "TOKEN_ON_STDIN=1" in create and "CA_ON_STDIN=1" in create
+    # A protected model in Serverless answers over https only: its host, the HTTPS node
+    # port, resolved to the control plane's address.
+    assert "URL=https://torchserve.team-a.example.com:31904/v1/models/adder " in create + " "
+    assert "RESOLVE=torchserve.team-a.example.com:31904:10.0.2.21 " in create + " "
     assert "stdin" in smoke.secret_paths
+    # stdin: the CA (base64, one line), then the token; neither is in the command.
+    ca_line, token_line = smoke.inputs["stdin"].split("\n")[:2]
+    assert ca_line and ca_line not in create and token_line.startswith("eyJ")
     token = evaluation.outputs["tokens"]
     assert token  # the tokens output exists; its values are secret
     assert "eyJ" not in smoke.plain  # no JWT in the plain inputs

@@ -145,15 +145,27 @@ def public_hosts(project: Project, access: AccessConfig, serving: ServingConfig)
     return [h for h in dict.fromkeys(hosts) if h not in protected]
 
 
+# The token is read from `Authorization: Bearer <token>` only: `fromHeaders` replaces
+# Istio's defaults, which also read the `access_token` query parameter (jwtRules
+# fromHeaders/fromParams in the pinned Istio's crd-all.gen.yaml). A token in a URL
+# ends up in logs and browser histories.
+TOKEN_HEADERS = [{"name": "Authorization", "prefix": "Bearer "}]
+# The gateway's plain HTTP port (the Service's targetPort, where the listener is):
+# a protected model's hosts are refused there, the token would travel in clear.
+HTTP_PORT = 80
+
+
 def request_authentication_spec(stack: str, jwks: str) -> dict:
     # forwardOriginalToken: the token stays on the request for the second pass through
     # the gateway (KServe's top-level host -> the local gateway); the model sees it.
     return {"selector": GATEWAY_SELECTOR,
-            "jwtRules": [{"issuer": issuer(stack), "jwks": jwks, "forwardOriginalToken": True}]}
+            "jwtRules": [{"issuer": issuer(stack), "jwks": jwks, "forwardOriginalToken": True,
+                          "fromHeaders": [dict(h) for h in TOKEN_HEADERS]}]}
 
 
 def authorization_policy_spec(stack: str, project: Project, domain: str,
-                              public: list[str] = (), generation: int = 1) -> dict:
+                              public: list[str] = (), generation: int = 1,
+                              https_only: bool = False) -> dict:
     """The project's DENY policy: every host under `.<namespace>.<domain>`, and every
     cluster-local host of the namespace, but the `public` ones needs one of the
     project's current tokens (`generation`: the signing key's, part of each token's
@@ -176,6 +188,14 @@ def authorization_policy_spec(stack: str, project: Project, domain: str,
             {"to": to, "when": [{"key": f"request.auth.claims[{SERIAL_CLAIM}]",
                                  "notValues": serials(stack, project, generation)}]},
         ]
+    if https_only:
+        # Over plain HTTP the external hosts are refused with or without a token (403):
+        # the client is to use https. Cluster-local hosts (port 8081) are not external.
+        http = {"hosts": [namespace_pattern(project.namespace, domain)],
+                "ports": [str(HTTP_PORT)]}
+        if public:
+            http["notHosts"] = list(public)
+        rules.append({"to": [{"operation": http}]})
     return {"selector": GATEWAY_SELECTOR, "action": "DENY", "rules": rules}
 
 
@@ -185,7 +205,7 @@ def authorization_policies(stack: str, access: AccessConfig,
     or not (a member may deploy one by hand)."""
     return {project.name: authorization_policy_spec(
                 stack, project, serving.ingress_domain, public_hosts(project, access, serving),
-                access.settings.signing_key_generation)
+                access.settings.signing_key_generation, https_only=serving.serverless)
             for project in access.projects}
 
 

@@ -16,6 +16,8 @@ thousand requests/s on this 2-core machine, threads do not (scripts/bench_loadte
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -27,11 +29,12 @@ DEFAULT_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Target:
-    url: str                      # base URL of the ingress, http://host:port
+    url: str                      # base URL of the ingress, http(s)://host:port
     host: str                     # Host header the ingress routes on
     path: str                     # /v1/models/<name>:predict
     body: bytes
     token: Optional[str] = None   # sent as Authorization: Bearer
+    tls: Optional[ssl.SSLContext] = None  # an https URL: the certificate is checked for `host`
 
     def request_bytes(self) -> bytes:
         lines = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}",
@@ -43,9 +46,29 @@ class Target:
 
     def address(self) -> tuple[str, int]:
         parts = urlsplit(self.url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"not an http:// URL: {self.url}")
-        return parts.hostname, parts.port or 80
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http:// or https:// URL: {self.url}")
+        if parts.scheme == "https" and self.tls is None:
+            raise ValueError(f"{self.url} is https: the target needs a TLS context")
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+    def connect_options(self) -> dict:
+        """asyncio.open_connection's TLS options: the certificate is checked for the
+        Host header (the model's host), whatever address is dialed."""
+        if urlsplit(self.url).scheme != "https":
+            return {}
+        from components.serving.transport import server_name
+        return {"ssl": self.tls, "server_hostname": server_name(self.host)}
+
+    def check_tls(self, timeout: float = 10.0) -> None:
+        """One TLS handshake before the test, so that an untrusted certificate is one
+        clear error, not thousands of failed connections. Raises ssl.SSLError."""
+        if urlsplit(self.url).scheme != "https":
+            return
+        options = self.connect_options()
+        with socket.create_connection(self.address(), timeout) as raw:
+            with options["ssl"].wrap_socket(raw, server_hostname=options["server_hostname"]):
+                pass
 
 
 @dataclass
@@ -122,8 +145,9 @@ class Connection:
 class Pool:
     """Keep-alive connections, opened on demand up to `limit`."""
 
-    def __init__(self, address: tuple[str, int], limit: int):
+    def __init__(self, address: tuple[str, int], limit: int, options: Optional[dict] = None):
         self.address, self.limit = address, limit
+        self.options = options or {}
         self.idle: list[Connection] = []
         self.opened = 0
         self.freed = asyncio.Condition()
@@ -136,7 +160,7 @@ class Pool:
                 return self.idle.pop()
             self.opened += 1
         try:
-            reader, writer = await asyncio.open_connection(*self.address)
+            reader, writer = await asyncio.open_connection(*self.address, **self.options)
         except BaseException:
             async with self.freed:
                 self.opened -= 1
@@ -197,7 +221,7 @@ async def open_loop(target: Target, rate: float, duration: float, *,
     loop = asyncio.get_running_loop()
     clock = loop.time
     progress = progress or Progress()
-    pool = Pool(target.address(), max_connections)
+    pool = Pool(target.address(), max_connections, target.connect_options())
     request = target.request_bytes()
     total = int(round(rate * duration))
     start = clock()
@@ -226,7 +250,7 @@ async def closed_loop(target: Target, concurrency: int, duration: float, *,
     loop = asyncio.get_running_loop()
     clock = loop.time
     progress = progress or Progress()
-    pool = Pool(target.address(), concurrency)
+    pool = Pool(target.address(), concurrency, target.connect_options())
     request = target.request_bytes()
     start = clock()
     progress.started = time.time()

@@ -58,6 +58,12 @@ def parse_monitoring(problems: Problems, raw: Any, password: Any, secret_keys: f
                      "(serving.ingressNodePort).",
                      f"pick another, e.g. {DEFAULT_GRAFANA_NODE_PORT}"
                      if port != DEFAULT_GRAFANA_NODE_PORT else "pick another, e.g. 30301.")
+    elif port == serving.https_node_port:
+        problems.add("monitoring.grafanaNodePort", port,
+                     "the Istio ingress gateway's HTTPS port already has this node port "
+                     "(serving.httpsNodePort).",
+                     f"pick another, e.g. {DEFAULT_GRAFANA_NODE_PORT}"
+                     if port != DEFAULT_GRAFANA_NODE_PORT else "pick another, e.g. 30301.")
     retention = given.get("retention", DEFAULT_RETENTION)
     if not isinstance(retention, str) or not retention or not _DURATION.match(retention):
         problems.add("monitoring.retention", retention, "not a Prometheus duration.",

@@ -11,6 +11,7 @@ can be followed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import functools
 import hashlib
@@ -100,6 +101,9 @@ def provider_outputs(type_: str, inputs: dict) -> dict:
         return {"privateKeyPem": private, "publicKeyPem": public}
     return {}
 
+
+# What a read of the ingress CA's Secret returns under the mocks (not a real certificate).
+MOCK_CA_PEM = "-----BEGIN CERTIFICATE-----\nbW9jayBDQQ==\n-----END CERTIFICATE-----\n"
 
 # The admin kubeconfig read from the control plane: kubeadm names its user kubernetes-admin.
 FAKE_KUBECONFIG = fake_user_kubeconfig("kubernetes-admin")
@@ -209,6 +213,9 @@ class ClusterMocks(pulumi.runtime.Mocks):
             state.update(stdout=self.command_stdout(args.name, args.inputs), stderr="")
         if not self.preview:  # in a preview of a fresh stack, provider outputs are unknown
             state.update(provider_outputs(args.typ, args.inputs))
+        if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
+            # A Secret read from the cluster (the ingress CA that cert-manager wrote).
+            state["data"] = {"tls.crt": base64.b64encode(MOCK_CA_PEM.encode()).decode()}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):

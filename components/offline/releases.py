@@ -37,7 +37,8 @@ def _raw_deployment() -> dict:
     storage on NFS (the provisioner that comes as a chart)."""
     config = _lab()
     config["serving"] = {**config.get("serving", {}), "deploymentMode": "RawDeployment",
-                         "ingressDomain": "models.lab.internal", "ingressNodePort": 30080}
+                         "ingressDomain": "models.lab.internal", "ingressNodePort": 30080,
+                         "httpsNodePort": 30443}
     config["kubernetes"] = {**config.get("kubernetes", {}), "podCidr": "10.244.0.0/16"}
     config["storage"] = {"nfs": {"server": "10.0.2.5", "path": "/exports/models"}}
     # Monitoring, with a model that scales on requests/s (prometheus-adapter's rules).

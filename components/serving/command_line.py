@@ -15,6 +15,7 @@ from components.serving.endpoints import EndpointError
 EXIT_UNREACHABLE = 2
 EXIT_USAGE = 6          # bad arguments or a bad stack file
 EXIT_UNAUTHORIZED = 7   # no token where one is needed, or the gateway refused it (401/403)
+EXIT_TLS = 8            # the gateway's certificate is not trusted (wrong or missing CA), or TLS failed
 
 V1_EXAMPLE = '{"instances": [[1, 2, 3]]}'
 

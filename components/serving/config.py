@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components import versions
+from components.config_secrets import encrypted_in_file, holds_encrypted
 from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import is_byte_amount, is_quantity
 from components.problems import (
@@ -24,6 +25,7 @@ RAW_DEPLOYMENT = "RawDeployment"
 DEPLOYMENT_MODES = (SERVERLESS, RAW_DEPLOYMENT)
 NODE_PORT_RANGE = (30000, 32767)  # the default --service-node-port-range
 DEFAULT_NODE_PORT = 31903  # what the classic lab used
+DEFAULT_HTTPS_NODE_PORT = 31904
 DEFAULT_DOMAIN = "example.com"
 
 # Formats served by the cluster runtimes of the pinned KServe release.
@@ -54,7 +56,10 @@ PREDICTOR_REFUSED = (
     "model's host from its predictor's ('{name}-predictor') by cutting out the first "
     "'-predictor', which gives '{derived}-predictor...', not '{name}...'.")
 
-SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "smokeTest"}
+SERVING_KEYS = {"deploymentMode", "ingressDomain", "ingressNodePort", "httpsNodePort", "smokeTest",
+                "tls"}
+TLS_KEYS = {"certificate", "privateKey"}
+TLS_HIDDEN = "<hidden>"  # what a message shows instead of a certificate or key
 RUNTIME_KEYS = {"name", "namespace", "image", "args", "env", "modelFormats"}
 FORMAT_KEYS = {"name", "version"}
 MODEL_KEYS = {"name", "namespace", "format", "storageUri", "runtime", "resources", "canary",
@@ -116,6 +121,14 @@ class Model:
         return self.served_names[0] if self.served_names else self.name
 
 
+@dataclass(frozen=True)
+class TlsConfig:
+    """The operator's own certificate (PEM, chain allowed) and key for the gateway's
+    HTTPS port. Empty when a tool read them encrypted from the stack file."""
+    certificate: str = field(default="", repr=False)
+    private_key: str = field(default="", repr=False)
+
+
 DEFAULT_MODELS = (Model(name="tf-flower", namespace="kserve-test", format="tensorflow",
                         storage_uri="gs://kfserving-examples/models/tensorflow/flowers"),)
 
@@ -125,7 +138,10 @@ class ServingConfig:
     deployment_mode: str = SERVERLESS
     ingress_domain: str = DEFAULT_DOMAIN
     ingress_node_port: int = DEFAULT_NODE_PORT
+    https_node_port: int = DEFAULT_HTTPS_NODE_PORT
     smoke_test: bool = True
+    # None: cert-manager issues the gateway's certificate from the stack's own CA.
+    tls: Optional[TlsConfig] = None
     runtimes: tuple[Runtime, ...] = ()
     models: tuple[Model, ...] = field(default=DEFAULT_MODELS)
 
@@ -174,7 +190,50 @@ def _check_resource_name(problems: Problems, taken: dict[str, tuple[str, str, st
                      "rename one of the two models or namespaces.")
 
 
-def _parse_serving(problems: Problems, raw: Any) -> dict:
+def _tls_value(problems: Problems, key: str, value: Any, runtime_secret: bool, file_view: bool,
+               marker: str) -> str:
+    how = f"pulumi config set --secret --path 'serving.tls.{key}' < FILE.pem"
+    full_key = f"serving.tls.{key}"
+    if value is None:
+        problems.required(full_key, f"give both the certificate and its key, as secrets: `{how}`.")
+        return ""
+    if encrypted_in_file(value):
+        return ""  # encrypted in the stack file: only the Pulumi CLI can read it
+    if file_view or not runtime_secret:
+        # Never echo the value back.
+        problems.add(full_key, TLS_HIDDEN, "is given in plain text: anyone who reads the stack "
+                     "file would see it.", f"remove it from the stack file and set it with `{how}`.")
+        return ""
+    if not isinstance(value, str) or marker not in value:
+        problems.add(full_key, TLS_HIDDEN, f"not a PEM text with '{marker}'.",
+                     f"set the PEM file's text with `{how}`.")
+        return ""
+    return value
+
+
+def _parse_tls(problems: Problems, raw: Any, runtime_secret: bool) -> Optional[TlsConfig]:
+    """`serving.tls`: the operator's certificate and key, both secrets; absent: the
+    stack's own CA issues the gateway's certificate."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add("serving.tls", TLS_HIDDEN, "must be an object.",
+                     "give {certificate, privateKey}, each set with "
+                     "`pulumi config set --secret --path`.")
+        return None
+    # Unknown keys are reported without their values: a misspelt key may hold a key.
+    problems.unknown_keys("serving.tls", {k: TLS_HIDDEN for k in raw}, TLS_KEYS)
+    file_view = holds_encrypted(raw)
+    return TlsConfig(
+        certificate=_tls_value(problems, "certificate", raw.get("certificate"), runtime_secret,
+                               file_view, "-----BEGIN CERTIFICATE-----"),
+        private_key=_tls_value(problems, "privateKey", raw.get("privateKey"), runtime_secret,
+                               file_view, "PRIVATE KEY-----"))
+
+
+def _parse_serving(problems: Problems, raw: Any, runtime_secret: bool = False) -> dict:
+    """`runtime_secret`: the Pulumi CLI holds `serving` as a secret (a part of it was
+    set with `pulumi config set --secret --path`)."""
     serving = check_mapping(problems, "serving", raw, "see the README's `serving` section.")
     problems.unknown_keys("serving", serving, SERVING_KEYS)
     mode = serving.get("deploymentMode", SERVERLESS)
@@ -194,10 +253,20 @@ def _parse_serving(problems: Problems, raw: Any) -> dict:
                           DEFAULT_NODE_PORT, low, high,
                           f"pick a free node port, a whole number from {low} to {high}, "
                           f"e.g. {DEFAULT_NODE_PORT}.")
+    https_port = check_int(problems, "serving.httpsNodePort", serving.get("httpsNodePort"),
+                           DEFAULT_HTTPS_NODE_PORT, low, high,
+                           f"pick a free node port, a whole number from {low} to {high}, "
+                           f"e.g. {DEFAULT_HTTPS_NODE_PORT}.")
+    if https_port == node_port:
+        problems.add("serving.httpsNodePort", https_port,
+                     "the gateway's plain HTTP port already has this node port "
+                     "(serving.ingressNodePort).",
+                     f"pick another, e.g. {node_port + 1 if node_port < high else node_port - 1}.")
     smoke = check_bool(problems, "serving.smokeTest", serving.get("smokeTest"), True,
                        "write smokeTest: false to skip the prediction after `pulumi up`.")
     return {"deployment_mode": mode, "ingress_domain": domain,
-            "ingress_node_port": node_port, "smoke_test": smoke}
+            "ingress_node_port": node_port, "https_node_port": https_port, "smoke_test": smoke,
+            "tls": _parse_tls(problems, serving.get("tls"), runtime_secret)}
 
 
 def _parse_runtimes(problems: Problems, raw: Any, reserved: ReservedNamespaces) -> list[Runtime]:
@@ -374,9 +443,11 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
 
 
 def parse_serving_config(problems: Problems, serving: Any, runtimes: Any, models: Any,
-                         reserved: ReservedNamespaces = ReservedNamespaces()) -> ServingConfig:
-    """`reserved`: the namespaces the cluster's layers own, refused for models and runtimes."""
-    settings = _parse_serving(problems, serving)
+                         reserved: ReservedNamespaces = ReservedNamespaces(),
+                         secret_keys: frozenset[str] = frozenset()) -> ServingConfig:
+    """`reserved`: the namespaces the cluster's layers own, refused for models and runtimes;
+    `secret_keys`: the top-level keys the Pulumi CLI holds as secrets (`serving.tls`)."""
+    settings = _parse_serving(problems, serving, "serving" in secret_keys)
     parsed_runtimes = _parse_runtimes(problems, runtimes, reserved)
     parsed_models = _parse_models(problems, models, parsed_runtimes, settings["deployment_mode"],
                                   reserved)

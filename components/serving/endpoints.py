@@ -32,7 +32,7 @@ class TokenNeeded(EndpointError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    base_url: str                     # http://<address>:<node port>
+    base_url: str                     # http(s)://<address>:<node port>
     host: str                         # the Host header the ingress routes on
     name: str                         # the InferenceService
     served_name: str                  # the name in /v1/models/<name>
@@ -69,8 +69,11 @@ def choose_model(models: Sequence[Model], wanted: Optional[str], stack: str) -> 
 
 
 def from_stack(stack: str, wanted: Optional[str], stacks_dir: Optional[Path] = None,
-               tool: str = "") -> Endpoint:
-    """The model's endpoint from stacks/Pulumi.<stack>.yaml (no SSH key or CLI needed)."""
+               tool: str = "", https: bool = False) -> Endpoint:
+    """The model's endpoint from stacks/Pulumi.<stack>.yaml (no SSH key or CLI needed).
+    In Serverless a model that needs a token is called over https (the gateway refuses
+    its hosts on port 80), and so is any model when `https` (a CA file was given); in
+    RawDeployment the gateway has no TLS and every model is on http."""
     config = parse_stack_file(stack, stacks_dir, path_exists=lambda _: True)
     if tool:
         print_warnings(config, tool)
@@ -78,8 +81,10 @@ def from_stack(stack: str, wanted: Optional[str], stacks_dir: Optional[Path] = N
     model = choose_model(serving.models, wanted, stack)
     address = config.control_plane.address
     bracketed = f"[{address}]" if ":" in address else address
+    over_https = serving.serverless and (https or config.access.protects(model))
     return Endpoint(
-        base_url=f"http://{bracketed}:{serving.ingress_node_port}",
+        base_url=f"https://{bracketed}:{serving.https_node_port}" if over_https else
+        f"http://{bracketed}:{serving.ingress_node_port}",
         host=model_host(serving.deployment_mode, model.name, model.namespace,
                         serving.ingress_domain),
         name=model.name, served_name=model.served_name, namespace=model.namespace,
@@ -96,11 +101,17 @@ def given(url: str, host: str, wanted: str) -> Endpoint:
 def from_outputs(models: Mapping[str, Mapping], key: str) -> Endpoint:
     """A model's endpoint from the stack output `models` (keyed `namespace/name`): its
     URL's address and port, its Host header, the name its server answers to
-    (`servedModels`, else the model's name) and, where `needsToken`, its project."""
+    (`servedModels`, else the model's name) and, where `needsToken`, its project.
+    A model marked `httpsOnly` (protected, Serverless) is called at the same address
+    on the port of its `httpsUrl`, over https."""
     entry = models[key]
     url = str(entry["url"])
     scheme, _, rest = url.partition("://")
     base_url = f"{scheme}://{rest.split('/', 1)[0]}"
+    if entry.get("httpsOnly"):
+        https_port = str(entry["httpsUrl"]).split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+        address = rest.split("/", 1)[0].rsplit(":", 1)[0]
+        base_url = f"https://{address}:{https_port}"
     served = list(entry.get("servedModels") or [entry["name"]])
     return Endpoint(base_url=base_url, host=str(entry["host"]), name=str(entry["name"]),
                     served_name=served[0], namespace=entry.get("namespace"),
@@ -161,5 +172,9 @@ def refusal(status: int, url: str, host: str, model: str, token_sent: bool) -> O
                "stack file)" if token_sent else
                f"no token was sent; give one of the project's tokens with --token-file or "
                f"{TOKEN_ENV} ({TOKENS_HINT})")
+        if url.startswith("http:"):
+            why += ("; or the model is protected and, in Serverless, answers only over https "
+                    "(the gateway's HTTPS port, output ingressHttpsPort; --ca-file with the "
+                    "stack's CA, from ingressCaCertificate)")
         return f"access to model {model!r} denied (HTTP 403 from {url}, Host {host}): {why}."
     return None

@@ -15,21 +15,23 @@ NAMESPACE = "istio-system"
 GATEWAY_RELEASE = "istio-ingressgateway"
 
 
-def gateway_values(node_port: int) -> dict:
+def gateway_values(node_port: int, https_node_port: int) -> dict:
     """The gateway chart's Service as a NodePort (kubeadm has no load balancer).
 
     The chart replaces the whole ports list when it is set, so all three ports
-    are given; only http2 gets a fixed node port.
+    are given; http2 and https get fixed node ports (`serving.ingressNodePort`,
+    `serving.httpsNodePort`).
     """
     return {"service": {"type": "NodePort", "ports": [
         {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
         {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": node_port},
-        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443},
+        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443,
+         "nodePort": https_node_port},
     ]}}
 
 
 class Istio(pulumi.ComponentResource):
-    def __init__(self, cluster: ClusterHandle, node_port: int,
+    def __init__(self, cluster: ClusterHandle, node_port: int, https_node_port: int,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:serving:Istio", "istio", None, opts)
         repo = k8s.helm.v3.RepositoryOptsArgs(repo=versions.ISTIO_CHART_REPO)
@@ -43,5 +45,5 @@ class Istio(pulumi.ComponentResource):
         self.base = release("istio-base", "base", {}, [cluster.ready])
         self.istiod = release("istiod", "istiod", {}, [self.base])
         # The gateway's pod template is filled in by istiod's injector: istiod first.
-        self.gateway = release(GATEWAY_RELEASE, "gateway", gateway_values(node_port), [self.istiod])
+        self.gateway = release(GATEWAY_RELEASE, "gateway", gateway_values(node_port, https_node_port), [self.istiod])
         self.register_outputs({"version": self.istiod.version})

@@ -1,15 +1,18 @@
 """The serving layers, in dependency order, on the cluster's Kubernetes provider.
 
-    cert-manager  ||  Istio base -> istiod -> ingress gateway (NodePort)
+    cert-manager  ||  Istio base -> istiod -> ingress gateway (NodePort: HTTP and HTTPS)
+    the gateway's certificate: stack CA or the operator's  [after cert-manager, the gateway]
                                               -> token checks and policies   [with projects]
     NetworkPolicies: projects', the activator's, the gateway's     [with projects]
     Knative CRDs -> core -> net-istio, config-domain      [after Istio; Serverless only]
+                         -> net-istio's Gateway gets the HTTPS server [after the certificate]
     KServe CRDs -> controller + cluster runtimes          [after cert-manager's webhook serves, after Knative]
     custom runtimes, InferenceServices                    [after KServe's webhook serves, and the policies]
     smoke prediction through the ingress                  [after the model is Ready]
 """
 from __future__ import annotations
 
+import base64
 import json
 from typing import Mapping, Optional
 
@@ -23,6 +26,7 @@ from components.cluster.commands import node_command
 from components.serving.cert_manager import CertManager
 from components.serving.config import Model, ServingConfig
 from components.serving.context import ClusterHandle
+from components.serving.gateway_tls import GatewayTls
 from components.serving.istio import Istio
 from components.serving.knative import KnativeServing
 from components.serving.kserve import KServe
@@ -36,10 +40,18 @@ from components.serving.v1_protocol import (
 IMAGE_SMOKE_FORMATS = ("tensorflow",)
 
 
-def curl_command(url: str, host: str, token_variable: Optional[str] = None) -> str:
+def curl_command(url: str, host: str, token_variable: Optional[str] = None,
+                 resolve_to: Optional[str] = None) -> str:
     """`token_variable`: the shell variable that holds the token; the command names
-    it and never contains the token itself."""
+    it and never contains the token itself. `resolve_to`: an https URL names the
+    model's host (the certificate's name), reached at this address, with the CA in
+    ca.pem (`pulumi stack output ingressCaCertificate > ca.pem`)."""
     auth = f"-H \"Authorization: Bearer ${token_variable}\" " if token_variable else ""
+    if resolve_to:
+        port = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+        address = f"[{resolve_to}]" if ":" in resolve_to else resolve_to
+        return (f"curl -sS --cacert ca.pem --resolve {host}:{port}:{address} {auth}"
+                f"-H 'Content-Type: application/json' -d @input.json {url}")
     return (f"curl -sS -H 'Host: {host}' {auth}-H 'Content-Type: application/json' "
             f"-d @input.json {url}")
 
@@ -66,8 +78,15 @@ class Serving(pulumi.ComponentResource):
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cert_manager = CertManager(cluster, opts=child)
-        self.istio = Istio(cluster, serving.ingress_node_port, opts=child)
+        self.istio = Istio(cluster, serving.ingress_node_port, serving.https_node_port,
+                           opts=child)
+        self.tls = GatewayTls(cluster, serving, self.cert_manager.webhook_ready,
+                              self.istio.gateway, opts=child)
+        # The stack's CA (PEM; public), or None with the operator's own certificate.
+        self.ingress_ca_certificate = self.tls.ca_certificate
         self.access = access = access or AccessConfig()
+        self.serving_tls = serving.tls
+        self.serving_serverless = serving.serverless
         self.ingress_tokens = IngressTokens(cluster, access, serving, after=[self.istio.gateway],
                                             opts=child) if access.projects else None
         self.tokens = self.ingress_tokens.tokens if self.ingress_tokens else {}
@@ -77,7 +96,8 @@ class Serving(pulumi.ComponentResource):
             self.knative = KnativeServing(cluster, serving.ingress_domain,
                                           after_istio=self.istio.gateway, opts=child,
                                           hpa_class=uses_knative_hpa(serving))
-            kserve_after += [self.knative.net_istio, self.knative.config_domain]
+            kserve_after += [self.knative.net_istio, self.knative.config_domain,
+                             self.tls.serve_on_knative_gateway(cluster, self.knative.net_istio)]
             kserve_after += [self.knative.hpa] if self.knative.hpa else []
         self.kserve = KServe(cluster, serving, after=kserve_after, opts=child)
         # Nothing reaches a project's pods around the gateway (docs/threat-model.md).
@@ -94,17 +114,32 @@ class Serving(pulumi.ComponentResource):
 
         self.ingress_address = cluster.control_plane_address
         self.ingress_port = serving.ingress_node_port
+        self.https_port = serving.https_node_port
         # Keyed by `namespace/name`: one model name may be used in two namespaces.
         self.models = {}
         for model in serving.models:
             host = model_host(serving.deployment_mode, model.name, model.namespace,
                               serving.ingress_domain)
             # TorchServe answers under the name in its model_snapshot, not the model's.
-            url = predict_url(self.ingress_address, self.ingress_port, model.served_name)
             protected = access.protects(model)
+            url = predict_url(self.ingress_address, self.ingress_port, model.served_name)
+            # A protected model answers only over HTTPS (the gateway refuses its hosts on 80):
+            # `httpsUrl` names its host, which resolves to ingressAddress (curl --resolve).
+            https_url = predict_url(host, self.https_port, model.served_name, scheme="https")
             self.models[model.key] = {"name": model.name, "namespace": model.namespace,
                                       "host": host, "url": url,
-                                      "curl": curl_command(url, host, "TOKEN" if protected else None)}
+                                      "curl": curl_command(https_url if protected and
+                                                           serving.serverless else url,
+                                                           host, "TOKEN" if protected else None,
+                                                           self.ingress_address if protected
+                                                           and serving.serverless else None)}
+            if serving.serverless:
+                # HTTPS is served on net-istio's Gateway only: RawDeployment's Kubernetes
+                # Ingresses carry no TLS (docs/threat-model.md), so no httpsUrl there.
+                self.models[model.key]["httpsUrl"] = https_url
+            if protected and serving.serverless:
+                # The gateway refuses this model's hosts on port 80: clients use httpsUrl.
+                self.models[model.key]["httpsOnly"] = True
             if model.served_names:
                 self.models[model.key]["servedModels"] = list(model.served_names)
             if access.project_of(model.namespace):
@@ -118,7 +153,8 @@ class Serving(pulumi.ComponentResource):
                 cluster, first, storage.model_revision(first) if storage else "")
         self.smoke_prediction = self.smoke.stdout.apply(summarize_prediction) if self.smoke else None
         self.register_outputs({"ingressAddress": self.ingress_address,
-                               "ingressPort": self.ingress_port, "models": self.models})
+                               "ingressPort": self.ingress_port, "httpsPort": self.https_port,
+                               "models": self.models})
 
     def _smoke_prediction(self, cluster: ClusterHandle, model: Model, files_revision: str = ""):
         """One V1 request to the first model, from the control plane, through the
@@ -128,19 +164,37 @@ class Serving(pulumi.ComponentResource):
             f" canary {model.canary.storage_uri} {model.canary.traffic_percent}%"
             if model.canary else "") + (f" files {files_revision}" if files_revision else "")
         # MODEL_REVISION only makes the prediction run again when the model changes.
-        env = {"URL": entry["url"], "HOST_HEADER": entry["host"], "MODEL_REVISION": revision}
+        https = self.access.protects(model) and self.serving_serverless
+        env = {"URL": entry["httpsUrl"] if https else entry["url"], "HOST_HEADER": entry["host"],
+               "MODEL_REVISION": revision}
+        if https:
+            # The model's host resolves to the node's address; curl checks the certificate.
+            env["RESOLVE"] = f"{entry['host']}:{self.https_port}:{self.ingress_address}"
         body: Optional[str] = request_body(SMOKE_IMAGE_JPEG, key="smoke")
         if model.format not in IMAGE_SMOKE_FORMATS:
-            env.update(URL=status_url(self.ingress_address, self.ingress_port, model.served_name),
+            env.update(URL=status_url(entry["host"], self.https_port, model.served_name, "https")
+                       if https else
+                       status_url(self.ingress_address, self.ingress_port, model.served_name),
                        METHOD="GET")
             body = None
+        first_lines: list = []
+        if https:
+            # The CA first on stdin, base64 on one line (CA_ON_STDIN): the stack's CA, or
+            # the operator's certificate as the trust anchor (curl accepts a partial chain).
+            ca = self.ingress_ca_certificate if self.serving_tls is None else \
+                pulumi.Output.secret(self.serving_tls.certificate)
+            env["CA_ON_STDIN"] = "1"
+            first_lines.append(pulumi.Output.from_input(ca).apply(
+                lambda pem: base64.b64encode((pem or "").encode()).decode()))
         stdin: Optional[pulumi.Input[str]] = body
         caller = self.access.caller_token(model)
         if caller is not None:
-            # The token goes first on stdin, a secret input: never on a command line.
+            # The token goes next on stdin, a secret input: never on a command line.
             env["TOKEN_ON_STDIN"] = "1"
-            token = self.tokens[token_key(caller[0].name, caller[1].name)]
-            stdin = pulumi.Output.secret(token.apply(lambda value: f"{value}\n{body or ''}"))
+            first_lines.append(self.tokens[token_key(caller[0].name, caller[1].name)])
+        if first_lines:
+            stdin = pulumi.Output.secret(pulumi.Output.all(*first_lines).apply(
+                lambda lines: "".join(f"{line}\n" for line in lines) + (body or "")))
         return node_command(
             f"smoke-predict-{model.namespace}-{model.name}", cluster.control_plane_connection,
             "smoke-predict.sh", env, stdin=stdin,

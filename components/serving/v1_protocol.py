@@ -45,14 +45,14 @@ def predict_path(model: str) -> str:
     return f"/v1/models/{model}:predict"
 
 
-def predict_url(address: str, port: int, model: str) -> str:
+def predict_url(address: str, port: int, model: str, scheme: str = "http") -> str:
     host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{port}{predict_path(model)}"
+    return f"{scheme}://{host}:{port}{predict_path(model)}"
 
 
-def status_url(address: str, port: int, model: str) -> str:
+def status_url(address: str, port: int, model: str, scheme: str = "http") -> str:
     """`GET /v1/models/<model>`: 200 once the model server has the model ready."""
-    return predict_url(address, port, model).removesuffix(":predict")
+    return predict_url(address, port, model, scheme).removesuffix(":predict")
 
 
 def build_request(image: bytes, key: str = "1") -> dict:

@@ -79,15 +79,19 @@ def prediction_requests(models: dict, tokens: dict) -> list[tuple[str, "Endpoint
     return requests
 
 
-def test_a_prediction_through_the_ingress(first_up):
+def test_a_prediction_through_the_ingress(first_up, tmp_path):
     sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
     from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, parse_predictions
     from predict import predict
     outputs = first_up.outputs
     tokens = outputs["tokens"].value if "tokens" in outputs else {}
+    # Protected models are called over https, checked against the stack's CA.
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(outputs["ingressCaCertificate"].value or "")
     for key, endpoint, token in prediction_requests(outputs["models"].value, tokens):
         answer = predict(endpoint.base_url, endpoint.host, endpoint.served_name, SMOKE_IMAGE_JPEG,
-                         token=token)
+                         token=token, ca_file=ca_file if endpoint.base_url.startswith("https:")
+                         else None)
         predictions = parse_predictions(answer)
         assert predictions and predictions[0].scores, f"{key}: {answer}"
 
