@@ -64,9 +64,9 @@ from components.serving.command_line import (  # noqa: E402
     EXIT_TLS, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file,
     read_json_body)
 from components.serving.endpoints import (  # noqa: E402
-    Endpoint, EndpointError, TokenNeeded, from_stack, given, read_token, refusal, require_token)
+    Endpoint, EndpointError, TokenNeeded, from_stack_with_token, given, read_token, refusal)
 from components.serving.transport import (  # noqa: E402
-    CA_ENV, INSECURE_FLAG, TlsError, ca_file_of, check_token_transport, tls_context, tls_failure)
+    TlsError, add_tls_arguments, ca_file_of, check_token_transport, tls_context, tls_failure)
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body  # noqa: E402
 
 
@@ -126,11 +126,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                       "instead of an image (a V1 request of your own, e.g. for TorchServe)")
     parser.add_argument("--token", help="bearer token (or --token-file, or $KSERVE_TOKEN)")
     parser.add_argument("--token-file", help="file holding the bearer token")
-    parser.add_argument("--ca-file", type=Path,
-                        help=f"the CA (PEM) the gateway's certificate must chain to (or ${CA_ENV}; "
-                             "pulumi stack output ingressCaCertificate > ca.pem)")
-    parser.add_argument(INSECURE_FLAG, dest="insecure_token_over_http", action="store_true",
-                        help="send the token even over plain http (anyone on the path can read it)")
+    add_tls_arguments(parser)
     parser.add_argument("--kubeconfig", help="kubeconfig to read the replicas with")
     parser.add_argument("--prometheus", help="read the replicas from this Prometheus URL instead")
     parser.add_argument("--no-replicas", action="store_true", help="do not read replicas")
@@ -150,15 +146,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         token = read_token(args.token, args.token_file)
         ca_file = ca_file_of(args.ca_file)
         if args.stack:
-            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "loadtest.py",
-                                  https=ca_file is not None)
-            require_token(endpoint, token, args.stack)
-            if token and not endpoint.project:
-                # The stack says the model needs none: a token (from $KSERVE_TOKEN, say)
-                # is not sent where it is not needed.
-                print(f"loadtest.py: model {endpoint.label!r} needs no token: none is sent",
-                      file=sys.stderr)
-                token = None
+            endpoint, token = from_stack_with_token(args.stack, args.model, args.stacks_dir,
+                                                    "loadtest.py", token, https=ca_file is not None)
             endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host:
             endpoint = given(args.url, args.host, args.model)

@@ -57,9 +57,9 @@ from components.serving.command_line import (  # noqa: E402
     EXIT_TLS, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file,
     read_json_body)
 from components.serving.endpoints import (  # noqa: E402
-    TOKEN_ENV, EndpointError, TokenNeeded, from_stack, given, read_token, refusal, require_token)
+    TOKEN_ENV, EndpointError, TokenNeeded, from_stack_with_token, given, read_token, refusal)
 from components.serving.transport import (  # noqa: E402
-    CA_ENV, INSECURE_FLAG, ca_file_of, check_token_transport, opener, tls_context, tls_failure)
+    add_tls_arguments, ca_file_of, check_token_transport, opener, tls_context, tls_failure)
 from components.serving.v1_protocol import parse_predictions, predict_path, request_body  # noqa: E402
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kserve-cluster"
@@ -172,25 +172,14 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="file holding the project token for a model in a project")
     parser.add_argument("--token", help=f"the token itself (prefer --token-file or ${TOKEN_ENV}: "
                                         "a command line is visible to other users)")
-    parser.add_argument("--ca-file", type=Path,
-                        help=f"the CA (PEM) the gateway's certificate must chain to (or ${CA_ENV}; "
-                             "pulumi stack output ingressCaCertificate > ca.pem)")
-    parser.add_argument(INSECURE_FLAG, dest="insecure_token_over_http", action="store_true",
-                        help="send the token even over plain http (anyone on the path can read it)")
+    add_tls_arguments(parser)
     args = parser.parse_args(argv)
     try:
         token = read_token(args.token, args.token_file)
         ca_file = ca_file_of(args.ca_file)
         if args.stack:
-            endpoint = from_stack(args.stack, args.model, args.stacks_dir, "predict.py",
-                                  https=ca_file is not None)
-            require_token(endpoint, token, args.stack)
-            if token and not endpoint.project:
-                # The stack says the model needs none: a token (from $KSERVE_TOKEN, say)
-                # is not sent where it is not needed.
-                print(f"predict.py: model {endpoint.label!r} needs no token: none is sent",
-                      file=sys.stderr)
-                token = None
+            endpoint, token = from_stack_with_token(args.stack, args.model, args.stacks_dir,
+                                                    "predict.py", token, https=ca_file is not None)
             endpoint = endpoint.elsewhere(args.url, args.host)
         elif args.url and args.host and args.model:
             endpoint = given(args.url, args.host, args.model)

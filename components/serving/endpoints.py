@@ -9,6 +9,8 @@ both explain why in the same words (`refusal`).
 """
 from __future__ import annotations
 
+import sys
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +160,19 @@ def require_token(endpoint: Endpoint, token: Optional[str], stack: Optional[str]
             f"tokens: {TOKENS_HINT}" + (f" --stack {stack}" if stack else "") +
             f", then pass the `{endpoint.project}/<name>` value with --token-file FILE or "
             f"{TOKEN_ENV}.")
+
+
+def from_stack_with_token(stack: str, wanted: Optional[str], stacks_dir: Optional[Path], tool: str,
+                          token: Optional[str], https: bool) -> tuple[Endpoint, Optional[str]]:
+    """The model's endpoint from the stack file, and the token to send to it: a
+    protected model without one is refused (`require_token`), and a model the stack
+    says needs none gets none (a $KSERVE_TOKEN is not sent where it is not needed)."""
+    endpoint = from_stack(stack, wanted, stacks_dir, tool, https=https)
+    require_token(endpoint, token, stack)
+    if token and not endpoint.project:
+        print(f"{tool}: model {endpoint.label!r} needs no token: none is sent", file=sys.stderr)
+        token = None
+    return endpoint, token
 
 
 def refusal(status: int, url: str, host: str, model: str, token_sent: bool) -> Optional[str]:

@@ -31,6 +31,15 @@ class TlsError(Exception):
     """The gateway's certificate is not trusted, or the TLS handshake failed."""
 
 
+def add_tls_arguments(parser) -> None:
+    """The TLS options predict.py and loadtest.py share: `--ca-file` and INSECURE_FLAG."""
+    parser.add_argument("--ca-file", type=Path,
+                        help=f"the CA (PEM) the gateway's certificate must chain to (or ${CA_ENV}; "
+                             f"{CA_HINT})")
+    parser.add_argument(INSECURE_FLAG, dest="insecure_token_over_http", action="store_true",
+                        help="send the token even over plain http (anyone on the path can read it)")
+
+
 def ca_file_of(given: Optional[Path], environ: Optional[Mapping[str, str]] = None) -> Optional[Path]:
     """--ca-file, else $KSERVE_CA_FILE; None when neither."""
     if given is not None:
