@@ -50,38 +50,16 @@ def main(argv: Optional[list[str]] = None, executor_for=None) -> int:
     node = config.control_plane
     out = args.out or default_out(args.stack)
     try:
-        with (executor_for or ssh_executor)(config, node, args.key_file) as executor:
+        if executor_for is None:
+            from components.backup.ssh import ssh_executor as executor_for  # tests need no paramiko
+        with executor_for(config, node, args.key_file) as executor:
             fetched = take_and_fetch(executor, out)
-    except BackupError as error:
-        print(f"backup.py: {node.name}: {error}", file=sys.stderr)
-        return 1
-    except (ConfigError, OSError) as error:
+    except (BackupError, ConfigError, OSError) as error:
         print(f"backup.py: {node.name}: {error}", file=sys.stderr)
         return 1
     print(f"{fetched.path}  {fetched.size} bytes  sha256 {fetched.sha256}  (from {node.name}; "
           f"nfs copy: {fetched.node_fields.get('nfs', 'off')})")
     return 0
-
-
-def ssh_executor(config, node, key_file):
-    """A context manager giving an SshExecutor for `node` (imported late: tests need no paramiko)."""
-    from contextlib import contextmanager
-
-    from components.backup.ssh import SshExecutor
-    from components.preflight.ssh import connect, describe_error, quiet_paramiko_logs
-    from scripts.preflight import credentials
-
-    @contextmanager
-    def opened():
-        quiet_paramiko_logs()
-        try:
-            with connect(node, config.ssh, credentials(config, key_file)) as (client, _):
-                yield SshExecutor(client)
-        except (BackupError, ConfigError):
-            raise
-        except Exception as error:  # a connection failure, said in one line
-            raise BackupError(describe_error(error)) from error
-    return opened()
 
 
 if __name__ == "__main__":

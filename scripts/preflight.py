@@ -14,7 +14,6 @@ Exit status: 0 passed (maybe with warnings), 1 a check failed, 2 bad usage or co
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,23 +33,11 @@ from components.monitoring.values import monitoring_memory_mb  # noqa: E402
 from components.preflight.checks import evaluate, parse_facts  # noqa: E402
 from components.preflight.gate import facts_inputs  # noqa: E402
 from components.preflight.ssh import (  # noqa: E402
-    Credentials, connect, describe_error, fetch_host_key, fingerprint, quiet_paramiko_logs, run)
+    Credentials, connect, credentials, describe_error, fetch_host_key, fingerprint,
+    quiet_paramiko_logs, run)
 from components.preflight.host_key_pins import set_host_keys  # noqa: E402
 from components.stack_config import ConfigError, Node, StackConfig  # noqa: E402
 from components.stack_file import parse_stack_file, print_warnings, stack_file  # noqa: E402
-
-
-def credentials(config: StackConfig, key_file: Optional[str]) -> Credentials:
-    key_file = key_file or os.environ.get("SSH_KEY_FILE") or config.ssh.private_key_path
-    if key_file:
-        return Credentials(private_key=Path(os.path.expanduser(key_file)).read_text())
-    if os.environ.get("SSH_AUTH_SOCK"):
-        return Credentials(use_agent=True)
-    default = Path.home() / ".ssh" / "id_ed25519"
-    if default.is_file():
-        return Credentials(private_key=default.read_text())
-    raise ConfigError(["no SSH key: pass --key-file, set SSH_KEY_FILE or ssh.privateKeyPath, "
-                       "or start an SSH agent"])
 
 
 def gather(node: Node, config: StackConfig, creds: Credentials) -> tuple[Optional[str], Optional[str], Optional[float]]:

@@ -72,7 +72,7 @@ def main(argv: Optional[list[str]] = None, executor_for=None,
         print("restore.py: not confirmed; nothing was changed.", file=sys.stderr)
         return 3
     if executor_for is None:
-        from scripts.backup import ssh_executor as executor_for
+        from components.backup.ssh import ssh_executor as executor_for  # tests need no paramiko
     try:
         with executor_for(config, node, args.key_file) as executor:
             result = upload_and_restore(executor, args.snapshot,

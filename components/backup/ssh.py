@@ -1,9 +1,14 @@
 """The Executor of components/backup/remote.py over one paramiko connection."""
 from __future__ import annotations
 
-from typing import BinaryIO
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator, Optional
 
 import paramiko
+
+from components.backup.remote import BackupError
+from components.preflight.ssh import connect, credentials, describe_error, quiet_paramiko_logs
+from components.stack_config import ConfigError, Node, StackConfig
 
 CHUNK = 1 << 20
 TIMEOUT = 1800.0  # a restore waits up to 5 minutes for health; a big snapshot takes a while
@@ -43,3 +48,17 @@ class SshExecutor:
         channel.shutdown_write()
         err = channel.makefile_stderr("rb").read()
         return channel.recv_exit_status(), err.decode(errors="replace")
+
+
+@contextmanager
+def ssh_executor(config: StackConfig, node: Node, key_file: Optional[str]) -> Iterator[SshExecutor]:
+    """An SshExecutor on `node`, connected as scripts/preflight.py connects (bastion,
+    pinned host keys); a connection failure is a BackupError said in one line."""
+    quiet_paramiko_logs()
+    try:
+        with connect(node, config.ssh, credentials(config, key_file)) as (client, _):
+            yield SshExecutor(client)
+    except (BackupError, ConfigError):
+        raise
+    except Exception as error:  # a connection failure, said in one line
+        raise BackupError(describe_error(error)) from error

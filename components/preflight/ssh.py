@@ -13,11 +13,12 @@ import os
 import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Optional
 
 import paramiko
 
-from components.stack_config import Node, SshSettings
+from components.stack_config import ConfigError, Node, SshSettings, StackConfig
 
 CONNECT_TIMEOUT = 10.0
 
@@ -55,6 +56,21 @@ class Credentials:
         elif self.key_path:
             kwargs["key_filename"] = os.path.expanduser(self.key_path)
         return kwargs
+
+
+def credentials(config: StackConfig, key_file: Optional[str]) -> Credentials:
+    """The key the tools log in with: --key-file, $SSH_KEY_FILE, ssh.privateKeyPath,
+    an SSH agent, or ~/.ssh/id_ed25519, in that order."""
+    key_file = key_file or os.environ.get("SSH_KEY_FILE") or config.ssh.private_key_path
+    if key_file:
+        return Credentials(private_key=Path(os.path.expanduser(key_file)).read_text())
+    if os.environ.get("SSH_AUTH_SOCK"):
+        return Credentials(use_agent=True)
+    default = Path.home() / ".ssh" / "id_ed25519"
+    if default.is_file():
+        return Credentials(private_key=default.read_text())
+    raise ConfigError(["no SSH key: pass --key-file, set SSH_KEY_FILE or ssh.privateKeyPath, "
+                       "or start an SSH agent"])
 
 
 def _load_key(text: str) -> paramiko.PKey:
