@@ -52,16 +52,13 @@ def parse_monitoring(problems: Problems, raw: Any, password: Any, secret_keys: f
                      DEFAULT_GRAFANA_NODE_PORT, low, high,
                      f"pick a free node port, a whole number from {low} to {high}, "
                      f"e.g. {DEFAULT_GRAFANA_NODE_PORT}.")
-    if port == serving.ingress_node_port:
-        problems.add("monitoring.grafanaNodePort", port,
-                     "the Istio ingress gateway already has this node port "
-                     "(serving.ingressNodePort).",
-                     f"pick another, e.g. {DEFAULT_GRAFANA_NODE_PORT}"
-                     if port != DEFAULT_GRAFANA_NODE_PORT else "pick another, e.g. 30301.")
-    elif port == serving.https_node_port:
-        problems.add("monitoring.grafanaNodePort", port,
-                     "the Istio ingress gateway's HTTPS port already has this node port "
-                     "(serving.httpsNodePort).",
+    # The HTTP port's message wins should the two ever be one (serving refuses that).
+    taken = {serving.https_node_port: "the Istio ingress gateway's HTTPS port already has this "
+                                      "node port (serving.httpsNodePort).",
+             serving.ingress_node_port: "the Istio ingress gateway already has this node port "
+                                        "(serving.ingressNodePort)."}
+    if port in taken:
+        problems.add("monitoring.grafanaNodePort", port, taken[port],
                      f"pick another, e.g. {DEFAULT_GRAFANA_NODE_PORT}"
                      if port != DEFAULT_GRAFANA_NODE_PORT else "pick another, e.g. 30301.")
     retention = given.get("retention", DEFAULT_RETENTION)
