@@ -33,8 +33,8 @@ def install_inputs(backup: BackupConfig) -> dict[str, str]:
 
 def backup_output(backup: BackupConfig, control_planes: list[Node]) -> dict:
     """What `up` knows about the snapshots (the `backup` output): when and where.
-    The last snapshot's time, size and sha256 exist only after the timer ran:
-    `scripts/backup.py STACK --status` reads them from the nodes."""
+    The last snapshot's time, size and sha256 exist only after the timer ran: they
+    are in `last` in the snapshot directory on the node (docs/operations.md)."""
     return {
         "schedule": backup.schedule,
         "keep": backup.keep,
