@@ -39,6 +39,11 @@ if [ -z "$name" ] || [ -z "$peer" ] || [ -z "$data" ]; then
 fi
 case "$peer" in *,*) die "etcd advertises several peer URLs ($peer): not a layout this script restores." ;; esac
 members=$(sed -n 's/^ *- --initial-cluster=//p' "$MANIFESTS/etcd.yaml" | head -n1)
+# Where etcd answers once restored: the client URL etcd.yaml advertises (the node's
+# address, in the server certificate), or kubeadm's other listener on 127.0.0.1.
+endpoint=$(flag advertise-client-urls)
+endpoint=${endpoint%%,*}
+endpoint=${endpoint:-https://127.0.0.1:2379}
 case "$members" in *,*) die "etcd.yaml names several members ($members): restoring more than one control plane is not supported yet." ;; esac
 
 put_back() {
@@ -81,7 +86,7 @@ systemctl restart kubelet
 trap - ERR
 
 deadline=$((SECONDS + HEALTH_TIMEOUT_SECONDS))
-until ETCDCTL_API=3 "$ETCDCTL" --endpoints https://127.0.0.1:2379 --cacert "$PKI/ca.crt" \
+until ETCDCTL_API=3 "$ETCDCTL" --endpoints "$endpoint" --cacert "$PKI/ca.crt" \
     --cert "$PKI/healthcheck-client.crt" --key "$PKI/healthcheck-client.key" \
     endpoint health >/dev/null 2>&1; do
   [ "$SECONDS" -lt "$deadline" ] || die "etcd is not healthy ${HEALTH_TIMEOUT_SECONDS}s after the restore: see crictl logs for the etcd container."

