@@ -20,7 +20,14 @@ Each size runs --repeat times (3 by default); then T(largest)/T(1) of each
 round and their median, against the goal T(20)/T(1) <= 1.3 at --scale 10 (a
 figure, not a test).
 
+With --etcd-keys N (10000 in the issue), instead: a one-node lab whose real
+etcd (tests/lab/etcd.py) holds N keys of 1 KiB, and per round the time and size of
+a snapshot taken by the timer's program, the time of scripts/backup.py (snapshot
+and copy to this machine) and of scripts/restore.py (upload, restore, etcd and the
+API server healthy again: the recovery time), each as the user would see it.
+
 Usage: sudo scripts/bench_lab.py [--scale 100] [--sizes 1,3,10,20] [--repeat 3] [--steps]
+       sudo scripts/bench_lab.py --etcd-keys 10000 [--repeat 3]
 """
 from __future__ import annotations
 
@@ -295,11 +302,15 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,3,10,20")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every size (median of them)")
     parser.add_argument("--steps", action="store_true", help="print the per-step table of each run")
+    parser.add_argument("--etcd-keys", type=int, default=0,
+                        help="benchmark snapshot and restore of an etcd holding this many keys instead")
     args = parser.parse_args()
     reason = unavailable_reason()
     if reason:
         print(f"cannot run the lab here: {reason}", file=sys.stderr)
         return 2
+    if args.etcd_keys:
+        return bench_etcd(args.etcd_keys, args.repeat)
     print(f"step durations: real estimates / {args.scale:g}; lab node start-up not included in wall; "
           f"{os.cpu_count()} CPUs; {args.repeat} round(s)")
     print(HEAD, flush=True)
@@ -322,6 +333,62 @@ def main() -> int:
         verdict = "met" if median <= GOAL_RATIO else "NOT met"
         print(f"median T({found[0][0]})/T(1) over {len(found)} round(s) = {median:.2f} "
               f"(goal at --scale 10: T(20)/T(1) <= {GOAL_RATIO}: {verdict} at --scale {args.scale:g})")
+    return 0
+
+
+# --- snapshot and restore of a lab etcd holding many keys -------------------------------
+
+def bench_etcd(keys: int, repeat: int) -> int:
+    import tempfile
+
+    import yaml
+
+    from lab import etcd
+    import backup as backup_py
+    import restore as restore_py
+    print(f"one control plane, real etcd with {keys} keys of 1 KiB (+ the lab's own); "
+          f"{os.cpu_count()} CPUs; {repeat} round(s)")
+    print(f"{'round':>5} {'keys':>6} {'fill s':>7} {'snapshot s':>10} {'size MB':>8} "
+          f"{'backup.py s':>11} {'restore.py s':>12} {'keys after':>10}", flush=True)
+    with Lab() as lab, tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        [node] = lab.start(["cp1"])
+        runner = lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5),
+                            also_run=frozenset({"etcd-backup-install.sh"}))
+        config = lab.stack_config()
+        with etcd.lab_release(lab), contextlib.redirect_stderr(io.StringIO()):
+            runner.up(config, lab.key.private_openssh)
+        (work / "stacks").mkdir()
+        (work / "stacks" / "Pulumi.bench.yaml").write_text(yaml.safe_dump(
+            {"config": {f"kserve-cluster:{k}": v for k, v in config.items()}}))
+        (work / "key").write_text(lab.key.private_openssh)
+        (work / "key").chmod(0o600)
+        common = ["--stacks-dir", str(work / "stacks"), "--key-file", str(work / "key")]
+        began = time.monotonic()
+        etcd.fill(node, keys)
+        fill_seconds = time.monotonic() - began
+        for number in range(1, repeat + 1):
+            began = time.monotonic()
+            out = node.run("env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "
+                           "/usr/local/sbin/kserve-etcd-snapshot").stdout
+            snapshot_seconds = time.monotonic() - began
+            size = int(dict(line.split("=", 1) for line in out.splitlines() if "=" in line)["size"])
+            target = work / f"out{number}"
+            began = time.monotonic()
+            with contextlib.redirect_stdout(io.StringIO()):
+                if backup_py.main(["bench", "--out", str(target), *common]) != 0:
+                    raise RuntimeError("backup.py failed")
+            backup_seconds = time.monotonic() - began
+            [saved] = sorted(target.glob("etcd-*.db"))
+            began = time.monotonic()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                if restore_py.main(["bench", str(saved), "--yes", *common]) != 0:
+                    raise RuntimeError("restore.py failed")
+            restore_seconds = time.monotonic() - began
+            after = etcd.count_keys(node, "/lab/bench/")
+            print(f"{number:>5} {keys:>6} {fill_seconds:>7.1f} {snapshot_seconds:>10.2f} "
+                  f"{size / 1e6:>8.2f} {backup_seconds:>11.2f} {restore_seconds:>12.2f} {after:>10}",
+                  flush=True)
     return 0
 
 

@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import hashlib
 import io
+import json
 import os
 import platform
 import shlex
@@ -206,3 +207,20 @@ def copy_ca(source, target) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(data)
         os.chmod(destination, 0o644 if name.endswith(".crt") else 0o600)
+
+
+def fill(node, count: int, value_bytes: int = 1024, prefix: str = "/lab/bench/") -> None:
+    """Put `count` keys of `value_bytes` each (about a small Kubernetes object) into the
+    node's member: etcdctl txn, 100 puts per transaction (etcd's --max-txn-ops is 128)."""
+    value = "v" * value_bytes
+    for first in range(0, count, 100):
+        ops = "".join(f"put {prefix}{i:06d} {value}\n" for i in range(first, min(first + 100, count)))
+        standins = node.lab.dir / "standins"
+        command = (f"LAB_STANDINS={shlex.quote(str(standins))} {shlex.quote(_node_python(node))} "
+                   f"{shlex.quote(str(standins / 'standin.py'))} etcd-member etcdctl txn")
+        node.run(command, input="\n" + ops + "\n\n", timeout=120)
+
+
+def count_keys(node, prefix: str = "/") -> int:
+    return int(json.loads(etcdctl(node, "get", prefix, "--prefix", "--count-only", "-w", "json")
+                          .stdout)["count"])
