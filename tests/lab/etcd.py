@@ -27,7 +27,6 @@ import atexit
 import contextlib
 import hashlib
 import io
-import json
 import os
 import platform
 import shlex
@@ -160,7 +159,11 @@ def member(node, verb: str, *args: str, check: bool = True):
     command = (f"LAB_STANDINS={shlex.quote(str(standins))} {shlex.quote(python)} "
                f"{shlex.quote(str(standins / 'standin.py'))} etcd-member {verb} "
                + " ".join(shlex.quote(a) for a in args))
-    return node.run(command, check=check, timeout=120)
+    result = node.run(command, check=False, timeout=120)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"etcd-member {verb} {' '.join(args)} on {node.name} failed "
+                           f"({result.returncode}): {result.stderr.strip()[-1500:]}")
+    return result
 
 
 def _node_python(node) -> str:
@@ -222,5 +225,5 @@ def fill(node, count: int, value_bytes: int = 1024, prefix: str = "/lab/bench/")
 
 
 def count_keys(node, prefix: str = "/") -> int:
-    return int(json.loads(etcdctl(node, "get", prefix, "--prefix", "--count-only", "-w", "json")
-                          .stdout)["count"])
+    out = etcdctl(node, "get", prefix, "--prefix", "--count-only", "-w", "fields").stdout
+    return int(next(line for line in out.splitlines() if line.startswith('"Count"')).split(":")[1])
