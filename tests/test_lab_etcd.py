@@ -9,13 +9,14 @@ scripts/backup.py and scripts/restore.py over SSH.
 """
 import json
 import subprocess
+import time
 
 import pytest
 import yaml
 
 from components.backup.config import SNAPSHOT_DIR
 from lab import etcd
-from lab.fixtures import lab_marks
+from lab.fixtures import lab_marks, runner_for
 from lab.runner import LabRunError, SshExecutor, lab_runner
 from scripts import backup as backup_py
 from scripts import restore as restore_py
@@ -169,3 +170,53 @@ def test_restore_py_brings_back_the_snapshot_k0sctl_style(lab, tmp_path, capsys)
     previous = said.out.split("previous etcd data kept in ", 1)[1].split()[0]
     assert previous.startswith("/var/lib/etcd.before-restore-")
     assert cp.exists(f"{previous}/member/snap/db"), "the data dir before the restore is kept"
+
+
+def test_members_join_leave_and_lose_quorum_for_real(lab):
+    """The functions the HA control planes build on (tests/lab/etcd.py): a second
+    member added the kubeadm way, quorum lost when one of two stops, a member removed."""
+    cp1, cp2 = lab.start(["cp1", "cp2"])
+    runner = runner_for(lab)  # the snapshot timer stays mocked: no release served here
+    runner.up(lab.stack_config(["cp1"]), lab.key.private_openssh)
+    first = f"https://{cp1.address}:2379"
+
+    etcd.copy_ca(cp1, cp2)
+    etcd.join(cp2, "cp2", cp2.address, first)
+    manifest = cp2.read("/etc/kubernetes/manifests/etcd.yaml")
+    assert "--initial-cluster-state=existing" in manifest
+    assert f"cp1=https://{cp1.address}:2380" in manifest and f"cp2=https://{cp2.address}:2380" in manifest
+    members = json.loads(etcd.etcdctl(cp1, "member", "list", "-w", "json").stdout)["members"]
+    assert sorted(m["name"] for m in members) == ["cp1", "cp2"]
+    etcd.etcdctl(cp1, "put", "/lab/shared", "from-cp1")
+    assert etcd.etcdctl(cp2, "get", "/lab/shared", "--print-value-only").stdout.strip() == "from-cp1"
+
+    # Two members, one stopped: no quorum, no write; back, and the write goes through.
+    etcd.stop(cp2)
+    lost = etcd.etcdctl(cp1, "put", "/lab/no-quorum", "x", check=False)
+    assert lost.returncode != 0
+    etcd.start(cp2)
+    for _ in range(50):
+        if etcd.etcdctl(cp1, "put", "/lab/quorum-again", "x", check=False).returncode == 0:
+            break
+    else:
+        pytest.fail("no quorum after the second member came back")
+
+    # With one of two members down not even the member list answers (it needs a
+    # quorum, as a removal does): a member is removed while it still runs.
+    etcd.stop(cp2)
+    assert etcd.etcdctl(cp1, "member", "list", check=False).returncode != 0
+    etcd.start(cp2)
+    # etcd's strict reconfiguration check refuses the removal ("unhealthy cluster")
+    # until the member that stays has been connected to its peer for 5 s.
+    for _ in range(40):
+        removal = etcd.member(cp1, "remove", "cp2", check=False)
+        if removal.returncode == 0:
+            break
+        assert "unhealthy cluster" in removal.stderr
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"cp2 could not be removed: {removal.stderr}")
+    etcd.stop(cp2)
+    members = json.loads(etcd.etcdctl(cp1, "member", "list", "-w", "json").stdout)["members"]
+    assert [m["name"] for m in members] == ["cp1"]
+    etcd.etcdctl(cp1, "put", "/lab/alone", "x")

@@ -1965,7 +1965,7 @@ def crictl_ps(args: list[str]) -> None:
     import etcd_member
     options, flags, _ = parse_flags(args, {"--name", "--state", "-o", "--output"},
                                     {"-q", "--quiet", "-a", "--all"},
-                                    lambda m: fail(f"crictl: flag provided but not defined: {m}"))
+                                    lambda m: fail(f"crictl: flag provided but not defined: {m.rsplit(' ', 1)[-1]}"))
     etcd_member.sync()
     running = {"etcd": etcd_member.pid()}
     pattern = re.compile(options.get("--name", ""))
