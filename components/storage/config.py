@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components.problems import (
-    DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_text,
+    DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_nfs_export, check_text,
     NamesInNamespaces, close_match, is_host, item_key)
 from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import is_quantity, parse_quantity
@@ -185,20 +185,8 @@ def _parse_settings(problems: Problems, raw: Any, have_stores: bool) -> StorageS
                      "remove storage.provisioner (nfs is then the default), or remove storage.nfs.")
     server = path = ""
     if provisioner == NFS:
-        server, path = nfs.get("server"), nfs.get("path")
-        if server is None:
-            problems.required("storage.nfs.server", "give the NFS server's address, e.g. 10.0.2.5.")
-        elif not is_host(server):
-            problems.add("storage.nfs.server", server, "not an IP address or host name.",
-                         "give the NFS server's address, e.g. 10.0.2.5.")
-        if path is None:
-            problems.required("storage.nfs.path", "give the exported directory, e.g. /exports/models.")
-        elif not isinstance(path, str) or not path.startswith("/"):
-            problems.add("storage.nfs.path", path, "not an absolute path.",
-                         "give the exported directory, e.g. /exports/models.")
-    return StorageSettings(provisioner=provisioner,
-                           nfs_server=server if isinstance(server, str) else "",
-                           nfs_path=path if isinstance(path, str) else "")
+        server, path = check_nfs_export(problems, "storage.nfs", nfs, "/exports/models")
+    return StorageSettings(provisioner=provisioner, nfs_server=server, nfs_path=path)
 
 
 # ---------------------------------------------------------------- model stores
