@@ -280,7 +280,7 @@ def kubernetes_apt_repo(minor: str) -> str:
     return KUBERNETES_APT_REPO_PATTERN.format(minor=minor)
 
 
-def _release_key(version: str) -> tuple[int, ...]:
+def release_key(version: str) -> tuple[int, ...]:
     """'v0.16.0' / 'knative-v1.19.9' / '1.28.10' -> (0, 16, 0) ... for comparisons."""
     return tuple(int(n) for n in re.findall(r"\d+", version.split("v", 1)[-1]))
 
@@ -331,14 +331,14 @@ class Train:
     def kserve_chart(self) -> str:
         """The controller chart: published as `kserve` up to v0.16, `kserve-resources` from
         v0.17 (charts/kserve-resources/Chart.yaml `name`)."""
-        name = "kserve-resources" if _release_key(self.kserve_version) >= (0, 17) else "kserve"
+        name = "kserve-resources" if release_key(self.kserve_version) >= (0, 17) else "kserve"
         return f"{KSERVE_CHARTS}/{name}"
 
     @property
     def kserve_runtimes_chart(self) -> str | None:
         """From v0.17 the cluster serving runtimes moved out of the controller chart into
         `kserve-runtime-configs` (values `kserve.servingruntime.enabled`)."""
-        if _release_key(self.kserve_version) >= (0, 17):
+        if release_key(self.kserve_version) >= (0, 17):
             return f"{KSERVE_CHARTS}/kserve-runtime-configs"
         return None
 
@@ -346,7 +346,7 @@ class Train:
         """The name this train's KServe gives a deployment mode. v0.16 renamed Serverless to
         Knative and RawDeployment to Standard (pkg/constants/constants.go; the old names are
         deprecated there). The stack key keeps accepting either name."""
-        new = _release_key(self.kserve_version) >= (0, 16)
+        new = release_key(self.kserve_version) >= (0, 16)
         aliases = {"Serverless": "Knative", "RawDeployment": "Standard"}
         if new:
             return aliases.get(mode, mode)
@@ -371,12 +371,12 @@ class Support:
     page: str
 
     def covers(self, version: str) -> bool:
-        return _release_key(version)[:2] == _release_key(self.release)[:2]
+        return release_key(version)[:2] == release_key(self.release)[:2]
 
     def supports(self, minor: str) -> bool:
-        k = _release_key(minor)
-        low_ok = k >= _release_key(self.kubernetes_low)
-        return low_ok and (self.kubernetes_high is None or k <= _release_key(self.kubernetes_high))
+        k = release_key(minor)
+        low_ok = k >= release_key(self.kubernetes_low)
+        return low_ok and (self.kubernetes_high is None or k <= release_key(self.kubernetes_high))
 
 
 _CALICO_PAGE = "https://docs.tigera.io/calico/{}/getting-started/kubernetes/requirements"
