@@ -151,3 +151,50 @@ def test_releases_page_lists_every_train():
                         train.pause_image.rsplit(":", 1)[1]):
             shown = version.removeprefix("knative-").lstrip("v")
             assert shown in row, f"{train.kubernetes_minor}: {version} not in {row}"
+
+
+# --- The real program under mocks installs the chosen train
+
+@pytest.fixture(scope="module")
+def lab_on_1_34():
+    from components.offline.graph import Graph
+    from components.offline.program import evaluate
+    from components.stack_file import stack_file_config
+    config = stack_file_config("lab")
+    config["kubernetes"] = {**config.get("kubernetes", {}),
+                            "version": versions.TRAINS["1.34"].kubernetes_version}
+    evaluation = evaluate(config)
+    return evaluation, Graph(evaluation)
+
+
+def test_program_installs_the_trains_versions(lab_on_1_34):
+    evaluation, graph = lab_on_1_34
+    train = versions.TRAINS["1.34"]
+    charts = {"tigera-operator-chart": train.calico_version,
+              "cert-manager-chart": train.cert_manager_version,
+              "istiod-chart": train.istio_version, "kserve-crd-chart": train.kserve_version,
+              "kserve-chart": train.kserve_version,
+              "kserve-runtime-configs-chart": train.kserve_version}
+    for name, version in charts.items():
+        assert evaluation.named(name).inputs["version"] == version, name
+    controller = evaluation.named("kserve-chart").inputs
+    assert (controller["chart"], controller["name"]) == (train.kserve_chart, "kserve")
+    assert controller["values"]["kserve"]["controller"]["deploymentMode"] == "Knative"
+    assert evaluation.named("knative-serving-core").inputs["file"] == train.knative_serving_core_url
+    assert evaluation.named("knative-net-istio").inputs["file"] == train.knative_net_istio_url
+    # The cluster runtimes' chart is admitted by KServe's webhook, and models wait for it.
+    assert graph.waits_for("kserve-runtime-configs-chart", "kserve-webhook-ready")
+    assert graph.waits_for("isvc-kserve-test-tf-flower", "kserve-runtime-configs-chart")
+
+
+def test_node_preparation_takes_the_trains_repository_pause_image_and_containerd():
+    from components.cluster.node_preparation import prepare_inputs
+    from components.stack_config import parse_stack_config
+    from tests.test_stack_config import lab
+    config = parse_stack_config(lab(kubernetes={"version": "1.34.2"}), has_secret_private_key=True)
+    inputs = prepare_inputs(config.nodes[0], config.kubernetes)
+    train = versions.TRAINS["1.34"]
+    assert inputs["K8S_APT_REPO"] == "https://pkgs.k8s.io/core:/stable:/v1.34/deb/"
+    assert inputs["PAUSE_IMAGE"] == train.pause_image
+    assert inputs["CONTAINERD_PACKAGE_VERSION"] == train.containerd_package_version
+    assert inputs["K8S_VERSION_TAG"] == "v1.34.2"
