@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -101,6 +102,15 @@ class KubernetesSettings:
     @property
     def version_tag(self) -> str:
         return f"v{self.version}"
+
+    @property
+    def train(self) -> versions.Train:
+        """The release train of this version's minor (checked when the config is parsed)."""
+        return versions.train_for(self.version)
+
+    @property
+    def minor(self) -> str:
+        return self.train.kubernetes_minor
 
 
 @dataclass(frozen=True)
@@ -320,11 +330,13 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
     problems.unknown_keys("kubernetes", k8s, KUBERNETES_KEYS)
     version = k8s.get("version", versions.KUBERNETES_VERSION)
     text = version.lstrip("v") if isinstance(version, str) else ""
-    if not re.fullmatch(rf"{re.escape(versions.KUBERNETES_MINOR)}\.\d+", text):
-        problems.add("kubernetes.version", version,
-                     f"this project installs Kubernetes {versions.KUBERNETES_MINOR}.x only.",
-                     f"use a {versions.KUBERNETES_MINOR} patch release, e.g. "
-                     f"{versions.KUBERNETES_VERSION}, or remove the key for that default.")
+    try:
+        versions.train_for(text)  # the minor picks the release train
+    except ValueError as error:
+        problems.add("kubernetes.version", version, f"{error}.",
+                     "give a full patch release of one of those minors, e.g. "
+                     f"{versions.KUBERNETES_VERSION} (the default, used when the key is absent) "
+                     f"or {versions.TRAINS[list(versions.TRAINS)[-1]].kubernetes_version}.")
         text = versions.KUBERNETES_VERSION
     pod = _network(problems, "kubernetes.podCidr", k8s.get("podCidr"), DEFAULT_POD_CIDR)
     svc = _network(problems, "kubernetes.serviceCidr", k8s.get("serviceCidr"),
@@ -404,6 +416,7 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     storage = parse_storage_config(problems, raw.get("storage"), raw.get("modelStores"),
                                    raw.get("storageSecrets"), secret_keys, reserved)
     serving = check_storage_references(problems, serving, storage)
+    serving = dataclasses.replace(serving, train=kubernetes.train)
     monitoring = parse_monitoring(problems, raw.get("monitoring"), raw.get(GRAFANA_PASSWORD_KEY),
                                   secret_keys, serving)
     access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving,

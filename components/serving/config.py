@@ -23,6 +23,10 @@ from components.gpu.config import parse_model_gpu
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
 DEPLOYMENT_MODES = (SERVERLESS, RAW_DEPLOYMENT)
+# KServe v0.16 renamed the modes (Serverless -> Knative, RawDeployment -> Standard): the
+# stack key takes either name; the program keeps the old ones and each train's KServe
+# gets its own name for the mode (versions.Train.kserve_deployment_mode).
+DEPLOYMENT_MODE_ALIASES = {"Knative": SERVERLESS, "Standard": RAW_DEPLOYMENT}
 NODE_PORT_RANGE = (30000, 32767)  # the default --service-node-port-range
 DEFAULT_NODE_PORT = 31903  # what the classic lab used
 DEFAULT_HTTPS_NODE_PORT = 31904
@@ -144,6 +148,8 @@ class ServingConfig:
     tls: Optional[TlsConfig] = None
     runtimes: tuple[Runtime, ...] = ()
     models: tuple[Model, ...] = field(default=DEFAULT_MODELS)
+    # The release train (kubernetes.version picks it): the layers install its versions.
+    train: versions.Train = versions.DEFAULT_TRAIN
 
     @property
     def serverless(self) -> bool:
@@ -237,11 +243,14 @@ def _parse_serving(problems: Problems, raw: Any, runtime_secret: bool = False) -
     serving = check_mapping(problems, "serving", raw, "see the README's `serving` section.")
     problems.unknown_keys("serving", serving, SERVING_KEYS)
     mode = serving.get("deploymentMode", SERVERLESS)
+    mode = DEPLOYMENT_MODE_ALIASES.get(mode, mode) if isinstance(mode, str) else mode
     if mode not in DEPLOYMENT_MODES:
-        guess = close_match(mode, DEPLOYMENT_MODES)
+        names = (*DEPLOYMENT_MODES, *DEPLOYMENT_MODE_ALIASES)
+        guess = close_match(mode, names)
         problems.add("serving.deploymentMode", mode, "unknown deployment mode"
                      + (f"; did you mean {guess!r}?" if guess else "."),
-                     f"use {SERVERLESS} (Knative, the default) or {RAW_DEPLOYMENT}.")
+                     f"use {SERVERLESS} (Knative, the default; KServe 0.16+ calls it Knative) "
+                     f"or {RAW_DEPLOYMENT} (KServe 0.16+: Standard).")
         mode = SERVERLESS
     domain = serving.get("ingressDomain", DEFAULT_DOMAIN)
     if not isinstance(domain, str) or not DNS1123_SUBDOMAIN.match(domain) or "." not in domain:

@@ -77,9 +77,9 @@ class Serving(pulumi.ComponentResource):
         then scrape the projects' pods)."""
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.cert_manager = CertManager(cluster, opts=child)
+        self.cert_manager = CertManager(cluster, opts=child, train=serving.train)
         self.istio = Istio(cluster, serving.ingress_node_port, serving.https_node_port,
-                           opts=child)
+                           opts=child, train=serving.train)
         self.tls = GatewayTls(cluster, serving, self.cert_manager.webhook_ready,
                               self.istio.gateway, opts=child)
         # The stack's CA (PEM; public), or None with the operator's own certificate.
@@ -95,7 +95,8 @@ class Serving(pulumi.ComponentResource):
         if serving.serverless:
             self.knative = KnativeServing(cluster, serving.ingress_domain,
                                           after_istio=self.istio.gateway, opts=child,
-                                          hpa_class=uses_knative_hpa(serving))
+                                          hpa_class=uses_knative_hpa(serving),
+                                          train=serving.train)
             kserve_after += [self.knative.net_istio, self.knative.config_domain,
                              self.tls.serve_on_knative_gateway(cluster, self.knative.net_istio)]
             kserve_after += [self.knative.hpa] if self.knative.hpa else []
@@ -109,7 +110,7 @@ class Serving(pulumi.ComponentResource):
         guards = [*(self.ingress_tokens.policies if self.ingress_tokens else ()),
                   *(self.network_policies.policies if self.network_policies else ())]
         self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
-                                        self.kserve.controller, opts=child, storage=storage,
+                                        self.kserve.cluster_runtimes, opts=child, storage=storage,
                                         namespaces=namespaces, after=guards, gpu_ready=gpu_ready)
 
         self.ingress_address = cluster.control_plane_address
