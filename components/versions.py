@@ -24,6 +24,39 @@ KUBERNETES_VERSION = "1.31.14"  # default patch release; stacks may pick another
 KUBERNETES_PACKAGE_REVISION = "1.1"
 KUBERNETES_APT_REPO = f"https://pkgs.k8s.io/core:/stable:/v{KUBERNETES_MINOR}/deb/"
 
+
+def kubernetes_apt_repo(minor: str) -> str:
+    """pkgs.k8s.io keeps one repository per minor, each with its own Release.key."""
+    return f"https://pkgs.k8s.io/core:/stable:/v{minor}/deb/"
+
+
+# --- Release trains: one per Kubernetes minor ----------------------------------
+# A minimal table (Kubernetes only) so that upgrades can be planned and tested; the
+# "trains" work adds each train's layer pins. Dates and last patches: the
+# "Release history" of https://kubernetes.io/releases/ (end of maintenance).
+@dataclass(frozen=True)
+class Train:
+    kubernetes_minor: str
+    kubernetes_version: str  # the train's default patch release
+    end_of_life: str  # ISO date: the minor's end of maintenance
+
+
+TRAINS: dict[str, Train] = {
+    "1.31": Train("1.31", KUBERNETES_VERSION, "2025-10-28"),
+    "1.32": Train("1.32", "1.32.13", "2026-02-28"),
+    "1.33": Train("1.33", "1.33.13", "2026-06-28"),
+}
+
+
+def train_for(version: str) -> Train:
+    """The train of a Kubernetes version ('1.32.4' or 'v1.32.4'); ValueError if none."""
+    parts = version.lstrip("v").split(".")
+    minor = ".".join(parts[:2])
+    if len(parts) != 3 or not all(p.isdigit() for p in parts) or minor not in TRAINS:
+        raise ValueError(f"no release train for Kubernetes {version!r}; trains: "
+                         f"{', '.join(TRAINS)}")
+    return TRAINS[minor]
+
 # --- Container runtime -------------------------------------------------------
 # containerd.io from Docker's apt repository: it keeps every released version,
 # so an exact pin stays installable (Ubuntu's archive keeps only the newest).

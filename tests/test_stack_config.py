@@ -159,11 +159,18 @@ def test_service_cidr_containing_a_node_address():
     assert "kubernetes.serviceCidr" in message and "contains the address of node(s)" in message
 
 
-@pytest.mark.parametrize("version", ["1.30.5", "1.32.0", "v1.31", "latest", "1.31.x", 1.31])
-def test_kubernetes_version_outside_1_31(version):
+@pytest.mark.parametrize("version", ["1.30.5", "1.99.0", "v1.31", "latest", "1.31.x", 1.31])
+def test_kubernetes_version_without_a_train(version):
     message = only_problem(lab(kubernetes={"version": version}))
-    assert "kubernetes.version" in message and "1.31.x only" in message
+    assert "kubernetes.version" in message and "no release train" in message
+    assert "1.31.x" in message
     assert f"e.g. {versions.KUBERNETES_VERSION}" in message
+
+
+def test_kubernetes_version_of_another_train_is_accepted():
+    newer = versions.TRAINS["1.32"].kubernetes_version
+    config = parse_stack_config(lab(kubernetes={"version": newer}), has_secret_private_key=True)
+    assert config.kubernetes.version == newer
 
 
 def test_version_with_leading_v_is_accepted():
