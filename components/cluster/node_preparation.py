@@ -21,7 +21,9 @@ def prepare_inputs(node: Node, kubernetes: KubernetesSettings,
         "NODE_ROLE": node.role,
         "K8S_VERSION_TAG": kubernetes.version_tag,
         "K8S_PACKAGE_VERSION": versions.kubernetes_package_version(kubernetes.version),
-        "K8S_APT_REPO": versions.KUBERNETES_APT_REPO,
+        # The stack's train's repository: a new node joins at the stack's version.
+        "K8S_APT_REPO": versions.kubernetes_apt_repo(
+            versions.train_for(kubernetes.version).kubernetes_minor),
         "CONTAINERD_PACKAGE_VERSION": versions.CONTAINERD_PACKAGE_VERSION,
         "DOCKER_APT_REPO": versions.DOCKER_APT_REPO,
         "PAUSE_IMAGE": versions.PAUSE_IMAGE,
