@@ -4,15 +4,14 @@
 # TARGET_VERSION (a fresh cluster, or a finished upgrade) it does nothing.
 # Each failed gate names itself and what to do; the run stops before any change.
 #
-# Inputs (environment): TARGET_VERSION (1.32.13), NODE_NAMES (space-separated),
-#   SNAPSHOT_COMMAND (default: the snapshot runner etcd-backup-install.sh installs,
+# Inputs (environment): TARGET_VERSION (e.g. 1.32.4), SNAPSHOT_COMMAND (default: the snapshot runner etcd-backup-install.sh installs,
 #   i.e. scripts/node/etcd-snapshot.sh).
 set -euo pipefail
 SCRIPT_NAME=upgrade-gates
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-: "${TARGET_VERSION:?}" "${NODE_NAMES:?}"
+: "${TARGET_VERSION:?}"
 SNAPSHOT_COMMAND=${SNAPSHOT_COMMAND:-/usr/local/sbin/kserve-etcd-snapshot}
 target_minor=${TARGET_VERSION#*.}
 target_minor=${target_minor%%.*}
@@ -34,15 +33,13 @@ fi
 failed=0
 gate_failed() { printf '[%s] GATE FAILED: %s\n' "$SCRIPT_NAME" "$*" >&2; failed=1; }
 
+# (A stack node that is not in the cluster was refused before this, by the
+# preflight's version check: components/upgrade/plan.py.)
 log "gate: every node Ready"
-for name in $NODE_NAMES; do
-  ready=$(awk -v n="$name" '$1 == n {print $3}' <<<"$listing")
-  case "$ready" in
-    True) ;;
-    "") gate_failed "nodes: ${name} is not in the cluster. Join it first (pulumi up at the cluster's current version), or remove it from the stack." ;;
-    *) gate_failed "nodes: ${name} is NotReady. Fix it first (kubectl describe node ${name}; journalctl -u kubelet on it), then re-run pulumi up." ;;
-  esac
-done
+while read -r name _ ready; do
+  [ "$ready" = True ] \
+    || gate_failed "nodes: ${name} is NotReady. Fix it first (kubectl describe node ${name}; journalctl -u kubelet on it), then re-run pulumi up."
+done <<<"$listing"
 
 log "gate: the API server's /readyz, and etcd through it"
 if [ "$(kubectl_admin get --raw /readyz 2>&1)" != ok ]; then
