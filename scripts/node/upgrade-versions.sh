@@ -15,7 +15,7 @@ if [ ! -f "$manifest" ] || [ ! -f /etc/kubernetes/admin.conf ]; then
   echo "api_server="
   exit 0
 fi
-# "image: registry.k8s.io/kube-apiserver:v1.31.14" -> 1.31.14
+# "image: registry.k8s.io/kube-apiserver:v<version>" -> <version>
 api_server=$(sed -n -E 's#^[[:space:]]*image:[[:space:]]*.*/kube-apiserver:v([0-9.]+).*#\1#p' "$manifest" | head -n 1)
 echo "api_server=${api_server}"
 kubectl_admin get nodes --no-headers \
