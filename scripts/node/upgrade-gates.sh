@@ -4,7 +4,8 @@
 # TARGET_VERSION (a fresh cluster, or a finished upgrade) it does nothing.
 # Each failed gate names itself and what to do; the run stops before any change.
 #
-# Inputs (environment): TARGET_VERSION (e.g. 1.32.4), SNAPSHOT_COMMAND (default: the snapshot runner etcd-backup-install.sh installs,
+# Inputs (environment): TARGET_VERSION (e.g. 1.32.4), SNAPSHOT_COMMAND (default:
+#   the snapshot runner etcd-backup-install.sh installs,
 #   i.e. scripts/node/etcd-snapshot.sh).
 set -euo pipefail
 SCRIPT_NAME=upgrade-gates
