@@ -28,6 +28,7 @@ from components.monitoring.config import (
 from components.cluster.certificates import (
     KEYS as CERTIFICATE_KEYS, CertificateSettings, parse_certificate_settings,
 )
+from components.upgrade.config import UpgradeConfig, parse_upgrade_config
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -127,6 +128,7 @@ class StackConfig:
     access: AccessConfig = AccessConfig()
     gpu: GpuConfig = GpuConfig()
     backup: BackupConfig = BackupConfig()
+    upgrade: UpgradeConfig = UpgradeConfig()
 
     @property
     def control_plane(self) -> Node:
@@ -370,7 +372,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
                 "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY,
-                "projects", "access", "gpu", "backup"}
+                "projects", "access", "gpu", "backup", "upgrade"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -427,11 +429,13 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
         for i, item in enumerate(raw_models if isinstance(raw_models, list) else [])
         if isinstance(item, dict)])
     backup = parse_backup_config(problems, raw.get("backup"))
+    upgrade = parse_upgrade_config(problems, raw.get("upgrade"),
+                                   sum(1 for n in nodes if not n.is_control_plane))
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
                        warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring,
-                       access=access, gpu=gpu, backup=backup)
+                       access=access, gpu=gpu, backup=backup, upgrade=upgrade)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
@@ -464,6 +468,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     from components.serving import config as serving
     from components.serving.scaling import SCALING_KEYS
     from components.storage import config as storage
+    from components.upgrade.config import UPGRADE_KEYS
     return PROJECT_KEYS, {
         "nodes[]": (NODE_KEYS, {"ssh": (NODE_SSH_KEYS, {})}),
         "ssh": (SSH_KEYS, {"bastion": (BASTION_KEYS, {})}),
@@ -482,6 +487,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
         "access": (access.ACCESS_KEYS, {}),
         "gpu": (GPU_KEYS, {}),
         "backup": (BACKUP_KEYS, {"nfs": (BACKUP_NFS_KEYS, {})}),
+        "upgrade": (UPGRADE_KEYS, {}),
     }
 
 

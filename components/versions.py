@@ -26,6 +26,7 @@ KUBERNETES_VERSION = "1.31.14"  # default patch release; stacks may pick another
 KUBERNETES_PACKAGE_REVISION = "1.1"
 KUBERNETES_APT_REPO = f"https://pkgs.k8s.io/core:/stable:/v{KUBERNETES_MINOR}/deb/"
 
+
 # --- Container runtime -------------------------------------------------------
 # containerd.io from Docker's apt repository: it keeps every released version,
 # so an exact pin stays installable (Ubuntu's archive keeps only the newest).

@@ -18,6 +18,7 @@ from components.gpu.node import GpuNode
 from components.monitoring.values import monitoring_memory_mb
 from components.preflight.gate import Preflight
 from components.stack_config import StackConfig
+from components.upgrade.upgrade import Upgrade, version_verdict
 
 READY_TIMEOUT_SECONDS = "900"
 
@@ -39,7 +40,9 @@ class Cluster(pulumi.ComponentResource):
         self.preflight = Preflight(list(config.nodes), connections,
                                    config.serving.ingress_node_port, opts=child,
                                    monitoring_memory_mb=monitoring_memory_mb(config),
-                                   gpu=config.gpu, model_gpus=model_gpus(config.serving.models))
+                                   gpu=config.gpu, model_gpus=model_gpus(config.serving.models),
+                                   versions=(config.control_plane.name, config.kubernetes.version,
+                                             lambda text: version_verdict(config, text)))
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,
@@ -73,13 +76,18 @@ class Cluster(pulumi.ComponentResource):
             delete_unreachable=True,
             opts=pulumi.ResourceOptions(parent=self))
         self.calico = Calico(config.kubernetes, self.provider, self.teardown, opts=child)
-        self.ready = node_command(
+        self.nodes_ready = node_command(
             "nodes-ready", self.control_plane.connection, "wait-nodes-ready.sh",
             {"NODE_NAMES": " ".join(node.name for node in config.nodes),
              "READY_TIMEOUT_SECONDS": READY_TIMEOUT_SECONDS},
             opts=pulumi.ResourceOptions(
                 parent=self, deleted_with=self.teardown,
                 depends_on=[self.calico.release] + [w.membership for w in self.workers.values()]))
+        # A raised kubernetes.version upgrades the nodes here, before any layer on top:
+        # the layers wait for `ready`, the upgrade (whose commands wait for nodes-ready).
+        self.upgrade = Upgrade(config, connections, self.nodes_ready, self.teardown,
+                               snapshot_installed=self.etcd_backup.timer, opts=child)
+        self.ready = self.upgrade
         self.kubeconfig = self.control_plane.kubeconfig
         self.api_endpoint = f"https://{config.kubernetes.control_plane_endpoint}"
         self.nodes = [{"name": n.name, "address": n.address, "role": n.role} for n in config.nodes]

@@ -785,6 +785,7 @@ def kubeadm_init(config_path: str) -> None:
                         "description": tokens[0].get("description", "")}],
             "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
                              "role": "control-plane", "host": socket.gethostname(),
+                             "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                              "registered": time.time()}},
         })
     print(f"[init] Using Kubernetes version: v{wanted}\n"
@@ -957,6 +958,7 @@ def kubeadm_join(config_path: str) -> None:
         with cluster_state() as state:
             state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""), "role": "worker",
                                     "token_id": token_id, "host": socket.gethostname(),
+                                    "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                                     "registered": time.time()}
         pem = "/var/lib/kubelet/pki/kubelet-client-current.pem"
         write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, "default-auth",
@@ -1179,6 +1181,14 @@ KUBEADM_COMMANDS = {
     "config images pull": ({"--config", "--cri-socket", "--kubernetes-version", "--image-repository",
                             "--feature-gates", "--kubeconfig"}, set()),
     "kubeconfig user": ({"--config", "--client-name", "--org", "--token", "--validity-period"}, set()),
+    "upgrade plan": ({"--config", "--kubeconfig", "--ignore-preflight-errors", "--feature-gates", "-o",
+                      "--output"}, {"--allow-experimental-upgrades", "--allow-release-candidate-upgrades",
+                                    "--print-config", "--show-managed-fields"}),
+    "upgrade apply": ({"--config", "--kubeconfig", "--ignore-preflight-errors", "--feature-gates", "--patches"},
+                      {"-y", "--yes", "-f", "--force", "--dry-run", "--etcd-upgrade", "--certificate-renewal",
+                       "--allow-experimental-upgrades", "--allow-release-candidate-upgrades", "--print-config"}),
+    "upgrade node": ({"--kubeconfig", "--ignore-preflight-errors", "--patches", "--skip-phases"},
+                     {"--dry-run", "--etcd-upgrade", "--certificate-renewal"}),
 }
 
 
@@ -1210,8 +1220,8 @@ def kubeadm(args: list[str]) -> None:
     if command not in KUBEADM_COMMANDS:
         fail(f"lab kubeadm: unsupported command {command}")
     values, bools = KUBEADM_COMMANDS[command]
-    options, flags, _ = parse_flags(args, values | KUBEADM_GLOBAL[0], bools | KUBEADM_GLOBAL[1],
-                                    kubeadm_refuse)
+    options, flags, words = parse_flags(args, values | KUBEADM_GLOBAL[0], bools | KUBEADM_GLOBAL[1],
+                                        kubeadm_refuse)
     if command == "version":
         print(f"v{kubeadm_version()}")
     elif command == "init":
@@ -1228,6 +1238,85 @@ def kubeadm(args: list[str]) -> None:
         kubeadm_images(options)
     elif command == "kubeconfig user":
         kubeadm_kubeconfig_user(options)
+    elif command.startswith("upgrade "):
+        kubeadm_upgrade(command, options, flags, words)
+
+
+def set_manifest_version(version: str) -> None:
+    """The static pods' images move to `version` (what apply and node do on a control plane)."""
+    import yaml
+    path = Path("/etc/kubernetes/manifests/kube-apiserver.yaml")
+    manifest = yaml.safe_load(path.read_text())
+    manifest["spec"]["containers"][0]["image"] = f"registry.k8s.io/kube-apiserver:{version}"
+    write(str(path), yaml.safe_dump(manifest), 0o600)
+
+
+def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -> None:
+    """kubeadm upgrade plan/apply/node (cmd/kubeadm/app/phases/upgrade/policy.go, v1.31+):
+    apply refuses a target newer than kubeadm itself, one more than a minor above the
+    cluster, or below it; node needs a kubeadm of the cluster's version."""
+    if os.geteuid() != 0:
+        fail("[ERROR IsPrivilegedUser]: user is not running as root")
+    own = f"v{kubeadm_version()}"
+    with cluster_state() as state:
+        if not state.get("endpoint"):
+            fail("couldn't create a Kubernetes client from file \"/etc/kubernetes/admin.conf\": "
+                 "failed to load admin kubeconfig: open /etc/kubernetes/admin.conf: no such file or directory")
+        cluster = state["kubernetes_version"]
+    if command == "upgrade node":
+        if semantic(own)[:2] < semantic(cluster)[:2]:
+            kubeadm_refuse(f"the kubeadm version {own} is older than the cluster's {cluster}: "
+                           "upgrade kubeadm first")
+        if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+            set_manifest_version(cluster)
+            print("[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!")
+        print("[upgrade] The configuration for this node was successfully updated!\n"
+              "[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager.")
+        return
+    target = words[2] if len(words) > 2 else own
+    wanted, have, tool = semantic(target), semantic(cluster), semantic(own)
+    if command == "upgrade plan":
+        print(f"[upgrade/versions] Cluster version: {cluster}\n[upgrade/versions] kubeadm version: {own}\n"
+              f"Upgrade to the latest version in the v{tool[0]}.{tool[1]} series: "
+              f"kubeadm upgrade apply {normalize_kubernetes_version(target)}")
+        return
+    if not Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+        kubeadm_refuse("[upgrade/apply] FATAL: this node is not a control plane")
+    if wanted > tool:
+        kubeadm_refuse(f"[upgrade/version] FATAL: the --version argument is invalid due to these fatal errors:\n\n"
+                       f"\t- Specified version to upgrade to \"{target}\" is higher than the kubeadm version "
+                       f"\"{own}\". Upgrade kubeadm first using the tool you used to install kubeadm")
+    if wanted[:2] > (have[0], have[1] + 1):
+        kubeadm_refuse(f"[upgrade/version] FATAL: the --version argument is invalid due to these fatal errors:\n\n"
+                       f"\t- Specified version to upgrade to \"{target}\" is too high; kubeadm can upgrade only "
+                       "1 minor version at a time")
+    if wanted < have:
+        kubeadm_refuse(f"[upgrade/version] FATAL: the --version argument is invalid due to these fatal errors:\n\n"
+                       f"\t- Specified version to upgrade to \"{target}\" is lower than the cluster version "
+                       f"\"{cluster}\". Downgrades are not supported yet")
+    if "-y" not in flags and "--yes" not in flags and "-f" not in flags and "--force" not in flags:
+        fail("[upgrade] Are you sure you want to proceed? [y/N]: won't proceed; the user didn't answer (Y|y)")
+    planted_failure("kubeadm-upgrade-apply")
+    set_manifest_version(f"v{'.'.join(map(str, wanted))}")
+    with cluster_state() as state:
+        state["kubernetes_version"] = f"v{'.'.join(map(str, wanted))}"
+    print(f"[upgrade/successful] SUCCESS! Your cluster was upgraded to \"{state['kubernetes_version']}\". Enjoy!")
+
+
+def kubelet_restart() -> None:
+    """systemctl (re)start kubelet on a joined node: the kubelet registers its version,
+    and one newer than the API server is refused (version-skew policy)."""
+    import socket
+    version = f"v{installed_version('kubelet').split('-')[0]}"
+    with cluster_state() as state:
+        cluster = state.get("kubernetes_version")
+        node = next((n for n in state.get("nodes", {}).values() if n.get("host") == socket.gethostname()), None)
+        if not cluster or node is None:
+            return
+        if semantic(version)[:2] > semantic(cluster)[:2]:
+            fail(f"Job for kubelet.service failed: the kubelet {version} is newer than the API server "
+                 f"{cluster}, which the version-skew policy does not allow (kubelet exited).")
+        node["kubelet_version"] = version
 
 
 # --- kubectl --------------------------------------------------------------------------
@@ -1290,6 +1379,8 @@ def record_planted(step: str, seconds: float) -> None:
 
 
 def node_ready(state: dict, name: str) -> bool:
+    if state.get("nodes", {}).get(name, {}).get("not_ready"):  # planted: a broken kubelet
+        return False
     at = ready_at(state, name)
     return at is not None and time.time() >= at
 
@@ -1605,11 +1696,17 @@ def kubectl(args: list[str]) -> None:
         nodes = state.setdefault("nodes", {})
         verb = words[0] if words else ""
         target = words[1:] if verb != "wait" else words[1:]
+        if verb == "get" and "--raw" in flags:
+            raw_get(state, target)
+            return
         if verb == "get" and target[:1] in (["node"], ["nodes"], ["no"]):
             names = target[1:] or sorted(nodes)
             for name in names:
                 if name not in nodes:
                     fail(f'Error from server (NotFound): nodes "{name}" not found')
+            if output.startswith("custom-columns="):
+                custom_columns(state, names, output[len("custom-columns="):], "--no-headers" in flags)
+                return
             if "--no-headers" not in flags:
                 print("NAME STATUS ROLES INTERNAL-IP")
             for name in names:
@@ -1685,6 +1782,42 @@ def kubectl(args: list[str]) -> None:
         known = [t for t in times.values() if t is not None]
         # Sleep until the next node is due (or a short poll while the CNI is not up yet).
         time.sleep(max(0.01, min([deadline, *known]) - now) if known else 0.2)
+
+
+NODE_FIELDS = {".metadata.name": lambda name, node, ready: name,
+               ".status.nodeInfo.kubeletVersion": lambda name, node, ready: node.get("kubelet_version", "<none>"),
+               '.status.conditions[?(@.type=="Ready")].status': lambda name, node, ready: str(ready),
+               ".spec.unschedulable": lambda name, node, ready: "true" if node.get("cordoned") else "<none>"}
+
+
+def custom_columns(state: dict, names: list[str], spec: str, no_headers: bool) -> None:
+    columns = [c.split(":", 1) for c in spec.split(",")]
+    for _, path in columns:
+        if path not in NODE_FIELDS:
+            fail(f"lab kubectl: custom-columns path {path!r} is not emulated")
+    rows = [[h for h, _ in columns]] if not no_headers else []
+    for name in names:
+        node = state["nodes"][name]
+        ready = node_ready(state, name)
+        rows.append([NODE_FIELDS[path](name, node, ready) for _, path in columns])
+    for row in rows:
+        print("   ".join(row))
+
+
+def raw_get(state: dict, target: list[str]) -> None:
+    """kubectl get --raw: the API server's health endpoints, and the deprecated-API
+    metric (planted in the cluster record as `deprecated_apis`: label dicts)."""
+    path = target[0] if target else ""
+    if path in ("/readyz", "/livez", "/healthz", "/readyz/etcd"):
+        print("ok" if state.get("endpoint") else "")
+        return
+    if path == "/metrics":
+        print("# TYPE apiserver_requested_deprecated_apis gauge")
+        for labels in state.get("deprecated_apis", []):
+            text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            print(f"apiserver_requested_deprecated_apis{{{text}}} 1")
+        return
+    fail(f'Error from server (NotFound): the server could not find the requested resource ({path})')
 
 
 # --- runc -----------------------------------------------------------------------------
@@ -1909,6 +2042,7 @@ def nvidia_ctk(args: list[str]) -> None:
 def main() -> None:
     tool, args = sys.argv[1], sys.argv[2:]
     {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
+     "kubelet-restart": lambda _: kubelet_restart(),
      "runc": runc, "apt-cache": apt_cache, "containerd": containerd, "nvidia-ctk": nvidia_ctk}[tool](args)
 
 
