@@ -9,7 +9,7 @@ cluster built by this stack is not later mistaken for leftovers.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 from pulumi_command import remote
@@ -48,7 +48,11 @@ class Preflight(pulumi.ComponentResource):
     def __init__(self, nodes: list[Node], connections: dict[str, remote.ConnectionArgs],
                  ingress_node_port: Optional[int] = None,
                  opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0,
-                 gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None):
+                 gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None,
+                 gates: Sequence[pulumi.Output] = ()):
+        """`gates`: further checks that raise a RunError when the run must stop
+        (components/access/project_removal.py); the verdict waits for them, so a
+        refusal also comes before any node is touched."""
         super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
         self.facts = {
             node.name: node_command(
@@ -60,7 +64,8 @@ class Preflight(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["create", "connection"]))
             for node in nodes
         }
+        count = len(nodes)
         self.passed: pulumi.Output[str] = pulumi.Output.all(
-            *[self.facts[n.name].stdout for n in nodes]).apply(
-            lambda out: verdict(nodes, list(out), monitoring_memory_mb, gpu, model_gpus))
+            *[self.facts[n.name].stdout for n in nodes], *gates).apply(
+            lambda out: verdict(nodes, list(out[:count]), monitoring_memory_mb, gpu, model_gpus))
         self.register_outputs({"passed": self.passed})
