@@ -126,7 +126,7 @@ def predict(base_url: str, host: str, model: str, image: bytes, timeout: float =
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         body = error.read(300).decode(errors="replace").strip()
-        refused = refusal(error.code, url, host, model, token_sent=bool(token))
+        refused = refusal(error.code, url, host, model, token_sent=bool(token), body=body)
         if refused:
             raise PredictError(refused, EXIT_UNAUTHORIZED) from None
         if error.code == 404:

@@ -1,7 +1,7 @@
 """The whole bootstrap layer: prepared nodes, control plane, workers, Calico."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,7 +32,10 @@ class Cluster(pulumi.ComponentResource):
     """
 
     def __init__(self, config: StackConfig, private_key: Optional[pulumi.Output],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 gates: Sequence[pulumi.Output] = ()):
+        """`gates`: checks of the stack as a whole that must pass, like the
+        preflight, before any node is touched."""
         super().__init__("kserve-cluster:cluster:Cluster", "cluster", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         connections = {node.name: node_connection(node, config.ssh, private_key)
@@ -42,7 +45,8 @@ class Cluster(pulumi.ComponentResource):
                                    monitoring_memory_mb=monitoring_memory_mb(config),
                                    gpu=config.gpu, model_gpus=model_gpus(config.serving.models),
                                    versions=(config.control_plane.name, config.kubernetes.version,
-                                             lambda text: version_verdict(config, text)))
+                                             lambda text: version_verdict(config, text)),
+                                   gates=gates)
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,

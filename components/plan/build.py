@@ -75,6 +75,14 @@ SCRIPT_ESTIMATES = {
     "gpu-toolkit.sh": 60,          # NVIDIA's apt repository, four packages
     "gpu-runtime.sh": 15,          # nvidia-ctk, containerd restart
     "cert-renewal.sh": 5,          # a program, a unit and its timer; systemctl enable
+    # Upgrade steps: on a build or an ordinary `up` each finds its node at the target
+    # and returns at once; a real upgrade takes longer (docs/upgrades.md).
+    "upgrade-versions.sh": 5,      # kubectl get nodes, read-only
+    "upgrade-gates.sh": 5,
+    "upgrade-repository.sh": 5,
+    "upgrade-kubeadm.sh": 5,
+    "upgrade-drain.sh": 5,
+    "upgrade-kubelet.sh": 5,
 }
 CERT_RENEWAL_SCRIPT = "cert-renewal.sh"
 # The plan contacts no node, so it cannot read a certificate; preflight can.

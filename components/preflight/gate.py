@@ -9,7 +9,7 @@ cluster built by this stack is not later mistaken for leftovers.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import pulumi
 from pulumi_command import remote
@@ -62,7 +62,12 @@ class Preflight(pulumi.ComponentResource):
                  ingress_node_port: Optional[int] = None,
                  opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0,
                  gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None,
-                 versions: Optional[tuple[str, str, Callable[[str], str]]] = None):
+                 versions: Optional[tuple[str, str, Callable[[str], str]]] = None,
+                 gates: Sequence[pulumi.Output] = ()):
+        """`versions`: (control plane, target version, judge) for the upgrade gate;
+        `gates`: further checks that raise a RunError when the run must stop
+        (components/access/project_removal.py). The verdict waits for both, so a
+        refusal comes before any node is touched."""
         super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
         self.facts = {
             node.name: node_command(
@@ -74,9 +79,10 @@ class Preflight(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=["create", "connection"]))
             for node in nodes
         }
+        count = len(nodes)
         self.passed: pulumi.Output[str] = pulumi.Output.all(
-            *[self.facts[n.name].stdout for n in nodes]).apply(
-            lambda out: verdict(nodes, list(out), monitoring_memory_mb, gpu, model_gpus))
+            *[self.facts[n.name].stdout for n in nodes], *gates).apply(
+            lambda out: verdict(nodes, list(out[:count]), monitoring_memory_mb, gpu, model_gpus))
         self.versions = None
         if versions is not None:
             control_plane, target, judge = versions
