@@ -60,7 +60,7 @@ def test_unknown_metric_with_a_suggestion():
 
 
 @pytest.mark.parametrize("mode,offered", [(SERVERLESS, "concurrency, rps or cpu"),
-                                           (RAW_DEPLOYMENT, "cpu, memory or rps")])
+                                           (RAW_DEPLOYMENT, "cpu, memory, rps or gpu")])
 def test_an_unknown_metric_is_offered_only_what_the_mode_accepts(mode, offered):
     line = only(problems({"metric": "latency"}, mode), f"{KEY}.metric")
     assert line.endswith(f"unknown scaling metric. Fix: use {offered} "
