@@ -188,8 +188,7 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
                      f"Deployment KServe makes in {RAW_DEPLOYMENT}; in {SERVERLESS} Knative "
                      "owns the replicas and scales on requests (or cpu through its HPA class).",
                      f"use serving.deploymentMode: {RAW_DEPLOYMENT}, or scale on concurrency "
-                     "or rps (requests in flight, or per second, follow GPU load closely for "
-                     "a model that does its work on the GPU).")
+                     "or rps (Knative's autoscaler).")
         metric = None
     if metric == CONCURRENCY and not serverless:
         problems.add(f"{key}.metric", metric,
