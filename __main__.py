@@ -42,7 +42,7 @@ serving = Serving(handle, config.serving, storage=storage, access=config.access,
 monitoring = None
 if config.monitoring.enabled:
     monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,
-                            admin_password())
+                            admin_password(), gpu_ready=gpu.ready if gpu else None)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)

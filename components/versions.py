@@ -170,6 +170,19 @@ NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_SOURCE = ("github.com/NVIDIA/k8s-device-plugin",
                                f"v{NVIDIA_DEVICE_PLUGIN_VERSION}",
                                "deployments/helm/nvidia-device-plugin")
+# NVIDIA dcgm-exporter chart (deployment/ at the tag <DCGM>-<exporter> of
+# NVIDIA/dcgm-exporter; published in the chart repository's index.yaml). Its
+# values.yaml names the image below (the chart's appVersion with DCGM's version in
+# front and the distroless platform after, as RELEASE.md describes the long form;
+# the README's `docker run` line names the same tag). Only with monitoring on and a
+# GPU node.
+DCGM_EXPORTER_CHART = "dcgm-exporter"
+DCGM_EXPORTER_VERSION = "4.8.2"
+DCGM_VERSION = "4.5.3"  # the DCGM library in the image (the tag's first part)
+DCGM_EXPORTER_TAG = f"{DCGM_VERSION}-{DCGM_EXPORTER_VERSION}"
+DCGM_EXPORTER_IMAGE = f"nvcr.io/nvidia/k8s/dcgm-exporter:{DCGM_EXPORTER_TAG}-distroless"
+DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
+DCGM_EXPORTER_SOURCE = ("github.com/NVIDIA/dcgm-exporter", DCGM_EXPORTER_TAG, "deployment")
 
 # The default photo scripts/predict.py sends: flower.jpg from scikit-learn's
 # wheel on PyPI (a dahlia, CC BY 2.0, by Flickr user vultilion; see that
@@ -253,6 +266,13 @@ PINS: tuple[Pin, ...] = (
     Pin("NVIDIA k8s-device-plugin (Helm chart)", NVIDIA_DEVICE_PLUGIN_VERSION,
         "NVIDIA/k8s-device-plugin tag v0.20.0: deployments/helm/nvidia-device-plugin/Chart.yaml "
         "(kubeVersion >= 1.10.0-0, appVersion 0.20.0) and values.yaml"),
+    Pin("NVIDIA dcgm-exporter (Helm chart)", DCGM_EXPORTER_VERSION,
+        "NVIDIA/dcgm-exporter tag 4.5.3-4.8.2: deployment/Chart.yaml (kubeVersion >= 1.19.0-0, "
+        "appVersion 4.8.2), deployment/values.yaml, hack/VERSION; gh-pages "
+        "helm-charts/index.yaml lists dcgm-exporter 4.8.2 (2026-05-05), the newest"),
+    Pin("NVIDIA dcgm-exporter image (DCGM 4.5.3)", DCGM_EXPORTER_IMAGE,
+        "the same tag's deployment/values.yaml image.repository and image.tag, README.md "
+        "(docker run nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-distroless) and RELEASE.md"),
     Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
         "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
     Pin("Vagrant box of the lab VMs (scripts/vms.sh; libvirt and virtualbox)",
