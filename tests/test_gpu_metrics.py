@@ -41,7 +41,9 @@ def gpu_stack(mode="RawDeployment", monitoring=True, scaling=None):
     if monitoring:
         raw["monitoring"] = {"enabled": True}
     if scaling is not None:
-        [gpu_model] = [m for m in raw["models"] if m.get("resources", {}).get("gpu")]
+        # the example's Triton model (it also has a GPU language model)
+        [gpu_model] = [m for m in raw["models"] if m["name"] == "cifar10-gpu"]
+        assert gpu_model["resources"]["gpu"]
         gpu_model["scaling"] = scaling
     return raw
 

@@ -19,6 +19,7 @@ from components.problems import (
 from components.storage.model_keys import MODEL_STORAGE_KEYS, parse_storage_secret
 from components.serving.scaling import Scaling, parse_scaling
 from components.gpu.config import parse_model_gpu
+from components.serving import huggingface
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
@@ -182,6 +183,13 @@ def _storage_uri(problems: Problems, key: str, value: Any) -> str:
                      "e.g. gs://kfserving-examples/models/tensorflow/flowers.")
         return ""
     return value
+
+
+def _model_storage_uri(problems: Problems, key: str, value: Any, fmt: Any) -> str:
+    """A model's storageUri; a huggingface model's must not be on the hub (or absent)."""
+    if fmt == huggingface.FORMAT and huggingface.check_storage_uri(problems, key, value):
+        return ""
+    return _storage_uri(problems, key, value)
 
 
 def _check_resource_name(problems: Problems, taken: dict[str, tuple[str, str, str]], key: str,
@@ -399,7 +407,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
                          + (f"; did you mean {guess!r}?" if guess else "."),
                          f"use one of {', '.join(sorted(formats))}, or declare a runtime for it "
                          "in `runtimes`.")
-        storage = _storage_uri(problems, f"{key}.storageUri", item.get("storageUri"))
+        storage = _model_storage_uri(problems, f"{key}.storageUri", item.get("storageUri"), fmt)
         runtime = item.get("runtime")
         if runtime is not None:
             here = custom.get((namespace, runtime))
@@ -436,8 +444,8 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
                              f"canary traffic splitting needs deploymentMode {SERVERLESS} "
                              "(it rides on Knative revisions).",
                              f"set serving.deploymentMode: {SERVERLESS}, or remove the canary.")
-            canary = Canary(_storage_uri(problems, f"{key}.canary.storageUri",
-                                         raw_canary.get("storageUri")), percent)
+            canary = Canary(_model_storage_uri(problems, f"{key}.canary.storageUri",
+                                               raw_canary.get("storageUri"), fmt), percent)
         models.append(Model(
             name=name, namespace=namespace, format=fmt if isinstance(fmt, str) else "",
             storage_uri=storage, runtime=runtime,

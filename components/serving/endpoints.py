@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from components.access.ingress_policies import USE_HTTPS
+from components.serving import huggingface, openai_protocol
 from components.serving.config import Model, ServingConfig
 from components.serving.v1_protocol import model_host
 from components.stack_file import parse_stack_file, print_warnings
@@ -119,6 +120,23 @@ def from_outputs(models: Mapping[str, Mapping], key: str) -> Endpoint:
     return Endpoint(base_url=base_url, host=str(entry["host"]), name=str(entry["name"]),
                     served_name=served[0], namespace=entry.get("namespace"),
                     project=entry.get("project") if entry.get("needsToken") else None)
+
+
+def openai_model(endpoint: Endpoint, tool: str) -> str:
+    """The `model` of an OpenAI request to this endpoint: the name the Hugging Face
+    runtime registered (the InferenceService's). A model the stack file declares in
+    another format, or on a custom runtime, is refused before anything is sent; an
+    endpoint given outright (--url, --host) is taken as it is."""
+    model = endpoint.model
+    if model is not None and not huggingface.served_by_cluster_runtime(model):
+        why = (f"runs on the custom runtime {model.runtime!r}" if model.runtime
+               else f"is format {model.format!r}")
+        raise EndpointError(
+            f"--openai: model {endpoint.label!r} {why}; only huggingface models on KServe's "
+            f"Hugging Face runtime ({huggingface.CLUSTER_RUNTIME}) serve the OpenAI endpoints. "
+            f"Leave out --openai for this model, or pick a huggingface model with --model "
+            f"({tool} sends it {', '.join(openai_protocol.PATHS.values())}).")
+    return endpoint.served_name
 
 
 def token_from_outputs(endpoint: Endpoint, tokens: Optional[Mapping[str, str]]) -> Optional[str]:

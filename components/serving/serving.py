@@ -23,6 +23,7 @@ from components.access.ingress import IngressTokens
 from components.access.network import NetworkPolicies
 from components.access.tokens import token_key
 from components.cluster.commands import node_command
+from components.serving import huggingface
 from components.serving.cert_manager import CertManager
 from components.serving.config import Model, ServingConfig
 from components.serving.context import ClusterHandle
@@ -33,7 +34,7 @@ from components.serving.kserve import KServe
 from components.serving.models import ModelWorkloads
 from components.serving.scaling import uses_knative_hpa
 from components.serving.v1_protocol import (
-    SMOKE_IMAGE_JPEG, model_host, predict_url, request_body, status_url)
+    SMOKE_IMAGE_JPEG, model_host, predict_path, predict_url, request_body, status_url)
 
 # The smoke request is the tf-flower image; other formats take other inputs, so
 # for them the smoke step asks for the model's V1 status (GET /v1/models/<name>).
@@ -143,6 +144,12 @@ class Serving(pulumi.ComponentResource):
                 self.models[model.key]["httpsOnly"] = True
             if model.served_names:
                 self.models[model.key]["servedModels"] = list(model.served_names)
+            # The Hugging Face runtime's OpenAI-compatible API, at the address of `url`
+            # (`httpsOnly` models: at the port of `httpsUrl`, as for `url`).
+            openai = huggingface.openai_endpoints(
+                url.removesuffix(predict_path(model.served_name)), model)
+            if openai:
+                self.models[model.key]["openai"] = openai
             if access.project_of(model.namespace):
                 self.models[model.key].update(project=model.namespace, needsToken=protected)
         self.smoke = None
