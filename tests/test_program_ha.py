@@ -164,3 +164,29 @@ def test_two_control_planes_stop_before_any_resource():
         evaluate(stack)
     assert "found 2 control-plane nodes" in str(caught.value)
     assert not [r for r in caught.value.registrations if r.type == "command:remote:Command"]
+
+
+def test_a_change_of_control_planes_is_checked_on_the_first_before_any_join(ha):
+    evaluation, graph = ha
+    gate = evaluation.named("control-plane-change")
+    assert gate.inputs["connection"]["host"] == ADDRESS["cp1"]
+    assert "CONTROL_PLANES='cp1 cp2 cp3'" in gate.inputs["create"]
+    assert graph.waits_for("control-plane-change", "cp1-kubeadm-init")
+    assert graph.waits_for("cp2-snapshot-before-join", "control-plane-change")
+    assert gate.deleted_with == graph.urn("cp1-kubeadm-init")
+
+
+def test_removing_a_control_plane_changes_only_the_check_and_what_follows():
+    """5 -> 3 is refused (4 is even); 3 -> 1 keeps the VIP: cp3's steps go, and the
+    check on cp1 runs again with the new list (Pulumi deletes come after it)."""
+    three = evaluate(copy.deepcopy(HA_STACK))
+    stack = copy.deepcopy(HA_STACK)
+    stack["nodes"] = [n for n in stack["nodes"] if n["name"] not in ("cp2", "cp3")]
+    one = evaluate(stack)
+    before = {r.name: r.plain for r in three.registrations}
+    after = {r.name: r.plain for r in one.registrations}
+    gone = set(before) - set(after)
+    assert {"cp3-kubeadm-join", "cp3-membership", "cp3-ha-endpoint", "cp3-etcd-backup-timer",
+            "cp3-cert-renewal", "cp2-kubeadm-join"} <= gone
+    assert before["control-plane-change"] != after["control-plane-change"]
+    assert "CONTROL_PLANES=cp1 " in one.named("control-plane-change").inputs["create"]

@@ -76,6 +76,18 @@ class Cluster(pulumi.ComponentResource):
         # is a registered node: etcd grows by one member at a time.
         self.joined: dict[str, JoinedControlPlane] = {}
         previous: pulumi.Resource = self.control_plane.init
+        self.control_plane_change = None
+        if ha is not None:
+            # Runs when the list of control planes changes, before Pulumi deletes
+            # the ones that left: more than one at once, or a loss of etcd quorum,
+            # is refused there (scripts/node/control-plane-change.sh).
+            self.control_plane_change = node_command(
+                "control-plane-change", self.control_plane.connection,
+                "control-plane-change.sh",
+                {"CONTROL_PLANES": " ".join(n.name for n in control_planes)},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.control_plane.init],
+                                            deleted_with=self.teardown))
+            previous = self.control_plane_change
         for node in control_planes[1:]:
             joined = JoinedControlPlane(
                 self.prepared[node.name], self.control_plane, config.kubernetes, config.backup,
