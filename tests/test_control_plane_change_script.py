@@ -72,3 +72,25 @@ def test_one_leaving_that_loses_quorum_is_refused(tmp_path, nodes, healthy, want
     result = run(cluster(tmp_path, nodes, healthy), wanted)
     assert result.returncode == 1
     assert needle in result.stderr
+
+
+def test_a_leaving_control_plane_loses_its_etcd_member_before_its_node(tmp_path):
+    """node-membership.sh ACTION=remove-control-plane: drain, etcdctl member remove
+    by the member's ID (named after the node), then delete the Node."""
+    bin_dir = cluster(tmp_path, ["cp1", "cp2", "cp3"], {"cp1", "cp2", "cp3"})
+    log = tmp_path / "calls"
+    for tool in ("kubectl", "etcdctl"):
+        real = bin_dir / tool
+        real.rename(bin_dir / f"{tool}.answers")
+        real.write_text(f'#!/bin/bash\necho "{tool} $*" >> {log}\nexec {bin_dir}/{tool}.answers "$@"\n')
+        real.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ETCDCTL": str(bin_dir / "etcdctl"),
+           "ACTION": "remove-control-plane", "NODE_NAME": "cp3"}
+    result = subprocess.run(["bash", "-c", script_text("node-membership.sh"), "membership"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    drain = next(i for i, c in enumerate(calls) if c.startswith("kubectl") and " drain cp3" in c)
+    remove = next(i for i, c in enumerate(calls) if c.startswith("etcdctl") and c.endswith("member remove 3"))
+    delete = next(i for i, c in enumerate(calls) if c.startswith("kubectl") and " delete node cp3" in c)
+    assert drain < remove < delete

@@ -113,6 +113,13 @@ def test_backup_and_renewal_timers_on_every_control_plane(ha):
     for cp in CPS[1:]:
         assert graph.waits_for(f"{cp}-etcd-backup-timer", f"{cp}-kubeadm-join")
         assert graph.waits_for(f"{cp}-cert-renewal", f"{cp}-kubeadm-join")
+        # Deleted in reverse: the membership (on cp1: drain, etcd member remove,
+        # delete node) before anything that needs SSH to the leaving node.
+        membership = evaluation.named(f"{cp}-membership")
+        assert "ACTION=remove-control-plane" in membership.inputs["delete"]
+        assert membership.inputs["connection"]["host"] == ADDRESS["cp1"]
+        for step in ("etcd-backup-timer", "cert-renewal", "kubeadm-join"):
+            assert graph.waits_for(f"{cp}-membership", f"{cp}-{step}")
     backup = evaluation.outputs["backup"]
     assert backup["nodes"] == CPS
     assert [m["name"] for m in backup["etcdMembers"]] == CPS

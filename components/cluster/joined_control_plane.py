@@ -31,7 +31,8 @@ class JoinedControlPlane(pulumi.ComponentResource):
     - `join`, on the node: kubeadm join --control-plane (guarded); on delete the
       node is reset, which also removes its etcd member.
     - `membership`, on the first control plane: waits for the Node object; on
-      delete drains and deletes it.
+      delete drains it, removes its etcd member and deletes it (Pulumi deletes
+      it before the join, whose reset then finds the member gone).
     - the etcd snapshot timer and the certificate renewal timer, as on the first.
     """
 
@@ -66,16 +67,19 @@ class JoinedControlPlane(pulumi.ComponentResource):
             stdin=join_config,
             delete_script="reset.sh", delete_env=login,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join_key]))
-        self.membership = node_command(
-            f"{node.name}-membership", on_first, "node-membership.sh",
-            {"ACTION": "wait", "NODE_NAME": node.name},
-            delete_script="node-membership.sh",
-            delete_env={"ACTION": "remove", "NODE_NAME": node.name,
-                        "DRAIN_TIMEOUT": DRAIN_TIMEOUT},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join],
-                                        deleted_with=first.init))
         self.etcd_backup = EtcdBackup(node, prepared.connection, backup, self.join, opts=child)
         self.cert_renewal = certificate_renewal(
             node.name, prepared.connection, node.ssh_user, kubernetes.certificates,
             self.join, self)
+        self.membership = node_command(
+            f"{node.name}-membership", on_first, "node-membership.sh",
+            {"ACTION": "wait", "NODE_NAME": node.name},
+            delete_script="node-membership.sh",
+            delete_env={"ACTION": "remove-control-plane", "NODE_NAME": node.name,
+                        "DRAIN_TIMEOUT": DRAIN_TIMEOUT},
+            # After the timers, so that on delete it runs first, on the first control
+            # plane: the etcd member goes even if the node cannot be reached.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                                            self.join, self.etcd_backup.timer, self.cert_renewal],
+                                        deleted_with=first.init))
         self.register_outputs({"joined": self.membership.stdout})
