@@ -197,3 +197,10 @@ def test_removing_a_control_plane_changes_only_the_check_and_what_follows():
             "cp3-cert-renewal", "cp2-kubeadm-join"} <= gone
     assert before["control-plane-change"] != after["control-plane-change"]
     assert "CONTROL_PLANES=cp1 " in one.named("control-plane-change").inputs["create"]
+
+
+def test_preflight_wants_haproxys_port_free_on_control_planes_only(ha):
+    evaluation, _ = ha
+    for name in ADDRESS:
+        ports = evaluation.named(f"{name}-preflight").inputs["create"].split("PORTS=")[1].split("'")[1]
+        assert ("8443" in ports.split()) == name.startswith("cp"), (name, ports)

@@ -41,7 +41,9 @@ class Cluster(pulumi.ComponentResource):
         self.preflight = Preflight(list(config.nodes), connections,
                                    config.serving.ingress_node_port, opts=child,
                                    monitoring_memory_mb=monitoring_memory_mb(config),
-                                   gpu=config.gpu, model_gpus=model_gpus(config.serving.models))
+                                   gpu=config.gpu, model_gpus=model_gpus(config.serving.models),
+                                   haproxy_port=config.kubernetes.high_availability.port
+                                   if config.kubernetes.high_availability else None)
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,

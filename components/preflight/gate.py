@@ -26,10 +26,11 @@ class PreflightFailed(pulumi.RunError):
     pass
 
 
-def facts_inputs(node: Node, ingress_node_port: Optional[int]) -> dict[str, str]:
+def facts_inputs(node: Node, ingress_node_port: Optional[int],
+                 haproxy_port: Optional[int] = None) -> dict[str, str]:
     # GPU only on GPU nodes: every other node's facts command stays as it was.
     gpu = {"GPU": node.gpu} if node.gpu else {}
-    return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port)),
+    return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port, haproxy_port)),
             "PROBE_URLS": " ".join(probe_urls()), **gpu}
 
 
@@ -48,12 +49,13 @@ class Preflight(pulumi.ComponentResource):
     def __init__(self, nodes: list[Node], connections: dict[str, remote.ConnectionArgs],
                  ingress_node_port: Optional[int] = None,
                  opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0,
-                 gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None):
+                 gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None,
+                 haproxy_port: Optional[int] = None):
         super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
         self.facts = {
             node.name: node_command(
                 f"{node.name}-preflight", connections[node.name], "preflight-facts.sh",
-                facts_inputs(node, ingress_node_port), sudo=False,
+                facts_inputs(node, ingress_node_port, haproxy_port), sudo=False,
                 # Facts are gathered once, before a node is first touched. Re-running
                 # them later (a rotated key, a new port) would find this stack's own
                 # cluster and call it leftovers.
