@@ -29,6 +29,8 @@ from components.cluster.certificates import (
     KEYS as CERTIFICATE_KEYS, CertificateSettings, parse_certificate_settings,
 )
 from components.upgrade.config import UpgradeConfig, parse_upgrade_config
+from components.cluster.high_availability import (
+    HighAvailability, check_control_plane_count, parse_high_availability)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -52,7 +54,8 @@ NODE_KEYS = {"name", "address", "role", "hostKey", "ssh", "gpu"}
 NODE_SSH_KEYS = {"user", "port"}
 SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
-KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"} | CERTIFICATE_KEYS
+KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint",
+                   "highAvailability"} | CERTIFICATE_KEYS
 
 # As in a .pub file or `preflight.py --trust`: type, base64, optionally a comment.
 _HOST_KEY = re.compile(
@@ -99,6 +102,8 @@ class KubernetesSettings:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     control_plane_endpoint: str = ""  # host:port
     certificates: CertificateSettings = CertificateSettings()
+    # The virtual IP in front of the control planes (components/cluster/high_availability.py).
+    high_availability: Optional[HighAvailability] = None
 
     @property
     def version_tag(self) -> str:
@@ -132,7 +137,14 @@ class StackConfig:
 
     @property
     def control_plane(self) -> Node:
+        """The first control plane: kubeadm init runs there, the others join it."""
         return next(n for n in self.nodes if n.is_control_plane)
+
+    @property
+    def control_planes(self) -> tuple[Node, ...]:
+        """Every control plane, in stack order: the first initialises, the others
+        join one at a time in this order."""
+        return tuple(n for n in self.nodes if n.is_control_plane)
 
     @property
     def workers(self) -> tuple[Node, ...]:
@@ -292,14 +304,6 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
             host_key=_host_key(problems, f"{key}.hostKey", item.get("hostKey")),
             gpu=parse_node_gpu(problems, f"{key}.gpu", item.get("gpu")),
         )))
-    control_planes = [i for i, item in enumerate(raw)
-                      if isinstance(item, dict) and item.get("role") == CONTROL_PLANE]
-    if len(control_planes) != 1:
-        names = [raw[i].get("name") for i in control_planes]
-        problems.add("nodes", names or None,
-                     f"found {len(control_planes)} control-plane nodes; this project builds "
-                     "exactly one control plane (high availability is not supported yet).",
-                     f"give exactly one node role: {CONTROL_PLANE}, the others role: {WORKER}.")
     for attr, label in (("name", "name"), ("address", "address")):
         seen: dict[str, int] = {}
         for i, node in nodes:
@@ -315,14 +319,26 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
     return [node for _, node in nodes]
 
 
-def _endpoint(problems: Problems, value: Any, nodes: list[Node]) -> str:
+def _endpoint(problems: Problems, value: Any, nodes: list[Node],
+              ha: Optional[HighAvailability]) -> str:
+    """host:port of the API server for every client; behind a virtual IP, the
+    virtual IP and haproxy's port, or a name given for it on that port."""
     if value is not None:
         parts = _split_endpoint(value) if isinstance(value, str) else None
-        if parts:
-            return _join_host_port(parts[0], parts[1] or API_SERVER_PORT)
-        problems.add("kubernetes.controlPlaneEndpoint", value, "not a host or host:port.",
-                     "give the address clients use for the API server, e.g. 10.0.2.21:6443, "
-                     "or remove it to use the control plane's address.")
+        if parts and ha is not None and parts[1] not in (None, ha.port):
+            problems.add("kubernetes.controlPlaneEndpoint", value,
+                         f"its port is not haproxy's port on the virtual IP ({ha.port}).",
+                         f"write {_join_host_port(parts[0], ha.port)}, or remove the key to use "
+                         f"{ha.endpoint}.")
+        elif parts:
+            default_port = ha.port if ha is not None else API_SERVER_PORT
+            return _join_host_port(parts[0], parts[1] or default_port)
+        else:
+            problems.add("kubernetes.controlPlaneEndpoint", value, "not a host or host:port.",
+                         "give the address clients use for the API server, e.g. 10.0.2.21:6443, "
+                         "or remove it to use the control plane's address.")
+    if ha is not None:
+        return ha.endpoint
     cp = next((n for n in nodes if n.is_control_plane and n.address), None)
     return _join_host_port(cp.address, API_SERVER_PORT) if cp else ""
 
@@ -357,13 +373,21 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
                          f"contains the address of node(s) {', '.join(inside)}; "
                          "pod and service traffic would be routed away from the nodes.",
                          "choose a range that none of the node addresses fall into.")
-    endpoint = _endpoint(problems, k8s.get("controlPlaneEndpoint"), nodes)
+    control_planes = [n for n in nodes if n.is_control_plane]
+    ha = parse_high_availability(problems, k8s.get("highAvailability"),
+                                 [(n.name, n.address) for n in control_planes],
+                                 [(n.name, n.address) for n in nodes])
+    if nodes:  # no nodes at all is reported once, at `nodes`
+        check_control_plane_count(problems, [n.name or n.address for n in control_planes], ha,
+                                  ha_given=k8s.get("highAvailability") is not None)
+    endpoint = _endpoint(problems, k8s.get("controlPlaneEndpoint"), nodes, ha)
     return KubernetesSettings(
         version=text,
         pod_cidr=str(pod) if pod else DEFAULT_POD_CIDR,
         service_cidr=str(svc) if svc else DEFAULT_SERVICE_CIDR,
         control_plane_endpoint=endpoint,
         certificates=parse_certificate_settings(problems, k8s),
+        high_availability=ha,
     )
 
 
@@ -463,6 +487,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     (keys, {child: subtree}); a child named `key[]` is a list of objects."""
     from components.access import config as access
     from components.backup.config import BACKUP_KEYS, BACKUP_NFS_KEYS
+    from components.cluster.high_availability import KEYS as HA_KEYS
     from components.gpu.config import GPU_KEYS
     from components.monitoring.config import MONITORING_KEYS
     from components.serving import config as serving
@@ -472,7 +497,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     return PROJECT_KEYS, {
         "nodes[]": (NODE_KEYS, {"ssh": (NODE_SSH_KEYS, {})}),
         "ssh": (SSH_KEYS, {"bastion": (BASTION_KEYS, {})}),
-        "kubernetes": (KUBERNETES_KEYS, {}),
+        "kubernetes": (KUBERNETES_KEYS, {"highAvailability": (HA_KEYS, {})}),
         "serving": (serving.SERVING_KEYS, {"tls": (serving.TLS_KEYS, {})}),
         "runtimes[]": (serving.RUNTIME_KEYS, {"modelFormats[]": (serving.FORMAT_KEYS, {})}),
         "models[]": (serving.MODEL_KEYS, {"resources": (serving.RESOURCE_KEYS, {}),

@@ -65,6 +65,17 @@ ETCD_CLIENT_SHA256 = {  # etcd-v<version>-linux-<arch>.tar.gz
     "arm64": "efc01f6b3fbef0f000cb53bcad4845c116d7fdd8769ca39d9c40d2fe4d2e509f",
 }
 
+# --- The virtual IP in front of several control planes (kubernetes.highAvailability)
+# keepalived and haproxy from Ubuntu 22.04's own archive, as OS services (the
+# first option of kubeadm's docs/ha-considerations.md). keepalived: jammy/main's
+# build, which the release pocket keeps for good. haproxy: jammy ships the 2.4
+# LTS series and takes its micro-releases and security fixes as updates (Ubuntu's
+# HAProxy MRE policy); the archive keeps only the newest of those builds, so an
+# exact build would stop installing: the pattern takes the newest 2.4 build and
+# never another series.
+KEEPALIVED_PACKAGE_VERSION = "1:2.2.4-0.2build1"
+HAPROXY_PACKAGE_VERSION = "2.4.*"
+
 # --- CNI -----------------------------------------------------------------------
 CALICO_VERSION = "v3.29.7"
 CALICO_CHART_REPO = "https://docs.tigera.io/calico/charts"
@@ -224,6 +235,14 @@ PINS: tuple[Pin, ...] = (
         "kubernetes cmd/kubeadm/app/constants/constants.go SupportedEtcdVersion (31: 3.5.24-0); "
         "sha256 of etcd-v3.5.24-linux-{amd64,arm64}.tar.gz from kubernetes-sigs/kubespray "
         "roles/kubespray_defaults/vars/main/checksums.yml (etcd_binary_checksums)"),
+    Pin("keepalived (Ubuntu 22.04 package; control planes behind a virtual IP)",
+        KEEPALIVED_PACKAGE_VERSION,
+        "https://packages.ubuntu.com/jammy/keepalived (jammy/main 1:2.2.4-0.2build1, as "
+        "`apt-cache madison keepalived` shows it on 22.04)"),
+    Pin("haproxy (Ubuntu 22.04 package; control planes behind a virtual IP)",
+        HAPROXY_PACKAGE_VERSION,
+        "https://packages.ubuntu.com/jammy-updates/haproxy and "
+        "https://wiki.ubuntu.com/HAProxyUpdates (Jammy: HAProxy 2.4.x, micro-release updates)"),
     Pin("Calico (tigera-operator chart)", CALICO_VERSION,
         "https://docs.tigera.io/calico/3.29/getting-started/kubernetes/requirements"),
     Pin("cert-manager (Helm chart)", CERT_MANAGER_VERSION,

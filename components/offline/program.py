@@ -48,6 +48,13 @@ def fake_join_command(worker: str, endpoint: str = "10.0.2.21:6443") -> str:
             f"--discovery-token-ca-cert-hash sha256:{'ab' * 32}\n")
 
 
+def fake_control_plane_join_command(node: str, endpoint: str = "10.0.2.20:8443") -> str:
+    """What control-plane-join-key.sh prints: a join line with a certificate key."""
+    key = hashlib.sha256(f"key-{node}".encode()).hexdigest()
+    return fake_join_command(node, endpoint).rstrip("\n") + \
+        f" --control-plane --certificate-key {key}\n"
+
+
 # What scripts/node/preflight-facts.sh prints on a fresh Ubuntu 22.04 node fit for
 # every layer, monitoring included (so the plan shows no warning from made-up facts).
 HEALTHY_NODE_FACTS = "\n".join([
@@ -210,6 +217,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return gpu + HEALTHY_NODE_FACTS.replace("hostname=node", f"hostname={name}").replace(
                 "product_uuid=uuid", f"product_uuid=uuid-{name}").replace(
                 "macs=mac", f"macs=02:00:{hashlib.sha256(name.encode()).hexdigest()[:8]}")
+        if name.endswith("-join-key"):
+            return fake_control_plane_join_command(name.removesuffix("-join-key"))
         if name.endswith("-join-token"):
             return fake_join_command(name.removesuffix("-join-token"))
         if name.endswith("-admin-kubeconfig"):

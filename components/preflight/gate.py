@@ -26,10 +26,11 @@ class PreflightFailed(pulumi.RunError):
     pass
 
 
-def facts_inputs(node: Node, ingress_node_port: Optional[int]) -> dict[str, str]:
+def facts_inputs(node: Node, ingress_node_port: Optional[int],
+                 haproxy_port: Optional[int] = None) -> dict[str, str]:
     # GPU only on GPU nodes: every other node's facts command stays as it was.
     gpu = {"GPU": node.gpu} if node.gpu else {}
-    return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port)),
+    return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port, haproxy_port)),
             "PROBE_URLS": " ".join(probe_urls()), **gpu}
 
 
@@ -63,7 +64,8 @@ class Preflight(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0,
                  gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None,
                  versions: Optional[tuple[str, str, Callable[[str], str]]] = None,
-                 gates: Sequence[pulumi.Output] = ()):
+                 gates: Sequence[pulumi.Output] = (),
+                 haproxy_port: Optional[int] = None):
         """`versions`: (control plane, target version, judge) for the upgrade gate;
         `gates`: further checks that raise a RunError when the run must stop
         (components/access/project_removal.py). The verdict waits for both, so a
@@ -72,7 +74,7 @@ class Preflight(pulumi.ComponentResource):
         self.facts = {
             node.name: node_command(
                 f"{node.name}-preflight", connections[node.name], "preflight-facts.sh",
-                facts_inputs(node, ingress_node_port), sudo=False,
+                facts_inputs(node, ingress_node_port, haproxy_port), sudo=False,
                 # Facts are gathered once, before a node is first touched. Re-running
                 # them later (a rotated key, a new port) would find this stack's own
                 # cluster and call it leftovers.

@@ -706,7 +706,7 @@ def kubelet_files(node_name: str, kubelet_args: dict[str, str], cgroup_driver: s
     set_service("kubelet", True)
 
 
-def kubeadm_init(config_path: str) -> None:
+def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
     import hashlib
     import socket
     import yaml
@@ -741,6 +741,9 @@ def kubeadm_init(config_path: str) -> None:
     ca_hash = hashlib.sha256(ca_pem.encode()).hexdigest()
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/pki/ca.key", ca_key_pem)
+    # What the kubeadm-certs Secret carries to a joining control plane.
+    CLUSTER.mkdir(parents=True, exist_ok=True)
+    write(str(CLUSTER / "ca.key"), ca_key_pem)
     planted_failure("kubeadm-init-kubeconfig")
     # The identities kubeadm 1.31 gives its kubeconfigs (app/phases/kubeconfig/kubeconfig.go):
     # admin.conf is in kubeadm:cluster-admins (bound to cluster-admin), super-admin.conf in
@@ -778,6 +781,9 @@ def kubeadm_init(config_path: str) -> None:
             "ca_hash": ca_hash,
             "ca_pem": ca_pem,
             "kubernetes_version": f"v{wanted}",
+            # kubeadm joins further control planes only to a cluster with one
+            # (app/cmd/join.go: "doesn't have a stable controlPlaneEndpoint address").
+            "control_plane_endpoint_set": bool(cluster.get("controlPlaneEndpoint")),
             "pod_subnet": (cluster.get("networking") or {}).get("podSubnet", ""),
             "service_subnet": (cluster.get("networking") or {}).get("serviceSubnet", ""),
             "tokens": [{"id": token.split(".")[0], "secret": token.split(".")[1],
@@ -799,6 +805,8 @@ def kubeadm_init(config_path: str) -> None:
           "as root:\n\n"
           f"kubeadm join {endpoint} --token {token} \\\n"
           f"\t--discovery-token-ca-cert-hash sha256:{ca_hash}")
+    if upload_certs:
+        upload_certificates(None)
 
 
 def admin_cluster(kubeconfig_path: str) -> None:
@@ -897,10 +905,90 @@ def kubeadm_token(command: str, options: dict, flags: set) -> None:
                                 "description": options["--description"]})
         endpoint, ca_hash = state["endpoint"], state["ca_hash"]
     if "--print-join-command" in flags:
-        # The real command ends its line with a space, too.
-        print(f"kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash sha256:{ca_hash} ")
+        # The real command ends its line with a space, too; with --certificate-key it
+        # prints the control-plane join (app/util/kubeadm join command template).
+        key = options.get("--certificate-key")
+        extra = f"--control-plane --certificate-key {key} " if key else ""
+        print(f"kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash sha256:{ca_hash} "
+              + extra)
     else:
         print(token)
+
+
+# --- control planes that join (kubeadm join --control-plane) -------------------------
+# kubeadm keeps the shared certificates, encrypted with the certificate key, in the
+# kubeadm-certs Secret, which it gives a TTL of two hours (app/constants:
+# DefaultCertTokenDuration); the key is 32 random bytes, hex-encoded.
+CERTIFICATE_KEY_TTL = 2 * 3600
+
+
+def new_certificate_key() -> str:
+    """`kubeadm certs certificate-key`."""
+    import secrets
+    return secrets.token_hex(32)
+
+
+def upload_certificates(key: str | None) -> None:
+    """`kubeadm init phase upload-certs --upload-certs [--certificate-key KEY]`, and
+    init's own --upload-certs: the Secret replaced, under KEY or a fresh one."""
+    if not os.path.exists("/etc/kubernetes/pki/ca.key"):
+        fail("error execution phase upload-certs: error uploading certs: failed to load "
+             "certificate for ca: open /etc/kubernetes/pki/ca.key: no such file or directory")
+    if key is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        fail("error execution phase upload-certs: error decoding certificate key: "
+             "encoding/hex: invalid byte or odd length")
+    key = (key or new_certificate_key()).lower()
+    with cluster_state() as state:
+        state["kubeadm_certs"] = {"key": key, "expires": time.time() + CERTIFICATE_KEY_TTL}
+    print("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the "
+          "\"kube-system\" Namespace\n[upload-certs] Using certificate key:\n" + key)
+
+
+def downloaded_certificates(state: dict, key: str) -> None:
+    """The control-prepare phase of a control-plane join: fail as kubeadm does without
+    the Secret (never uploaded, or its two hours are over) or with another key."""
+    if not state.get("control_plane_endpoint_set"):
+        fail("error execution phase preflight: \nOne or more conditions for hosting a new control "
+             "plane instance is not satisfied.\n\nunable to add a new control plane instance to a "
+             "cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n"
+             "* The cluster has a stable controlPlaneEndpoint address.")
+    if not key:
+        fail("error execution phase control-plane-prepare/certs: error creating PKI assets: failure "
+             "loading ca certificate: couldn't load the certificate file /etc/kubernetes/pki/ca.crt")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        fail("error execution phase control-plane-prepare/download-certs: error downloading certs: "
+             "error decoding certificate key: encoding/hex: invalid byte or odd length")
+    uploaded = state.get("kubeadm_certs")
+    if not uploaded or uploaded["expires"] < time.time():
+        fail("error execution phase control-plane-prepare/download-certs: error downloading certs: "
+             "error downloading the secret: Secret \"kubeadm-certs\" was not found in the "
+             "\"kube-system\" Namespace. This Secret might have expired. Please, run `kubeadm init "
+             "phase upload-certs --upload-certs` on a control plane to generate a new one")
+    if uploaded["key"] != key.lower():
+        fail("error execution phase control-plane-prepare/download-certs: error downloading certs: "
+             "error decrypting data: cipher: message authentication failed")
+
+
+def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, ca_key_pem: str) -> None:
+    """What a control-plane join writes besides the kubelet's files: the shared CA,
+    the static-pod manifests and admin.conf (kubeadm 1.31 writes no super-admin.conf
+    on a join)."""
+    import yaml
+    write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
+    write("/etc/kubernetes/pki/ca.key", ca_key_pem)
+    write("/etc/kubernetes/admin.conf", kubeconfig(
+        f"https://{endpoint}", ca_pem, "kubernetes-admin",
+        client_certificate(ca_pem, ca_key_pem, "kubernetes-admin", ["kubeadm:cluster-admins"])))
+    write("/etc/kubernetes/manifests/kube-apiserver.yaml", yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
+        "spec": {"containers": [{"name": "kube-apiserver",
+                                 "command": ["kube-apiserver", f"--advertise-address={advertise}",
+                                             "--secure-port=6443"]}]}}))
+    for component in ("kube-controller-manager", "kube-scheduler", "etcd"):
+        write(f"/etc/kubernetes/manifests/{component}.yaml",
+              yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": component}}))
+    print(f"[control-plane-join] {name}: etcd member and API server at {advertise}:6443")
 
 
 def kubeadm_join(config_path: str) -> None:
@@ -932,6 +1020,10 @@ def kubeadm_join(config_path: str) -> None:
             fail("cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "
                  f"{['sha256:<redacted>' for _ in pinned]} are pinned")
         ca_pem, cluster_version = state["ca_pem"], state["kubernetes_version"]
+        control_plane = join.get("controlPlane")
+        if control_plane is not None:
+            downloaded_certificates(state, str(control_plane.get("certificateKey") or ""))
+            ca_key_pem = (CLUSTER / "ca.key").read_text() if (CLUSTER / "ca.key").exists() else ""
     # The preflight phase then reads the cluster's ClusterConfiguration, whose version
     # this kubeadm must support (FetchInitConfigurationFromCluster -> NormalizeKubernetesVersion).
     normalize_kubernetes_version(cluster_version)
@@ -955,8 +1047,13 @@ def kubeadm_join(config_path: str) -> None:
         kubelet_files(name, kubelet_args, "systemd")
         print("[kubelet-start] Starting the kubelet")
         planted_failure("kubeadm-join-kubelet-start")
+        if control_plane is not None:
+            advertise = (control_plane.get("localAPIEndpoint") or {}).get(
+                "advertiseAddress", kubelet_args.get("node-ip", ""))
+            control_plane_files(name, advertise, endpoint, ca_pem, ca_key_pem)
         with cluster_state() as state:
-            state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""), "role": "worker",
+            state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""),
+                                    "role": "control-plane" if control_plane is not None else "worker",
                                     "token_id": token_id, "host": socket.gethostname(),
                                     "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                                     "registered": time.time()}
@@ -1189,6 +1286,9 @@ KUBEADM_COMMANDS = {
                        "--allow-experimental-upgrades", "--allow-release-candidate-upgrades", "--print-config"}),
     "upgrade node": ({"--kubeconfig", "--ignore-preflight-errors", "--patches", "--skip-phases"},
                      {"--dry-run", "--etcd-upgrade", "--certificate-renewal"}),
+    "certs certificate-key": (set(), set()),
+    "init phase upload-certs": ({"--certificate-key", "--config", "--kubeconfig"},
+                                {"--upload-certs", "--skip-certificate-key-print", "--dry-run"}),
 }
 
 
@@ -1225,7 +1325,15 @@ def kubeadm(args: list[str]) -> None:
     if command == "version":
         print(f"v{kubeadm_version()}")
     elif command == "init":
-        kubeadm_init(options["--config"])
+        kubeadm_init(options["--config"], upload_certs="--upload-certs" in flags)
+    elif command == "init phase upload-certs":
+        admin_cluster(options.get("--kubeconfig", "/etc/kubernetes/admin.conf"))
+        if "--upload-certs" not in flags:
+            print("[upload-certs] Skipping phase. Please see --upload-certs")
+        else:
+            upload_certificates(options.get("--certificate-key"))
+    elif command == "certs certificate-key":
+        print(new_certificate_key())
     elif command == "join":
         if "--config" not in options:
             fail("lab kubeadm: join is only emulated with --config (a JoinConfiguration)")
