@@ -5,6 +5,7 @@ Thin on purpose: read and validate the stack config, build the layers, export.
 import pulumi
 
 from components.access.admission import storage_accounts
+from components.access.project_removal import removal_gate
 from components.access.projects import Projects
 from components.cluster.cluster import Cluster
 from components.cluster.connection import private_key_output
@@ -22,7 +23,10 @@ try:
 except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
-cluster = Cluster(config, private_key_output(config.ssh, secret_key))
+# A project dropped while its models stay would open them: refused before any node is
+# touched, from the last run's outputs (components/access/project_removal.py).
+cluster = Cluster(config, private_key_output(config.ssh, secret_key),
+                  gates=[removal_gate(config.access, config.serving.models)])
 handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
                        control_plane_connection=cluster.control_plane.connection,
                        control_plane_address=config.control_plane.address)
@@ -38,7 +42,7 @@ serving = Serving(handle, config.serving, storage=storage, access=config.access,
 monitoring = None
 if config.monitoring.enabled:
     monitoring = Monitoring(handle, config.monitoring, config.serving, serving.workloads.services,
-                            admin_password())
+                            admin_password(), gpu_ready=gpu.ready if gpu else None)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("apiEndpoint", cluster.api_endpoint)
@@ -59,6 +63,9 @@ if serving.smoke_prediction is not None:
 if monitoring is not None:
     pulumi.export("grafanaUrl", monitoring.grafana_url)
     pulumi.export("grafanaAdminPassword", monitoring.admin_password)
+# The project namespaces: the next run reads them back to refuse a removal that would
+# open models (components/access/project_removal.py).
+pulumi.export("projects", [p.namespace for p in config.access.projects])
 if projects is not None:
     pulumi.export("members", projects.members)
     pulumi.export("memberKubeconfigs", projects.kubeconfigs)  # each one a secret

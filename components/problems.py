@@ -206,3 +206,25 @@ def check_list(problems: Problems, key: str, value: Any, fix: str) -> list:
         problems.add(key, value, "must be a list.", fix)
         return []
     return value
+
+
+def check_nfs_export(problems: Problems, key: str, nfs: dict, example_path: str) -> tuple[str, str]:
+    """`{server, path}` of an NFS export under `key` -> (server, path), "" where wrong.
+
+    The path must be absolute and free of control characters: it is written into
+    mount units and scripts on the nodes.
+    """
+    server, path = nfs.get("server"), nfs.get("path")
+    if server is None:
+        problems.required(f"{key}.server", "give the NFS server's address, e.g. 10.0.2.5.")
+    elif not is_host(server):
+        problems.add(f"{key}.server", server, "not an IP address or host name.",
+                     "give the NFS server's address, e.g. 10.0.2.5.")
+    if path is None:
+        problems.required(f"{key}.path", f"give the exported directory, e.g. {example_path}.")
+    elif not isinstance(path, str) or not path.startswith("/") or any(ord(c) < 32 for c in path):
+        problems.add(f"{key}.path", path, "not an absolute path.",
+                     f"give the exported directory as an absolute path, e.g. {example_path}.")
+    return (server if is_host(server) else "",
+            path if isinstance(path, str) and path.startswith("/") else "")
+

@@ -1,12 +1,14 @@
 """Read this project's stack config from the Pulumi runtime and validate it."""
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components import versions
 from components.stack_config import (
     PROJECT, SECRET_PRIVATE_KEY, StackConfig, parse_namespaced_config)
 
@@ -38,5 +40,9 @@ def load_stack_config() -> tuple[StackConfig, Optional[pulumi.Output]]:
                                      secret_keys=secret_keys)
     for warning in config.warnings:
         pulumi.log.warn(warning)
+    # `pulumi up` and preview say so when the train's Kubernetes is past end of life.
+    end_of_life = versions.end_of_life_warning(config.kubernetes.train, datetime.date.today())
+    if end_of_life:
+        pulumi.log.warn(end_of_life)
     key = pulumi.Output.secret(str(secret)) if secret else None
     return config, key

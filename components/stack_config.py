@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -27,6 +28,9 @@ from components.monitoring.config import (
 from components.cluster.certificates import (
     KEYS as CERTIFICATE_KEYS, CertificateSettings, parse_certificate_settings,
 )
+from components.upgrade.config import UpgradeConfig, parse_upgrade_config
+from components.cluster.high_availability import (
+    HighAvailability, check_control_plane_count, parse_high_availability)
 from components.problems import (
     DNS1123_LABEL, DNS1123_RULE, PROJECT, ConfigError, Problems, check_bool, check_mapping,
     check_port, check_text, close_match, is_host, is_ip, item_key)
@@ -50,7 +54,8 @@ NODE_KEYS = {"name", "address", "role", "hostKey", "ssh", "gpu"}
 NODE_SSH_KEYS = {"user", "port"}
 SSH_KEYS = {"user", "port", "privateKeyPath", "useAgent", "bastion"}
 BASTION_KEYS = {"address", "port", "user", "hostKey"}
-KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint"} | CERTIFICATE_KEYS
+KUBERNETES_KEYS = {"version", "podCidr", "serviceCidr", "controlPlaneEndpoint",
+                   "highAvailability"} | CERTIFICATE_KEYS
 
 # As in a .pub file or `preflight.py --trust`: type, base64, optionally a comment.
 _HOST_KEY = re.compile(
@@ -97,10 +102,21 @@ class KubernetesSettings:
     service_cidr: str = DEFAULT_SERVICE_CIDR
     control_plane_endpoint: str = ""  # host:port
     certificates: CertificateSettings = CertificateSettings()
+    # The virtual IP in front of the control planes (components/cluster/high_availability.py).
+    high_availability: Optional[HighAvailability] = None
 
     @property
     def version_tag(self) -> str:
         return f"v{self.version}"
+
+    @property
+    def train(self) -> versions.Train:
+        """The release train of this version's minor (checked when the config is parsed)."""
+        return versions.train_for(self.version)
+
+    @property
+    def minor(self) -> str:
+        return self.train.kubernetes_minor
 
 
 @dataclass(frozen=True)
@@ -117,10 +133,18 @@ class StackConfig:
     access: AccessConfig = AccessConfig()
     gpu: GpuConfig = GpuConfig()
     backup: BackupConfig = BackupConfig()
+    upgrade: UpgradeConfig = UpgradeConfig()
 
     @property
     def control_plane(self) -> Node:
+        """The first control plane: kubeadm init runs there, the others join it."""
         return next(n for n in self.nodes if n.is_control_plane)
+
+    @property
+    def control_planes(self) -> tuple[Node, ...]:
+        """Every control plane, in stack order: the first initialises, the others
+        join one at a time in this order."""
+        return tuple(n for n in self.nodes if n.is_control_plane)
 
     @property
     def workers(self) -> tuple[Node, ...]:
@@ -280,14 +304,6 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
             host_key=_host_key(problems, f"{key}.hostKey", item.get("hostKey")),
             gpu=parse_node_gpu(problems, f"{key}.gpu", item.get("gpu")),
         )))
-    control_planes = [i for i, item in enumerate(raw)
-                      if isinstance(item, dict) and item.get("role") == CONTROL_PLANE]
-    if len(control_planes) != 1:
-        names = [raw[i].get("name") for i in control_planes]
-        problems.add("nodes", names or None,
-                     f"found {len(control_planes)} control-plane nodes; this project builds "
-                     "exactly one control plane (high availability is not supported yet).",
-                     f"give exactly one node role: {CONTROL_PLANE}, the others role: {WORKER}.")
     for attr, label in (("name", "name"), ("address", "address")):
         seen: dict[str, int] = {}
         for i, node in nodes:
@@ -303,14 +319,26 @@ def _parse_nodes(problems: Problems, raw: Any, ssh: SshSettings) -> list[Node]:
     return [node for _, node in nodes]
 
 
-def _endpoint(problems: Problems, value: Any, nodes: list[Node]) -> str:
+def _endpoint(problems: Problems, value: Any, nodes: list[Node],
+              ha: Optional[HighAvailability]) -> str:
+    """host:port of the API server for every client; behind a virtual IP, the
+    virtual IP and haproxy's port, or a name given for it on that port."""
     if value is not None:
         parts = _split_endpoint(value) if isinstance(value, str) else None
-        if parts:
-            return _join_host_port(parts[0], parts[1] or API_SERVER_PORT)
-        problems.add("kubernetes.controlPlaneEndpoint", value, "not a host or host:port.",
-                     "give the address clients use for the API server, e.g. 10.0.2.21:6443, "
-                     "or remove it to use the control plane's address.")
+        if parts and ha is not None and parts[1] not in (None, ha.port):
+            problems.add("kubernetes.controlPlaneEndpoint", value,
+                         f"its port is not haproxy's port on the virtual IP ({ha.port}).",
+                         f"write {_join_host_port(parts[0], ha.port)}, or remove the key to use "
+                         f"{ha.endpoint}.")
+        elif parts:
+            default_port = ha.port if ha is not None else API_SERVER_PORT
+            return _join_host_port(parts[0], parts[1] or default_port)
+        else:
+            problems.add("kubernetes.controlPlaneEndpoint", value, "not a host or host:port.",
+                         "give the address clients use for the API server, e.g. 10.0.2.21:6443, "
+                         "or remove it to use the control plane's address.")
+    if ha is not None:
+        return ha.endpoint
     cp = next((n for n in nodes if n.is_control_plane and n.address), None)
     return _join_host_port(cp.address, API_SERVER_PORT) if cp else ""
 
@@ -320,11 +348,13 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
     problems.unknown_keys("kubernetes", k8s, KUBERNETES_KEYS)
     version = k8s.get("version", versions.KUBERNETES_VERSION)
     text = version.lstrip("v") if isinstance(version, str) else ""
-    if not re.fullmatch(rf"{re.escape(versions.KUBERNETES_MINOR)}\.\d+", text):
-        problems.add("kubernetes.version", version,
-                     f"this project installs Kubernetes {versions.KUBERNETES_MINOR}.x only.",
-                     f"use a {versions.KUBERNETES_MINOR} patch release, e.g. "
-                     f"{versions.KUBERNETES_VERSION}, or remove the key for that default.")
+    try:
+        versions.train_for(text)  # the minor picks the release train
+    except ValueError as error:
+        problems.add("kubernetes.version", version, f"{error}.",
+                     "give a full patch release of one of those minors, e.g. "
+                     f"{versions.KUBERNETES_VERSION} (the default, used when the key is absent) "
+                     f"or {versions.TRAINS[list(versions.TRAINS)[-1]].kubernetes_version}.")
         text = versions.KUBERNETES_VERSION
     pod = _network(problems, "kubernetes.podCidr", k8s.get("podCidr"), DEFAULT_POD_CIDR)
     svc = _network(problems, "kubernetes.serviceCidr", k8s.get("serviceCidr"),
@@ -343,13 +373,21 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
                          f"contains the address of node(s) {', '.join(inside)}; "
                          "pod and service traffic would be routed away from the nodes.",
                          "choose a range that none of the node addresses fall into.")
-    endpoint = _endpoint(problems, k8s.get("controlPlaneEndpoint"), nodes)
+    control_planes = [n for n in nodes if n.is_control_plane]
+    ha = parse_high_availability(problems, k8s.get("highAvailability"),
+                                 [(n.name, n.address) for n in control_planes],
+                                 [(n.name, n.address) for n in nodes])
+    if nodes:  # no nodes at all is reported once, at `nodes`
+        check_control_plane_count(problems, [n.name or n.address for n in control_planes], ha,
+                                  ha_given=k8s.get("highAvailability") is not None)
+    endpoint = _endpoint(problems, k8s.get("controlPlaneEndpoint"), nodes, ha)
     return KubernetesSettings(
         version=text,
         pod_cidr=str(pod) if pod else DEFAULT_POD_CIDR,
         service_cidr=str(svc) if svc else DEFAULT_SERVICE_CIDR,
         control_plane_endpoint=endpoint,
         certificates=parse_certificate_settings(problems, k8s),
+        high_availability=ha,
     )
 
 
@@ -358,7 +396,7 @@ def _parse_kubernetes(problems: Problems, raw: Any, nodes: list[Node]) -> Kubern
 OTHER_NAMESPACES = ("kubernetes", "command", "pulumi")
 PROJECT_KEYS = {"nodes", "ssh", "kubernetes", SECRET_PRIVATE_KEY, "serving", "runtimes", "models",
                 "storage", "modelStores", "storageSecrets", "monitoring", GRAFANA_PASSWORD_KEY,
-                "projects", "access", "gpu", "backup"}
+                "projects", "access", "gpu", "backup", "upgrade"}
 
 
 def split_namespaces(problems: Problems, full: dict[str, Any]) -> dict[str, Any]:
@@ -404,6 +442,7 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
     storage = parse_storage_config(problems, raw.get("storage"), raw.get("modelStores"),
                                    raw.get("storageSecrets"), secret_keys, reserved)
     serving = check_storage_references(problems, serving, storage)
+    serving = dataclasses.replace(serving, train=kubernetes.train)
     monitoring = parse_monitoring(problems, raw.get("monitoring"), raw.get(GRAFANA_PASSWORD_KEY),
                                   secret_keys, serving)
     access = parse_access_config(problems, raw.get("projects"), raw.get("access"), serving,
@@ -414,11 +453,13 @@ def _parse(problems: Problems, raw: dict[str, Any], has_secret_private_key: bool
         for i, item in enumerate(raw_models if isinstance(raw_models, list) else [])
         if isinstance(item, dict)])
     backup = parse_backup_config(problems, raw.get("backup"))
+    upgrade = parse_upgrade_config(problems, raw.get("upgrade"),
+                                   sum(1 for n in nodes if not n.is_control_plane))
     problems.raise_if_any()
     return StackConfig(nodes=tuple(nodes), ssh=ssh, kubernetes=kubernetes,
                        has_secret_private_key=has_secret_private_key, serving=serving,
                        warnings=tuple(problems.warnings), storage=storage, monitoring=monitoring,
-                       access=access, gpu=gpu, backup=backup)
+                       access=access, gpu=gpu, backup=backup, upgrade=upgrade)
 
 
 def parse_stack_config(raw: dict[str, Any], has_secret_private_key: bool = False,
@@ -446,15 +487,17 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
     (keys, {child: subtree}); a child named `key[]` is a list of objects."""
     from components.access import config as access
     from components.backup.config import BACKUP_KEYS, BACKUP_NFS_KEYS
+    from components.cluster.high_availability import KEYS as HA_KEYS
     from components.gpu.config import GPU_KEYS
     from components.monitoring.config import MONITORING_KEYS
     from components.serving import config as serving
     from components.serving.scaling import SCALING_KEYS
     from components.storage import config as storage
+    from components.upgrade.config import UPGRADE_KEYS
     return PROJECT_KEYS, {
         "nodes[]": (NODE_KEYS, {"ssh": (NODE_SSH_KEYS, {})}),
         "ssh": (SSH_KEYS, {"bastion": (BASTION_KEYS, {})}),
-        "kubernetes": (KUBERNETES_KEYS, {}),
+        "kubernetes": (KUBERNETES_KEYS, {"highAvailability": (HA_KEYS, {})}),
         "serving": (serving.SERVING_KEYS, {"tls": (serving.TLS_KEYS, {})}),
         "runtimes[]": (serving.RUNTIME_KEYS, {"modelFormats[]": (serving.FORMAT_KEYS, {})}),
         "models[]": (serving.MODEL_KEYS, {"resources": (serving.RESOURCE_KEYS, {}),
@@ -469,6 +512,7 @@ def config_key_tree() -> tuple[set[str], dict[str, Any]]:
         "access": (access.ACCESS_KEYS, {}),
         "gpu": (GPU_KEYS, {}),
         "backup": (BACKUP_KEYS, {"nfs": (BACKUP_NFS_KEYS, {})}),
+        "upgrade": (UPGRADE_KEYS, {}),
     }
 
 

@@ -69,6 +69,8 @@ _CHART_DIRS = {
 _CHART_SOURCES = {
     (versions.NVIDIA_DEVICE_PLUGIN_CHART_REPO, versions.NVIDIA_DEVICE_PLUGIN_CHART):
         "repository {0}, tag {1}, path {2}".format(*versions.NVIDIA_DEVICE_PLUGIN_SOURCE),
+    (versions.DCGM_EXPORTER_CHART_REPO, versions.DCGM_EXPORTER_CHART):
+        "repository {0}, tag {1}, path {2}".format(*versions.DCGM_EXPORTER_SOURCE),
 }
 
 

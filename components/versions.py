@@ -7,7 +7,9 @@ was checked against; when you bump one, re-read that page.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
+import re
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ KUBERNETES_VERSION = "1.31.14"  # default patch release; stacks may pick another
 # Debian revision of the pkgs.k8s.io packages: package version = f"{version}-{revision}".
 KUBERNETES_PACKAGE_REVISION = "1.1"
 KUBERNETES_APT_REPO = f"https://pkgs.k8s.io/core:/stable:/v{KUBERNETES_MINOR}/deb/"
+
 
 # --- Container runtime -------------------------------------------------------
 # containerd.io from Docker's apt repository: it keeps every released version,
@@ -61,6 +64,17 @@ ETCD_CLIENT_SHA256 = {  # etcd-v<version>-linux-<arch>.tar.gz
     "amd64": "042497e2ddcee06f22e5d486d81f58affa26b53ee423e2a6aaca3d3ea98c8191",
     "arm64": "efc01f6b3fbef0f000cb53bcad4845c116d7fdd8769ca39d9c40d2fe4d2e509f",
 }
+
+# --- The virtual IP in front of several control planes (kubernetes.highAvailability)
+# keepalived and haproxy from Ubuntu 22.04's own archive, as OS services (the
+# first option of kubeadm's docs/ha-considerations.md). keepalived: jammy/main's
+# build, which the release pocket keeps for good. haproxy: jammy ships the 2.4
+# LTS series and takes its micro-releases and security fixes as updates (Ubuntu's
+# HAProxy MRE policy); the archive keeps only the newest of those builds, so an
+# exact build would stop installing: the pattern takes the newest 2.4 build and
+# never another series.
+KEEPALIVED_PACKAGE_VERSION = "1:2.2.4-0.2build1"
+HAPROXY_PACKAGE_VERSION = "2.4.*"
 
 # --- CNI -----------------------------------------------------------------------
 CALICO_VERSION = "v3.29.7"
@@ -167,6 +181,19 @@ NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_SOURCE = ("github.com/NVIDIA/k8s-device-plugin",
                                f"v{NVIDIA_DEVICE_PLUGIN_VERSION}",
                                "deployments/helm/nvidia-device-plugin")
+# NVIDIA dcgm-exporter chart (deployment/ at the tag <DCGM>-<exporter> of
+# NVIDIA/dcgm-exporter; published in the chart repository's index.yaml). Its
+# values.yaml names the image below (the chart's appVersion with DCGM's version in
+# front and the distroless platform after, as RELEASE.md describes the long form;
+# the README's `docker run` line names the same tag). Only with monitoring on and a
+# GPU node.
+DCGM_EXPORTER_CHART = "dcgm-exporter"
+DCGM_EXPORTER_VERSION = "4.8.2"
+DCGM_VERSION = "4.5.3"  # the DCGM library in the image (the tag's first part)
+DCGM_EXPORTER_TAG = f"{DCGM_VERSION}-{DCGM_EXPORTER_VERSION}"
+DCGM_EXPORTER_IMAGE = f"nvcr.io/nvidia/k8s/dcgm-exporter:{DCGM_EXPORTER_TAG}-distroless"
+DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
+DCGM_EXPORTER_SOURCE = ("github.com/NVIDIA/dcgm-exporter", DCGM_EXPORTER_TAG, "deployment")
 
 # The default photo scripts/predict.py sends: flower.jpg from scikit-learn's
 # wheel on PyPI (a dahlia, CC BY 2.0, by Flickr user vultilion; see that
@@ -208,6 +235,14 @@ PINS: tuple[Pin, ...] = (
         "kubernetes cmd/kubeadm/app/constants/constants.go SupportedEtcdVersion (31: 3.5.24-0); "
         "sha256 of etcd-v3.5.24-linux-{amd64,arm64}.tar.gz from kubernetes-sigs/kubespray "
         "roles/kubespray_defaults/vars/main/checksums.yml (etcd_binary_checksums)"),
+    Pin("keepalived (Ubuntu 22.04 package; control planes behind a virtual IP)",
+        KEEPALIVED_PACKAGE_VERSION,
+        "https://packages.ubuntu.com/jammy/keepalived (jammy/main 1:2.2.4-0.2build1, as "
+        "`apt-cache madison keepalived` shows it on 22.04)"),
+    Pin("haproxy (Ubuntu 22.04 package; control planes behind a virtual IP)",
+        HAPROXY_PACKAGE_VERSION,
+        "https://packages.ubuntu.com/jammy-updates/haproxy and "
+        "https://wiki.ubuntu.com/HAProxyUpdates (Jammy: HAProxy 2.4.x, micro-release updates)"),
     Pin("Calico (tigera-operator chart)", CALICO_VERSION,
         "https://docs.tigera.io/calico/3.29/getting-started/kubernetes/requirements"),
     Pin("cert-manager (Helm chart)", CERT_MANAGER_VERSION,
@@ -250,6 +285,13 @@ PINS: tuple[Pin, ...] = (
     Pin("NVIDIA k8s-device-plugin (Helm chart)", NVIDIA_DEVICE_PLUGIN_VERSION,
         "NVIDIA/k8s-device-plugin tag v0.20.0: deployments/helm/nvidia-device-plugin/Chart.yaml "
         "(kubeVersion >= 1.10.0-0, appVersion 0.20.0) and values.yaml"),
+    Pin("NVIDIA dcgm-exporter (Helm chart)", DCGM_EXPORTER_VERSION,
+        "NVIDIA/dcgm-exporter tag 4.5.3-4.8.2: deployment/Chart.yaml (kubeVersion >= 1.19.0-0, "
+        "appVersion 4.8.2), deployment/values.yaml, hack/VERSION; gh-pages "
+        "helm-charts/index.yaml lists dcgm-exporter 4.8.2 (2026-05-05), the newest"),
+    Pin("NVIDIA dcgm-exporter image (DCGM 4.5.3)", DCGM_EXPORTER_IMAGE,
+        "the same tag's deployment/values.yaml image.repository and image.tag, README.md "
+        "(docker run nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-distroless) and RELEASE.md"),
     Pin("sample flower photo (scikit-learn wheel)", SAMPLE_IMAGE_PACKAGE,
         "https://pypi.org/project/scikit-learn/ (sklearn/datasets/images/README.txt: CC BY 2.0)"),
     Pin("Vagrant box of the lab VMs (scripts/vms.sh; libvirt and virtualbox)",
@@ -259,3 +301,240 @@ PINS: tuple[Pin, ...] = (
         "generic-{libvirt,virtualbox}-x64.json (ubuntu2204 for both providers); "
         "chef/bento CHANGELOG.md 202510.26.0 table (no ubuntu-22.04 qemu build)"),
 )
+
+
+# ============================================================================== release trains
+# One train per Kubernetes minor: the versions of every layer that upstream supports
+# together on that minor. The module-level names above are the 1.31 train (the
+# default). Each train's `pins` names the page that says so; `SUPPORT` below holds each
+# component's stated Kubernetes range as data, and tests/test_trains.py checks every
+# train against it. /work/briefs/trains-facts.md (the research notes) has the sources.
+
+KUBERNETES_APT_REPO_PATTERN = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/"
+KUBERNETES_RELEASES_PAGE = "https://kubernetes.io/releases/"
+KSERVE_CHARTS = "oci://ghcr.io/kserve/charts"
+
+
+def kubernetes_apt_repo(minor: str) -> str:
+    """pkgs.k8s.io has one repository per minor: '1.32' -> its .../v1.32/deb/ URL."""
+    return KUBERNETES_APT_REPO_PATTERN.format(minor=minor)
+
+
+def release_key(version: str) -> tuple[int, ...]:
+    """'v0.16.0' / 'knative-v1.19.9' / '1.28.10' -> (0, 16, 0) ... for comparisons."""
+    return tuple(int(n) for n in re.findall(r"\d+", version.split("v", 1)[-1]))
+
+
+@dataclass(frozen=True)
+class Train:
+    kubernetes_minor: str
+    kubernetes_version: str  # the default patch of this minor
+    end_of_life: datetime.date  # kubernetes.io/releases: end of maintenance of the minor
+    pause_image: str
+    containerd_package_version: str
+    calico_version: str
+    cert_manager_version: str
+    istio_version: str
+    knative_serving_version: str
+    knative_net_istio_version: str
+    kserve_version: str
+    pins: tuple[Pin, ...] = field(default=(), compare=False)
+
+    @property
+    def kubernetes_apt_repo(self) -> str:
+        return kubernetes_apt_repo(self.kubernetes_minor)
+
+    # --- Knative release files of this train
+    @property
+    def knative_serving_release(self) -> str:
+        return f"https://github.com/knative/serving/releases/download/{self.knative_serving_version}"
+
+    @property
+    def knative_serving_crds_url(self) -> str:
+        return f"{self.knative_serving_release}/serving-crds.yaml"
+
+    @property
+    def knative_serving_core_url(self) -> str:
+        return f"{self.knative_serving_release}/serving-core.yaml"
+
+    @property
+    def knative_serving_hpa_url(self) -> str:
+        return f"{self.knative_serving_release}/serving-hpa.yaml"
+
+    @property
+    def knative_net_istio_url(self) -> str:
+        return ("https://github.com/knative/net-istio/releases/download/"
+                f"{self.knative_net_istio_version}/net-istio.yaml")
+
+    # --- KServe's breaking changes across trains (kserve/kserve at each tag)
+    @property
+    def kserve_chart(self) -> str:
+        """The controller chart: published as `kserve` up to v0.16, `kserve-resources` from
+        v0.17 (charts/kserve-resources/Chart.yaml `name`)."""
+        name = "kserve-resources" if release_key(self.kserve_version) >= (0, 17) else "kserve"
+        return f"{KSERVE_CHARTS}/{name}"
+
+    @property
+    def kserve_runtimes_chart(self) -> str | None:
+        """From v0.17 the cluster serving runtimes moved out of the controller chart into
+        `kserve-runtime-configs` (values `kserve.servingruntime.enabled`)."""
+        if release_key(self.kserve_version) >= (0, 17):
+            return f"{KSERVE_CHARTS}/kserve-runtime-configs"
+        return None
+
+    def kserve_deployment_mode(self, mode: str) -> str:
+        """The name this train's KServe gives a deployment mode. v0.16 renamed Serverless to
+        Knative and RawDeployment to Standard (pkg/constants/constants.go; the old names are
+        deprecated there). The stack key keeps accepting either name."""
+        new = release_key(self.kserve_version) >= (0, 16)
+        aliases = {"Serverless": "Knative", "RawDeployment": "Standard"}
+        if new:
+            return aliases.get(mode, mode)
+        return {v: k for k, v in aliases.items()}.get(mode, mode)
+
+    def component_versions(self) -> dict[str, str]:
+        """Component -> version, for the support check and the docs table."""
+        return {"Kubernetes": self.kubernetes_version, "Calico": self.calico_version,
+                "cert-manager": self.cert_manager_version, "Istio": self.istio_version,
+                "Knative Serving": self.knative_serving_version,
+                "Knative net-istio": self.knative_net_istio_version, "KServe": self.kserve_version}
+
+
+@dataclass(frozen=True)
+class Support:
+    """One upstream release line's stated Kubernetes range (inclusive minors; None = no upper
+    bound stated), and the page that states it."""
+    component: str
+    release: str  # a minor line, e.g. "1.26" or "v3.30"
+    kubernetes_low: str
+    kubernetes_high: str | None
+    page: str
+
+    def covers(self, version: str) -> bool:
+        return release_key(version)[:2] == release_key(self.release)[:2]
+
+    def supports(self, minor: str) -> bool:
+        k = release_key(minor)
+        low_ok = k >= release_key(self.kubernetes_low)
+        return low_ok and (self.kubernetes_high is None or k <= release_key(self.kubernetes_high))
+
+
+_CALICO_PAGE = "https://docs.tigera.io/calico/{}/getting-started/kubernetes/requirements"
+_CERT_MANAGER_PAGE = "https://cert-manager.io/docs/releases/"
+_ISTIO_PAGE = "https://istio.io/latest/docs/releases/supported-releases/"
+_KNATIVE_PAGE = ("knative.dev/pkg version.go minimum, via endoflife.date products/knative.md; "
+                 "https://knative.dev/docs/install/")
+SUPPORT: tuple[Support, ...] = (
+    *(Support("Calico", f"v{r}", lo, hi, _CALICO_PAGE.format(r)) for r, lo, hi in (
+        ("3.29", "1.29", "1.32"), ("3.30", "1.31", "1.35"), ("3.31", "1.32", "1.35"),
+        ("3.32", "1.34", "1.36"))),
+    *(Support("cert-manager", f"v{r}", lo, hi, _CERT_MANAGER_PAGE) for r, lo, hi in (
+        ("1.16", "1.25", "1.32"), ("1.17", "1.29", "1.33"), ("1.18", "1.29", "1.33"),
+        ("1.19", "1.31", "1.35"), ("1.20", "1.32", "1.35"), ("1.21", "1.33", "1.36"))),
+    *(Support("Istio", r, lo, hi, _ISTIO_PAGE) for r, lo, hi in (
+        ("1.24", "1.28", "1.31"), ("1.25", "1.29", "1.32"), ("1.26", "1.29", "1.33"),
+        ("1.27", "1.29", "1.33"), ("1.28", "1.30", "1.34"), ("1.29", "1.31", "1.35"),
+        ("1.30", "1.32", "1.36"))),
+    *(Support("Knative Serving", f"knative-v{r}", lo, None, _KNATIVE_PAGE) for r, lo in (
+        ("1.17", "1.30"), ("1.18", "1.31"), ("1.19", "1.32"), ("1.20", "1.32"),
+        ("1.21", "1.33"), ("1.22", "1.34"), ("1.23", "1.34"))),
+)
+# net-istio N is built and tested against one Istio minor (go.mod istio.io/client-go and
+# third_party/istio-latest at the tag knative-vN.0).
+NET_ISTIO_TESTED_ISTIO = {"1.17": "1.24", "1.18": "1.25", "1.19": "1.26", "1.20": "1.27",
+                          "1.21": "1.28", "1.22": "1.29"}
+# Components whose pages state no Kubernetes range: not range-checked (KServe tests one
+# Kubernetes in CI; the monitoring and storage charts' kubeVersion has no upper bound).
+UNRANGED = ("Kubernetes", "Knative net-istio", "KServe")
+
+
+def _train_pins(t: Train) -> tuple[Pin, ...]:
+    return (
+        Pin("Kubernetes (kubeadm, kubelet, kubectl)", t.kubernetes_version,
+            f"{KUBERNETES_RELEASES_PAGE} and {t.kubernetes_apt_repo}"),
+        Pin("pause (sandbox) image", t.pause_image,
+            f"kubeadm config images list --kubernetes-version v{t.kubernetes_minor}; kubespray "
+            "roles/kubespray_defaults/vars/main/main.yml pod_infra_supported_versions"),
+        Pin("containerd (containerd.io package)", t.containerd_package_version,
+            "https://containerd.io/releases/ (Kubernetes support matrix)"),
+        Pin("Calico (tigera-operator chart)", t.calico_version,
+            _CALICO_PAGE.format(".".join(t.calico_version.lstrip("v").split(".")[:2]))),
+        Pin("cert-manager (Helm chart)", t.cert_manager_version, _CERT_MANAGER_PAGE),
+        Pin("Istio (base, istiod, gateway charts)", t.istio_version, _ISTIO_PAGE),
+        Pin("Knative Serving", t.knative_serving_version, _KNATIVE_PAGE),
+        Pin("Knative net-istio", t.knative_net_istio_version,
+            "https://github.com/knative-extensions/net-istio/releases (go.mod istio.io/client-go)"),
+        Pin("KServe (kserve-crd and controller charts)", t.kserve_version,
+            f"https://github.com/kserve/kserve/releases/tag/{t.kserve_version} and "
+            "charts/kserve-resources/values.yaml"),
+    )
+
+
+def _train(**fields) -> Train:
+    return Train(**fields, pins=_train_pins(Train(**fields)))
+
+
+# The 1.31 train is today's pins, unchanged; PINS above stays its full table.
+TRAINS: dict[str, Train] = {t.kubernetes_minor: t for t in (
+    Train(KUBERNETES_MINOR, KUBERNETES_VERSION, datetime.date(2025, 10, 28), PAUSE_IMAGE,
+          CONTAINERD_PACKAGE_VERSION, CALICO_VERSION, CERT_MANAGER_VERSION, ISTIO_VERSION,
+          KNATIVE_SERVING_VERSION, KNATIVE_NET_ISTIO_VERSION, KSERVE_VERSION, PINS),
+    _train(kubernetes_minor="1.32", kubernetes_version="1.32.13",
+           end_of_life=datetime.date(2026, 2, 28), pause_image="registry.k8s.io/pause:3.10",
+           containerd_package_version=CONTAINERD_PACKAGE_VERSION, calico_version="v3.30.7",
+           cert_manager_version="v1.19.6", istio_version="1.26.8",
+           knative_serving_version="knative-v1.19.9", knative_net_istio_version="knative-v1.19.6",
+           kserve_version="v0.15.2"),
+    _train(kubernetes_minor="1.33", kubernetes_version="1.33.13",
+           end_of_life=datetime.date(2026, 6, 28), pause_image="registry.k8s.io/pause:3.10",
+           containerd_package_version=CONTAINERD_PACKAGE_VERSION, calico_version="v3.31.7",
+           cert_manager_version="v1.20.3", istio_version="1.28.10",
+           knative_serving_version="knative-v1.21.3", knative_net_istio_version="knative-v1.21.3",
+           kserve_version="v0.16.0"),
+    _train(kubernetes_minor="1.34", kubernetes_version="1.34.11",
+           end_of_life=datetime.date(2026, 10, 27), pause_image="registry.k8s.io/pause:3.10.1",
+           containerd_package_version=CONTAINERD_PACKAGE_VERSION, calico_version="v3.31.7",
+           cert_manager_version="v1.21.1", istio_version="1.29.6",
+           knative_serving_version="knative-v1.22.1", knative_net_istio_version="knative-v1.22.0",
+           kserve_version="v0.17.1"),
+    _train(kubernetes_minor="1.35", kubernetes_version="1.35.8",
+           end_of_life=datetime.date(2027, 2, 28), pause_image="registry.k8s.io/pause:3.10.1",
+           containerd_package_version=CONTAINERD_PACKAGE_VERSION, calico_version="v3.32.1",
+           cert_manager_version="v1.21.1", istio_version="1.29.6",
+           knative_serving_version="knative-v1.22.1", knative_net_istio_version="knative-v1.22.0",
+           kserve_version="v0.20.0"),
+)}
+DEFAULT_TRAIN = TRAINS[KUBERNETES_MINOR]
+
+
+def train_for(kubernetes_version: str) -> Train:
+    """'1.32.13' (or 'v1.32.13') -> TRAINS['1.32']. A ValueError, naming the known trains,
+    for anything else; the config layer turns it into a problem on kubernetes.version."""
+    text = kubernetes_version.lstrip("v") if isinstance(kubernetes_version, str) else ""
+    match = re.fullmatch(r"(\d+\.\d+)\.\d+", text)
+    known = ", ".join(TRAINS)
+    if not match:
+        raise ValueError(f"not a full Kubernetes patch version (major.minor.patch); "
+                         f"the trains are {known}")
+    train = TRAINS.get(match.group(1))
+    if train is None:
+        raise ValueError(f"no release train for Kubernetes {match.group(1)}; the trains are {known}")
+    return train
+
+
+def next_train(train: Train) -> Train | None:
+    """The train one minor above, if there is one."""
+    major, minor = train.kubernetes_minor.split(".")
+    return TRAINS.get(f"{major}.{int(minor) + 1}")
+
+
+def end_of_life_warning(train: Train, today: datetime.date) -> str | None:
+    """A warning when the train's Kubernetes minor is past end of life on `today`."""
+    if today <= train.end_of_life:
+        return None
+    after = next_train(train)
+    move = (f"move to the {after.kubernetes_minor} train (kubernetes.version: "
+            f"{after.kubernetes_version})" if after else "no newer train is in this project yet")
+    return (f"Kubernetes {train.kubernetes_minor} reached end of life on "
+            f"{train.end_of_life.isoformat()} ({KUBERNETES_RELEASES_PAGE}); it gets no more "
+            f"security fixes: {move}.")

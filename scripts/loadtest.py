@@ -5,12 +5,18 @@
     loadtest.py NAMESPACE/NAME --url http://10.0.2.21:31903 --host tf-flower.kserve-test.example.com --rate 20 --duration 30
     loadtest.py kserve-test/torchserve --stack torchserve-example --data examples/torchserve/request.json --rate 5 --duration 30
     loadtest.py team-a/iris --stack lab --token-file t --ca-file ca.pem --rate 10 --duration 30
+    loadtest.py tinyllama --stack gpu-example --openai chat --prompt "Hello" --max-tokens 64 --concurrency 4 --duration 60
 
 MODEL is NAME or NAMESPACE/NAME. --rate sends that many requests per second
 whatever the answers do (latency counts from when each request was due);
 --concurrency keeps that many requests in flight. Each request is a V1 predict
 with a small JPEG (--image FILE for another) or, with --data FILE, a JSON
-body of your own (TorchServe and other models that take JSON). A progress line
+body of your own (TorchServe and other models that take JSON). With --openai
+completions|chat (a huggingface model), each request is a streamed OpenAI
+completion or chat request with --prompt and --max-tokens, and the figures add
+the time to the first token (from when the request was due, as the latency),
+the tokens per second over the test and per answer, and the tokens (the
+server's usage counts, else the streamed chunks that carried text). A progress line
 runs on stderr; at the end it prints the latency percentiles, the errors and
 the achieved rate, and writes figures.json and plot.png (latency, rate and the
 model's replicas against time, with the canary's share when there is one) into
@@ -32,7 +38,8 @@ http unless --insecure-token-over-http is given; redirects are not followed
 (a 3xx counts as an error), so the token never goes to another host.
 
 Exit status: 0 done, 2 nothing reached the model, 6 bad arguments or stack file
-(a token over plain http without --insecure-token-over-http among them),
+(a token over plain http without --insecure-token-over-http among them, and
+--openai for a model that is not a huggingface one),
 7 no token for a model that needs one, or the gateway refused the requests
 (401/403), 8 the gateway's certificate is not trusted (wrong or missing CA) or
 TLS failed.
@@ -64,7 +71,9 @@ from components.serving.command_line import (  # noqa: E402
     EXIT_TLS, EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, EXIT_USAGE, ToolParser, read_argument_file,
     read_json_body)
 from components.serving.endpoints import (  # noqa: E402
-    Endpoint, EndpointError, TokenNeeded, from_stack_with_token, given, read_token, refusal)
+    Endpoint, EndpointError, TokenNeeded, from_stack_with_token, given, openai_model, read_token,
+    refusal)
+from components.serving import openai_protocol  # noqa: E402
 from components.serving.transport import (  # noqa: E402
     TlsError, add_tls_arguments, ca_file_of, check_token_transport, tls_context, tls_failure)
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, predict_path, request_body  # noqa: E402
@@ -98,9 +107,12 @@ def replica_source(args, endpoint: Endpoint, cleanup: list):
     return KubectlSource(namespace, endpoint.name, kubeconfig)
 
 
-def request(args) -> bytes:
-    """The body every request carries: --data as given, else --image (or the small
-    JPEG) in tf-flower's V1 request."""
+def request(args, endpoint: Endpoint) -> bytes:
+    """The body every request carries: a streamed OpenAI request with --openai, --data
+    as given, else --image (or the small JPEG) in tf-flower's V1 request."""
+    if args.openai:
+        return openai_protocol.request_body(args.openai, openai_model(endpoint, "loadtest.py"),
+                                            args.prompt, args.max_tokens, stream=True)
     if args.data is not None:
         return read_json_body("--data", args.data)
     image = read_argument_file("--image", args.image, "Give an image file, or leave --image "
@@ -124,6 +136,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     body.add_argument("--image", type=Path, help="image to send (default: a small JPEG)")
     body.add_argument("--data", type=Path, help="a JSON file to send as the request body "
                       "instead of an image (a V1 request of your own, e.g. for TorchServe)")
+    body.add_argument("--openai", choices=openai_protocol.KINDS,
+                      help="streamed OpenAI completions or chat requests (a huggingface model)")
+    parser.add_argument("--prompt", default=openai_protocol.DEFAULT_PROMPT,
+                        help=f"with --openai: the prompt (default {openai_protocol.DEFAULT_PROMPT!r})")
+    parser.add_argument("--max-tokens", type=int, default=openai_protocol.DEFAULT_MAX_TOKENS,
+                        help=f"with --openai: tokens per answer at most "
+                             f"(default {openai_protocol.DEFAULT_MAX_TOKENS})")
     parser.add_argument("--token", help="bearer token (or --token-file, or $KSERVE_TOKEN)")
     parser.add_argument("--token-file", help="file holding the bearer token")
     add_tls_arguments(parser)
@@ -141,6 +160,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.duration <= 0 or (args.rate is not None and args.rate <= 0) or \
             (args.concurrency is not None and args.concurrency < 1):
         parser.error("--duration and --rate must be above 0, --concurrency at least 1")
+    if args.max_tokens < 1:
+        parser.error("--max-tokens must be at least 1")
     cleanup: list[str] = []
     try:
         token = read_token(args.token, args.token_file)
@@ -156,8 +177,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         check_token_transport(endpoint.base_url, token, args.insecure_token_over_http)
         https = endpoint.base_url.startswith("https:")
         # The served name: TorchServe answers under its model_snapshot name.
-        target = Target(endpoint.base_url, endpoint.host, predict_path(endpoint.served_name),
-                        request(args), token, tls_context(ca_file) if https else None)
+        path = openai_protocol.PATHS[args.openai] if args.openai else \
+            predict_path(endpoint.served_name)
+        target = Target(endpoint.base_url, endpoint.host, path, request(args, endpoint), token,
+                        tls_context(ca_file) if https else None, streamed=bool(args.openai))
         target.address()  # a bad URL fails here, before anything is sent
         try:
             target.check_tls()  # an untrusted certificate fails here, before the test

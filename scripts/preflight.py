@@ -42,8 +42,10 @@ from components.stack_file import parse_stack_file, print_warnings, stack_file  
 
 def gather(node: Node, config: StackConfig, creds: Credentials) -> tuple[Optional[str], Optional[str], Optional[float]]:
     """(facts text, error, clock offset) for one node."""
+    ha = config.kubernetes.high_availability
+    ha_port = ha.port if ha is not None else None
     command = render_command("preflight-facts.sh",
-                             facts_inputs(node, config.serving.ingress_node_port), sudo=False)
+                             facts_inputs(node, config.serving.ingress_node_port, ha_port), sudo=False)
     try:
         with connect(node, config.ssh, creds) as (client, _):
             asked = time.time()

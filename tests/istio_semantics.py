@@ -25,6 +25,19 @@ in the code index, not pinned to the Envoy build of Istio 1.24.6):
     have ignored anything after the last ':', router/config_impl.cc,
     RouteMatcher::findVirtualHost with ignore_port_in_host_matching, which
     Istio sets on gateways: pilot/pkg/networking/core/gateway.go:547.)
+- The gateway's EnvoyFilter that gives the HTTP listener's 403s another body
+  (`https_only_reply_spec`, match `listener.portNumber`: the listener port, 80),
+  and only that form: the connection manager's `local_reply_config` (Envoy
+  api/envoy/extensions/filters/network/http_connection_manager/v3/
+  http_connection_manager.proto, LocalReplyConfig and ResponseMapper: "The
+  mappers will be checked by the specified order until one is matched"; they
+  apply to replies Envoy makes itself, never to an upstream's). A mapper's
+  `filter` may only be a `status_code_filter` with `op: EQ`; its
+  `body_format_override.text_format_source.inline_string` may only use
+  `%LOCAL_REPLY_BODY%` (the body the filter gave: Envoy's RBAC filter answers
+  "RBAC: access denied", source/extensions/filters/http/rbac/rbac_filter.cc) and
+  `%REQ(:AUTHORITY)%` (after the port was stripped). `Decision.body` is the
+  resulting body of a local reply.
 - RequestAuthentication: a request without a token passes with no identity; a
   bearer token that does not verify under the `jwtRules` (unknown issuer, bad
   signature, expired, malformed) is rejected with 401. A valid token gives the
@@ -124,6 +137,7 @@ class Decision:
     principal: str = ""
     claims: dict = field(default_factory=dict)
     upstream_token: Optional[str] = None  # the token as the upstream receives it, if at all
+    body: str = ""  # the body of a reply the gateway makes itself (not 200)
 
     @property
     def allowed(self) -> bool:
@@ -327,15 +341,65 @@ def _filter_applies(resource: dict, workload: Workload) -> bool:
     return all(workload.labels.get(k) == v for k, v in wanted.items())
 
 
-def _host_steps(filters: list[dict]) -> tuple[bool, bool]:
-    """(strips the port, refuses a Host with a colon left) from the known patches only."""
+HOST_MATCH = {"context": "GATEWAY", "listener": {"filterChain": {"filter": {"name": HCM}}}}
+# Envoy's bodies for the replies modelled here.
+RBAC_BODY = "RBAC: access denied"
+JWT_BODY = "Jwt verification fails"
+FORMAT_OPERATOR = re.compile(r"%[A-Z_]+(\([^)]*\))?%")
+
+
+def _reply_mappers(patch: dict) -> Optional[tuple[int, list[dict]]]:
+    """(listener port, mappers) of a local-reply patch on one listener, else None."""
+    match = patch.get("match") or {}
+    listener = dict(match.get("listener") or {})
+    port = listener.pop("portNumber", None)
+    value = patch.get("patch", {}).get("value", {})
+    typed = value.get("typed_config") or {}
+    if (port is None or {**match, "listener": listener} != HOST_MATCH
+            or (patch.get("applyTo"), patch.get("patch", {}).get("operation"))
+            != ("NETWORK_FILTER", "MERGE")
+            or set(value) != {"typed_config"} or set(typed) != {"@type", "local_reply_config"}
+            or typed["@type"] != HCM_TYPE or set(typed["local_reply_config"]) != {"mappers"}):
+        return None
+    return port, typed["local_reply_config"]["mappers"]
+
+
+def _map_reply(status: int, body: str, authority: str, mappers: list[dict]) -> str:
+    """The body after the listener's local reply mappers (the first that matches)."""
+    for mapper in mappers:
+        if set(mapper) - {"filter", "body_format_override"}:
+            raise NotModelled(f"ResponseMapper fields {sorted(mapper)}")
+        condition = mapper["filter"]
+        comparison = (condition.get("status_code_filter") or {}).get("comparison") or {}
+        if set(condition) != {"status_code_filter"} or comparison.get("op") != "EQ":
+            raise NotModelled(f"local reply filter {condition}")
+        if status != int(comparison["value"]["default_value"]):
+            continue
+        override = mapper.get("body_format_override")
+        if override is None:
+            return body
+        text = override["text_format_source"]["inline_string"]
+        operators = {m.group(0) for m in FORMAT_OPERATOR.finditer(text)}
+        if operators - {"%LOCAL_REPLY_BODY%", "%REQ(:AUTHORITY)%"}:
+            raise NotModelled(f"format operators {sorted(operators)}")
+        return text.replace("%LOCAL_REPLY_BODY%", body).replace("%REQ(:AUTHORITY)%", authority)
+    return body
+
+
+def _envoy_filter_steps(filters: list[dict]) -> tuple[bool, bool, dict[int, list[dict]]]:
+    """(strips the port, refuses a Host with a colon left, local reply mappers by
+    listener port) from the known patches only."""
     strip = refuse = False
-    match = {"context": "GATEWAY", "listener": {"filterChain": {"filter": {"name": HCM}}}}
+    mappers: dict[int, list[dict]] = {}
     for resource in filters:
         for patch in resource["spec"].get("configPatches", []):
             value = patch.get("patch", {}).get("value", {})
             kind = (patch.get("applyTo"), patch.get("patch", {}).get("operation"))
-            if patch.get("match") != match:
+            on_listener = _reply_mappers(patch)
+            if on_listener is not None:
+                mappers.setdefault(on_listener[0], []).extend(on_listener[1])
+                continue
+            if patch.get("match") != HOST_MATCH:
                 raise NotModelled(f"EnvoyFilter match {patch.get('match')}")
             if kind == ("NETWORK_FILTER", "MERGE") and value == {
                     "typed_config": {"@type": HCM_TYPE, "strip_any_host_port": True}}:
@@ -346,7 +410,7 @@ def _host_steps(filters: list[dict]) -> tuple[bool, bool]:
                 refuse = True
             else:
                 raise NotModelled(f"EnvoyFilter patch {kind}")
-    return strip, refuse
+    return strip, refuse, mappers
 
 
 def _token_read(request: Request, authentications: list[dict]) -> bool:
@@ -370,12 +434,22 @@ def decide(request: Request, resources: list[dict], now: float,
            workload: Workload = INGRESS_GATEWAY) -> Decision:
     """What the workload does with `request`, given the security resources (manifests)."""
     filters = [r for r in resources if r["kind"] == "EnvoyFilter" and _filter_applies(r, workload)]
-    strip, refuse = _host_steps(filters)
+    strip, refuse, mappers = _envoy_filter_steps(filters)
     if strip:
         request = Request(strip_any_host_port(request.host), request.token, request.method,
                           request.path, request.port, request.token_in)
+    decision = _decide(request, resources, now, workload, refuse)
+    if decision.status != 200:
+        decision.body = _map_reply(decision.status, decision.body, request.host,
+                                   mappers.get(request.port, []))
+    return decision
+
+
+def _decide(request: Request, resources: list[dict], now: float, workload: Workload,
+            refuse: bool) -> Decision:
     if refuse and ":" in request.host and not request.host.startswith("["):
-        return Decision(400, f"the Lua filter refused the Host {request.host!r}")
+        return Decision(400, f"the Lua filter refused the Host {request.host!r}",
+                        body="the Host header's port is not a number\n")
     resources = [r for r in resources if r["kind"] != "EnvoyFilter"]
     applying = [r for r in resources if _applies(r, workload)]
     authentications = [r for r in applying if r["kind"] == "RequestAuthentication"]
@@ -388,7 +462,8 @@ def decide(request: Request, resources: list[dict], now: float,
         try:
             claims, forwarded = _authenticate(request.token, authentications, now)
         except ValueError as error:
-            return Decision(401, f"RequestAuthentication rejected the token: {error}")
+            return Decision(401, f"RequestAuthentication rejected the token: {error}",
+                            body=JWT_BODY)
         principal = f"{claims['iss']}/{claims['sub']}"
     ctx = _Context(request, principal, claims)
     by_action: dict[str, list[dict]] = {"CUSTOM": [], "DENY": [], "ALLOW": [], "AUDIT": []}
@@ -398,7 +473,8 @@ def decide(request: Request, resources: list[dict], now: float,
         raise NotModelled("CUSTOM policies")
     for policy in by_action["DENY"]:
         if any(rule_matches(rule, ctx) for rule in policy["spec"].get("rules", [])):
-            return Decision(403, f"denied by {policy['metadata']['name']}", principal or "", claims)
+            return Decision(403, f"denied by {policy['metadata']['name']}", principal or "",
+                            claims, body=RBAC_BODY)
     upstream = request.token if forwarded else None
     if not by_action["ALLOW"]:
         return Decision(200, "no ALLOW policy on the workload", principal or "", claims, upstream)
@@ -406,4 +482,4 @@ def decide(request: Request, resources: list[dict], now: float,
         if any(rule_matches(rule, ctx) for rule in policy["spec"].get("rules", [])):
             return Decision(200, f"allowed by {policy['metadata']['name']}", principal or "",
                             claims, upstream)
-    return Decision(403, "no ALLOW policy matches", principal or "", claims)
+    return Decision(403, "no ALLOW policy matches", principal or "", claims, body=RBAC_BODY)

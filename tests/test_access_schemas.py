@@ -57,14 +57,19 @@ def test_every_security_resource_validates_against_its_crd(manifests):
         assert not errors, (manifest["metadata"]["name"], [e.message for e in errors])
 
 
-def test_the_gateways_envoy_filter_validates_against_its_crd():
-    [found] = [m for m in security_manifests(evaluate(access_config())) if m["kind"] == "EnvoyFilter"]
+def test_the_gateways_envoy_filters_validate_against_their_crd():
+    """The host-port filter and the HTTP listener's https-only reply."""
+    found = [m for m in security_manifests(evaluate(access_config())) if m["kind"] == "EnvoyFilter"]
+    assert sorted(m["metadata"]["name"] for m in found) == ["kserve-cluster-host-port",
+                                                            "kserve-cluster-https-only"]
     group, version = NETWORKING_API.split("/")
-    assert found["apiVersion"] == NETWORKING_API
-    errors = sorted(validator("EnvoyFilter", version, group).iter_errors(found["spec"]), key=str)
-    assert not errors, [e.message for e in errors]
-    assert list(validator("EnvoyFilter", version, group).iter_errors(
-        {**found["spec"], "workloadSelector": {"matchLabels": {"istio": "ingressgateway"}}}))
+    for manifest in found:
+        assert manifest["apiVersion"] == NETWORKING_API
+        errors = sorted(validator("EnvoyFilter", version, group).iter_errors(manifest["spec"]),
+                        key=str)
+        assert not errors, [e.message for e in errors]
+        assert list(validator("EnvoyFilter", version, group).iter_errors(
+            {**manifest["spec"], "workloadSelector": {"matchLabels": {"istio": "ingressgateway"}}}))
 
 
 def test_the_https_gateway_patch_validates_against_the_gateway_crd():

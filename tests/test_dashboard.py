@@ -111,7 +111,7 @@ def test_every_query_names_only_exported_metrics_with_a_source(board):
         assert metric_names(expr), expr
         assert not unknown_metrics(expr), expr
         named |= metric_names(expr)
-    for expr in adapter_queries(adapter_values()):
+    for expr in adapter_queries(adapter_values(gpu=True)):
         assert not unknown_metrics(expr), expr
     for metric in named:
         source = EXPORTED_METRICS[metric]
@@ -138,3 +138,84 @@ def test_model_without_scaling_uses_the_modes_default():
     bare = Model(name="m", namespace="ns", format="tensorflow", storage_uri="gs://a/b")
     assert d.desired_replicas(bare, "Serverless").startswith("sum(autoscaler_desired_pods")
     assert "kube_horizontalpodautoscaler" in d.desired_replicas(bare, "RawDeployment")
+
+
+# --- GPU panels (dcgm-exporter) --------------------------------------------------------------
+
+GPU_NODES = NODES + [{"name": "worker1", "address": "10.0.2.22", "role": "worker"},
+                     {"name": "gpu1", "address": "10.0.2.31", "role": "worker", "gpu": "nvidia"}]
+GPU_MODEL = {"name": "cifar10-gpu", "namespace": "kserve-test", "format": "triton",
+             "storageUri": "gs://kfserving-examples/models/torchscript",
+             "resources": {"cpu": "1", "memory": "4Gi", "gpu": 2},
+             "scaling": {"metric": "gpu", "target": 70, "maxReplicas": 2}}
+
+
+def gpu_board(mode="RawDeployment"):
+    models = [GPU_MODEL, MODELS[2]] if mode == "RawDeployment" else [
+        {k: v for k, v in GPU_MODEL.items() if k != "scaling"}, MODELS[2]]
+    serving = parse_stack_config(
+        {"nodes": GPU_NODES, "serving": {"deploymentMode": mode}, "models": models,
+         "monitoring": {"enabled": True}, "grafanaAdminPassword": "long-enough"},
+        has_secret_private_key=True, secret_keys=frozenset({"grafanaAdminPassword"})).serving
+    return d.models_dashboard(serving)
+
+
+def panels_of(board, row_title):
+    rows = [p for p in board["panels"] if p["type"] == "row"]
+    start = board["panels"].index(next(r for r in rows if r["title"] == row_title))
+    following = board["panels"][start + 1:]
+    end = next((i for i, p in enumerate(following) if p["type"] == "row"), len(following))
+    return {p["title"]: p for p in following[:end]}
+
+
+@pytest.mark.parametrize("mode", ["RawDeployment", "Serverless"])
+def test_a_gpu_model_gets_utilisation_memory_and_power_per_pod(mode):
+    board = gpu_board(mode)
+    gpu = panels_of(board, "kserve-test/cifar10-gpu")
+    exprs = {title: gpu[title]["targets"][0]["expr"] for title in
+             ("GPU utilisation", "GPU memory used", "GPU power")}
+    assert exprs["GPU utilisation"].startswith("avg by (pod) (DCGM_FI_DEV_GPU_UTIL{")
+    assert exprs["GPU memory used"].startswith("sum by (pod) (DCGM_FI_DEV_FB_USED{")
+    assert exprs["GPU power"].startswith("sum by (pod) (DCGM_FI_DEV_POWER_USAGE{")
+    assert [gpu[t]["fieldConfig"]["defaults"]["unit"] for t in exprs] == ["percent", "mbytes", "watt"]
+    for expr in exprs.values():
+        # The pod that holds the GPU, as dcgm-exporter labels it (its ServiceMonitor honours
+        # the exporter's own pod/namespace labels).
+        assert 'namespace="kserve-test"' in expr and "exported_" not in expr
+        assert all(gpu[t]["targets"][0]["legendFormat"] == "{{pod}}" for t in exprs)
+    # The CPU model has none.
+    assert not [t for t in panels_of(board, "team-a/cpu-bound") if t.startswith("GPU")]
+
+
+@pytest.mark.parametrize("pod,matches", [
+    ("cifar10-gpu-predictor-7c9f5d6b8-x2k4q", True),                     # RawDeployment
+    ("cifar10-gpu-predictor-00001-deployment-5d8f7c9b6-abcde", True),   # Serverless revision
+    ("cifar10-gpu-predictor-00002-deployment-6f5d4c3b2-zzzzz", True),   # its canary
+    ("cifar10-gpu-other-predictor-7c9f5d6b8-x2k4q", False),
+    ("other-cifar10-gpu-predictor-7c9f5d6b8-x2k4q", False),
+    ("dcgm-exporter-x7k2p", False),                                     # a GPU no pod holds
+])
+def test_the_gpu_panels_match_the_models_predictor_pods_only(pod, matches):
+    model = parse_stack_config(
+        {"nodes": GPU_NODES, "models": [{k: v for k, v in GPU_MODEL.items() if k != "scaling"}],
+         "monitoring": {"enabled": True}, "grafanaAdminPassword": "long-enough"},
+        has_secret_private_key=True, secret_keys=frozenset({"grafanaAdminPassword"})).serving.models[0]
+    pattern = re.search(r'pod=~"([^"]+)"', d.pod_selector(model)).group(1)
+    assert bool(re.fullmatch(pattern, pod)) is matches  # Prometheus anchors =~ at both ends
+
+
+def test_gpu_metrics_name_dcgm_exporter_at_the_pinned_tag():
+    from components import versions
+    for name in ("DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_POWER_USAGE"):
+        source = EXPORTED_METRICS[name]
+        assert (source.repo, source.tag, source.path) == (
+            "NVIDIA/dcgm-exporter", versions.DCGM_EXPORTER_TAG, "etc/default-counters.csv")
+    for expr in queries(gpu_board()):
+        assert not unknown_metrics(expr), expr
+
+
+def test_replicas_of_a_gpu_scaled_model_come_from_our_gpu_hpa():
+    replicas = panels_of(gpu_board(), "kserve-test/cifar10-gpu")["Replicas"]
+    expr = replicas["targets"][0]["expr"]
+    assert 'horizontalpodautoscaler=~"cifar10-gpu-predictor(-[0-9]+|-gpu|-rps)?"' in expr
+    assert "GPU utilisation HPA" in replicas["description"]

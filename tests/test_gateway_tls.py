@@ -180,6 +180,44 @@ def test_a_protected_model_over_plain_http_is_refused_even_with_its_token(polici
     assert decide(Request(OUTSIDE, port=80), manifests, NOW).allowed
 
 
+def test_the_403_over_plain_http_says_to_use_https(policies):
+    manifests, tokens = policies
+    https_port = 31904
+    for token in (tokens["team-a/ci"], None, tokens["team-b/batch"]):
+        for host in (A_MODEL, A_MODEL + ":31903"):
+            refused = decide(Request(A_MODEL if host == A_MODEL else host, token, port=80),
+                             manifests, NOW)
+            assert refused.status == 403
+            assert refused.body == (
+                f"RBAC: access denied: use https: {A_MODEL} answers over https only, on the "
+                f"gateway's HTTPS node port {https_port} (https://{A_MODEL}:{https_port}/, "
+                "certificate from the stack's ingressCaCertificate output)\n")
+    # Over https a 403 is about the token: Envoy's own body.
+    wrong = decide(Request(A_MODEL, tokens["team-b/batch"], port=443), manifests, NOW)
+    assert wrong.status == 403 and wrong.body == "RBAC: access denied"
+    # The cluster-local listener is not the HTTP port either.
+    local = decide(Request("tf-flower.team-a.svc.cluster.local", port=8081), manifests, NOW)
+    assert local.status == 403 and local.body == "RBAC: access denied"
+    # Other refusals on port 80 keep their bodies.
+    assert "use https" not in decide(Request(A_MODEL + ":x", port=80), manifests, NOW).body
+
+
+def test_the_https_only_reply_is_on_the_http_listener_only_and_only_in_serverless(program):
+    evaluation, graph = program
+    [reply] = [r for r in evaluation.registrations if r.name == "gateway-https-only-reply"]
+    assert reply.inputs["kind"] == "EnvoyFilter"
+    assert reply.inputs["metadata"] == {"name": "kserve-cluster-https-only",
+                                        "namespace": "istio-system"}
+    [patch] = reply.inputs["spec"]["configPatches"]
+    assert patch["match"]["listener"]["portNumber"] == 80
+    assert graph.waits_for("gateway-https-only-reply", "istio-ingressgateway-chart")
+    assert graph.waits_for("isvc-team-a-tf-flower", "gateway-https-only-reply")
+    config = access_config()
+    config["serving"] = {**config.get("serving", {}), "deploymentMode": "RawDeployment"}
+    raw = evaluate(config)
+    assert not [r for r in raw.registrations if r.name == "gateway-https-only-reply"]
+
+
 def test_the_token_is_read_from_the_authorization_header_only(policies):
     manifests, tokens = policies
     token = tokens["team-a/ci"]

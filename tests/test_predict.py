@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import predict
+from components.access.ingress_policies import https_only_reply
 from components.serving.endpoints import from_stack
 from components import versions
 from components.serving.v1_protocol import SMOKE_IMAGE_JPEG, build_request, parse_predictions
@@ -27,7 +28,8 @@ SCORES = [0.91, 0.02, 0.03, 0.01, 0.02, 0.01]
 
 class V1Handler(BaseHTTPRequestHandler):
     """tf-flower behind an ingress: routes on Host, knows one ready model."""
-    models = {"tf-flower": "ready", "sleepy": "not-ready", "slow": "slow", "guarded": "ready"}
+    models = {"tf-flower": "ready", "sleepy": "not-ready", "slow": "slow", "guarded": "ready",
+              "locked": "ready"}
     received: list = []
     # What the ingress gateway answers for a model in a project (Istio's bodies).
     good_token, expired_token = "good.token.sig", "expired.token.sig"
@@ -39,6 +41,14 @@ class V1Handler(BaseHTTPRequestHandler):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _text(self, status, text):
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -56,6 +66,12 @@ class V1Handler(BaseHTTPRequestHandler):
                 return self._answer(401, {"error": "Jwt is expired"})
             if auth != f"Bearer {self.good_token}":
                 return self._answer(403, {"error": "RBAC: access denied"})
+        if name == "locked":
+            # A protected model of a Serverless stack, called on the HTTP port: the gateway's
+            # 403 with the body its local reply mapper gives (ingress_policies.py).
+            return self._text(403, https_only_reply(31904).replace("%LOCAL_REPLY_BODY%",
+                              "RBAC: access denied").replace("%REQ(:AUTHORITY)%",
+                                                             self.headers["Host"]))
         if self.models[name] == "not-ready":
             return self._answer(503, {"error": f"Model with name {name} is not ready."})
         if self.models[name] == "slow":
@@ -230,6 +246,24 @@ def test_a_token_of_another_project_is_a_clear_403(server, image):
     assert result.returncode == predict.EXIT_UNAUTHORIZED
     assert "not one of this model's project" in result.stderr
     assert "other.project.token" not in result.stderr
+
+
+def test_a_403_over_plain_http_from_the_https_only_gateway_says_use_https(server, image):
+    locked = ("--host", "locked.kserve-test.example.com", "--model", "locked")
+    result = run("--url", server, *locked, "--token", V1Handler.good_token,
+                 "--insecure-token-over-http", str(image))
+    assert result.returncode == predict.EXIT_UNAUTHORIZED
+    assert "denied (HTTP 403" in result.stderr and ": use https:" in result.stderr
+    assert "ingressHttpsPort" in result.stderr and "--ca-file" in result.stderr
+    assert "went over the network in clear" in result.stderr
+    assert "not one of this model's project" not in result.stderr  # not the token's fault
+    assert V1Handler.good_token not in result.stderr
+
+
+def test_any_403_over_plain_http_mentions_https_for_serverless(server, image):
+    result = run("--url", server, *GUARDED, "--token", "other.project.token", str(image))
+    assert "not one of this model's project" in result.stderr
+    assert "use https" in result.stderr
 
 
 def test_an_expired_token_is_a_clear_401(server, image):

@@ -60,7 +60,7 @@ def test_unknown_metric_with_a_suggestion():
 
 
 @pytest.mark.parametrize("mode,offered", [(SERVERLESS, "concurrency, rps or cpu"),
-                                           (RAW_DEPLOYMENT, "cpu, memory or rps")])
+                                           (RAW_DEPLOYMENT, "cpu, memory, rps or gpu")])
 def test_an_unknown_metric_is_offered_only_what_the_mode_accepts(mode, offered):
     line = only(problems({"metric": "latency"}, mode), f"{KEY}.metric")
     assert line.endswith(f"unknown scaling metric. Fix: use {offered} "
@@ -223,3 +223,60 @@ def test_the_canary_revision_scales_by_the_same_settings():
 def test_mode_constants_match_the_config_module():
     from components.serving import config
     assert (sc.SERVERLESS, sc.RAW_DEPLOYMENT) == (config.SERVERLESS, config.RAW_DEPLOYMENT)
+
+
+# --- scaling on GPU utilisation (RawDeployment, through prometheus-adapter) --------------------
+
+GPU_NODES = NODES + [{"name": "gpu1", "address": "10.0.2.31", "role": "worker", "gpu": "nvidia"}]
+
+
+def parse_gpu(scaling, mode=RAW_DEPLOYMENT, monitoring=True, gpus=1):
+    extra = {"resources": {"cpu": "1", "memory": "4Gi", "gpu": gpus}} if gpus else {}
+    raw = {"nodes": GPU_NODES, "serving": {"deploymentMode": mode},
+           "models": [model(scaling, **extra)]}
+    if monitoring:
+        raw.update(MONITORING)
+    return parse_stack_config(raw, has_secret_private_key=True, secret_keys=SECRETS)
+
+
+def gpu_problems(scaling, **kwargs):
+    with pytest.raises(ConfigError) as caught:
+        parse_gpu(scaling, **kwargs)
+    return caught.value.problems
+
+
+def test_gpu_is_accepted_in_raw_deployment_with_monitoring_and_a_gpu():
+    scaling = parse_gpu({"metric": "gpu", "target": 60, "maxReplicas": 3}).serving.models[0].scaling
+    assert (scaling.autoscaler, scaling.effective_metric, scaling.target) == (
+        sc.ADAPTER_HPA, "gpu", 60)
+
+
+def test_gpu_is_refused_in_serverless_naming_the_fix():
+    line = only(gpu_problems({"metric": "gpu", "maxReplicas": 3}, mode=SERVERLESS), f"{KEY}.metric")
+    assert line.startswith(f"kserve-cluster:{KEY}.metric = 'gpu': ")
+    assert "Knative owns the replicas" in line and "serving.deploymentMode: RawDeployment" in line
+
+
+def test_gpu_is_refused_without_monitoring_naming_the_fix():
+    line = only(gpu_problems({"metric": "gpu", "maxReplicas": 3}, monitoring=False), f"{KEY}.metric")
+    assert "dcgm-exporter" in line and "prometheus-adapter" in line
+    assert "monitoring: {enabled: true}" in line
+
+
+def test_gpu_is_refused_on_a_model_without_gpus_naming_the_fix():
+    line = only(gpu_problems({"metric": "gpu", "maxReplicas": 3}, gpus=0), f"{KEY}.metric")
+    assert "the model has no GPU (resources.gpu)" in line and "resources.gpu: 1" in line
+
+
+def test_gpu_target_is_a_percentage():
+    line = only(gpu_problems({"metric": "gpu", "target": 101, "maxReplicas": 3}), f"{KEY}.target")
+    assert "outside the range 1-100" in line and "GPU utilisation per replica in percent" in line
+
+
+def test_raw_gpu_goes_to_our_own_hpa_not_to_kserve():
+    parsed = parse_gpu({"minReplicas": 1, "maxReplicas": 2, "metric": "gpu",
+                        "target": 70}).serving.models[0]
+    predictor = inference_service_spec(parsed, rollout=True)["predictor"]
+    assert "scaleMetric" not in predictor and "scaleTarget" not in predictor
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 2)
+    assert model_annotations(parsed)["serving.kserve.io/autoscalerClass"] == "external"

@@ -46,9 +46,17 @@ def test_defaults():
 
 
 def test_unknown_mode():
-    message = only(serving={"deploymentMode": "Knative"})
-    assert message.startswith("kserve-cluster:serving.deploymentMode = 'Knative': unknown deployment mode")
-    assert "Serverless" in message and "RawDeployment" in message
+    message = only(serving={"deploymentMode": "Raw"})
+    assert message.startswith("kserve-cluster:serving.deploymentMode = 'Raw': unknown deployment mode")
+    assert "Serverless" in message and "RawDeployment" in message and "Standard" in message
+
+
+@pytest.mark.parametrize("given, mode", [("Knative", "Serverless"), ("Standard", "RawDeployment"),
+                                         ("Serverless", "Serverless"),
+                                         ("RawDeployment", "RawDeployment")])
+def test_kserve_0_16_mode_names_are_accepted(given, mode):
+    """KServe v0.16 renamed the modes; the stack key takes the names users know from either."""
+    assert parse(serving={"deploymentMode": given}).serving.deployment_mode == mode
 
 
 @pytest.mark.parametrize("port", [80, 29999, 32768])

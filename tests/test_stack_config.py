@@ -56,15 +56,16 @@ def test_no_control_plane():
     raw = lab(nodes=[n for n in LAB["nodes"] if n["role"] == "worker"])
     message = only_problem(raw)
     assert "kserve-cluster:nodes" in message and "found 0 control-plane nodes" in message
-    assert "exactly one control plane" in message and "Fix:" in message
+    assert "role: control-plane" in message and "Fix:" in message
 
 
-def test_several_control_planes_are_refused_with_the_reason():
+def test_two_control_planes_are_refused_with_the_reason():
     raw = lab()
     raw["nodes"][1]["role"] = "control-plane"
+    raw["kubernetes"] = {"highAvailability": {"virtualIP": "10.0.2.20"}}
     message = only_problem(raw)
     assert "found 2 control-plane nodes" in message and "['cp1', 'worker1']" in message
-    assert "high availability is not supported yet" in message
+    assert "even count" in message and "give 1, 3 or 5" in message
 
 
 def test_no_nodes():
@@ -159,11 +160,25 @@ def test_service_cidr_containing_a_node_address():
     assert "kubernetes.serviceCidr" in message and "contains the address of node(s)" in message
 
 
-@pytest.mark.parametrize("version", ["1.30.5", "1.32.0", "v1.31", "latest", "1.31.x", 1.31])
-def test_kubernetes_version_outside_1_31(version):
+@pytest.mark.parametrize("version", ["1.30.5", "1.36.0", "2.31.1", "v1.31", "latest", "1.31.x", 1.31])
+def test_kubernetes_version_with_no_train_is_refused_naming_the_trains(version):
     message = only_problem(lab(kubernetes={"version": version}))
-    assert "kubernetes.version" in message and "1.31.x only" in message
+    assert "kubernetes.version" in message
+    assert f"the trains are {', '.join(versions.TRAINS)}" in message
     assert f"e.g. {versions.KUBERNETES_VERSION}" in message
+
+
+@pytest.mark.parametrize("version, minor", [("1.32.13", "1.32"), ("v1.33.2", "1.33"),
+                                            ("1.31.14", "1.31"), ("1.35.0", "1.35")])
+def test_kubernetes_version_picks_its_train(version, minor):
+    config = parse_stack_config(lab(kubernetes={"version": version}), has_secret_private_key=True)
+    assert config.kubernetes.train is versions.TRAINS[minor]
+    assert config.kubernetes.version == version.lstrip("v")
+
+
+def test_default_version_is_the_default_train():
+    config = parse_stack_config(lab(), has_secret_private_key=True)
+    assert config.kubernetes.train is versions.DEFAULT_TRAIN
 
 
 def test_version_with_leading_v_is_accepted():

@@ -435,6 +435,14 @@ def test_nfs_needs_server_and_path():
     assert any("storage.nfs.path = 'exports': not an absolute path." in p for p in found)
 
 
+def test_nfs_path_with_a_control_character_is_refused_as_for_backups():
+    # The same check as backup.nfs (components/problems.py check_nfs_export): the
+    # path ends up in mount options on every node.
+    for section in ("storage", "backup"):
+        found = problems({section: {"nfs": {"server": "10.0.2.5", "path": "/exports\nmodels"}}})
+        assert any(f"{section}.nfs.path = " in p and "not an absolute path" in p for p in found), found
+
+
 def test_every_storage_problem_is_reported_together(tmp_path):
     found = problems({"storage": {"provisioner": "bogus"},
                       "modelStores": [store(size="big", accessMode="ReadWriteMany",

@@ -5,6 +5,7 @@ and the tokens themselves (a secret output map).
     [after Istio's gateway]  signing key -> RequestAuthentication (JWKS)
                              AuthorizationPolicy per project (its whole namespace)
                              EnvoyFilter: the gateway strips the Host's port
+                             EnvoyFilter: a 403 on the HTTP port says to use https
     the serving layer creates the models only after these.
 
 The signing key is a pulumi-tls PrivateKey (RSA 2048): the engine makes it once
@@ -71,6 +72,16 @@ class IngressTokens(pulumi.ComponentResource):
                                                     namespace=policies.GATEWAY_NAMESPACE),
                 spec=policies.host_port_filter_spec(),
                 opts=k8s_options(self, cluster, depends_on=after)))
+            if serving.serverless:
+                # Protected hosts are refused on the HTTP port (Serverless only, where
+                # HTTPS is served): that 403 says to use https.
+                self.policies.append(k8s.apiextensions.CustomResource(
+                    "gateway-https-only-reply", api_version=policies.NETWORKING_API,
+                    kind="EnvoyFilter",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=policies.HTTPS_ONLY_FILTER_NAME,
+                                                        namespace=policies.GATEWAY_NAMESPACE),
+                    spec=policies.https_only_reply_spec(serving.https_node_port),
+                    opts=k8s_options(self, cluster, depends_on=after)))
         for project, spec in project_policies.items():
             self.policies.append(k8s.apiextensions.CustomResource(
                 f"authorization-policy-{project}", api_version=policies.SECURITY_API,

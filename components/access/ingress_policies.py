@@ -63,6 +63,7 @@ GATEWAY_LABELS = {"istio": "ingressgateway"}
 GATEWAY_SELECTOR = {"matchLabels": GATEWAY_LABELS}
 REQUEST_AUTHENTICATION_NAME = "kserve-cluster-tokens"
 HOST_PORT_FILTER_NAME = "kserve-cluster-host-port"
+HTTPS_ONLY_FILTER_NAME = "kserve-cluster-https-only"
 # KServe's components (KServe at the pinned tag, pkg/constants/constants.go:238-240) and the
 # Knative tags KServe sets (reconcilers/knative/ksvc_reconciler.go:126,136,147).
 COMPONENTS = ("predictor", "transformer", "explainer")
@@ -153,6 +154,10 @@ TOKEN_HEADERS = [{"name": "Authorization", "prefix": "Bearer "}]
 # The gateway's plain HTTP port (the Service's targetPort, where the listener is):
 # a protected model's hosts are refused there, the token would travel in clear.
 HTTP_PORT = 80
+# What the clients look for in a 403's body (components/serving/endpoints.py).
+USE_HTTPS = "use https"
+# Envoy's RuntimeUInt32 needs a runtime key (nothing sets it: the default applies).
+HTTPS_ONLY_RUNTIME_KEY = "kserve_cluster.https_only.status"
 
 
 def request_authentication_spec(stack: str, jwks: str) -> dict:
@@ -207,6 +212,47 @@ def authorization_policies(stack: str, access: AccessConfig,
                 stack, project, serving.ingress_domain, public_hosts(project, access, serving),
                 access.settings.signing_key_generation, https_only=serving.serverless)
             for project in access.projects}
+
+
+def https_only_reply(https_node_port: int) -> str:
+    """The 403 body on the HTTP port, as an Envoy format string: Envoy's own text
+    (`%LOCAL_REPLY_BODY%`, "RBAC: access denied"), then where to go instead. The
+    authority has lost its port already (host_port_filter_spec)."""
+    return (f"%LOCAL_REPLY_BODY%: {USE_HTTPS}: %REQ(:AUTHORITY)% answers over https only, "
+            f"on the gateway's HTTPS node port {https_node_port} "
+            f"(https://%REQ(:AUTHORITY)%:{https_node_port}/, certificate from the stack's "
+            "ingressCaCertificate output)\n")
+
+
+def https_only_reply_spec(https_node_port: int) -> dict:
+    """An EnvoyFilter for the gateway's HTTP listener: its 403s say to use https.
+
+    In Serverless every 403 Envoy itself answers on port 80 comes from the projects'
+    DENY policies, which refuse a protected host there token or not
+    (authorization_policy_spec, https_only), so "use https" is the whole story: the
+    connection manager's local reply mapper (envoy.extensions.filters.network.
+    http_connection_manager.v3.LocalReplyConfig: `mappers`, each a ResponseMapper with
+    an access-log `filter` and a `body_format_override`; a local reply only, never a
+    model's own 403) rewrites the body of those 403s. The HTTPS listener (443) and the
+    cluster-local one (8081) keep Envoy's body: there a 403 is about the token.
+    """
+    match = {"context": "GATEWAY",
+             "listener": {"portNumber": HTTP_PORT, "filterChain": {"filter": {"name": HCM}}}}
+    mapper = {
+        "filter": {"status_code_filter": {"comparison": {
+            "op": "EQ", "value": {"default_value": 403, "runtime_key": HTTPS_ONLY_RUNTIME_KEY}}}},
+        "body_format_override": {"text_format_source": {
+            "inline_string": https_only_reply(https_node_port)}},
+    }
+    return {
+        "workloadSelector": {"labels": dict(GATEWAY_LABELS)},
+        "configPatches": [
+            {"applyTo": "NETWORK_FILTER", "match": match,
+             "patch": {"operation": "MERGE", "value": {
+                 "typed_config": {"@type": HCM_TYPE,
+                                  "local_reply_config": {"mappers": [mapper]}}}}},
+        ],
+    }
 
 
 def host_port_filter_spec() -> dict:

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from components.problems import Problems, check_mapping, is_host, is_whole_number
+from components.problems import Problems, check_mapping, check_nfs_export, is_whole_number
 
 BACKUP_KEYS = {"schedule", "keep", "nfs"}
 BACKUP_NFS_KEYS = {"server", "path"}
@@ -146,23 +146,8 @@ def parse_backup_config(problems: Problems, raw: Any,
     nfs = check_mapping(problems, "backup.nfs", backup.get("nfs"),
                         "give {server: 10.0.2.5, path: /srv/backups}, or remove it.")
     problems.unknown_keys("backup.nfs", nfs, BACKUP_NFS_KEYS)
-    server = path = ""
-    if nfs:
-        server, path = nfs.get("server"), nfs.get("path")
-        if server is None:
-            problems.required("backup.nfs.server", "give the NFS server's address, e.g. 10.0.2.5.")
-        elif not is_host(server):
-            problems.add("backup.nfs.server", server, "not an IP address or host name.",
-                         "give the NFS server's address, e.g. 10.0.2.5.")
-        if path is None:
-            problems.required("backup.nfs.path", "give the exported directory, e.g. /srv/backups.")
-        elif not isinstance(path, str) or not path.startswith("/") or \
-                any(ord(c) < 32 for c in path):
-            problems.add("backup.nfs.path", path, "not an absolute path.",
-                         "give the exported directory as an absolute path, e.g. /srv/backups.")
-    return BackupConfig(schedule=schedule, keep=keep,
-                        nfs_server=server if isinstance(server, str) and is_host(server) else "",
-                        nfs_path=path if isinstance(path, str) else "")
+    server, path = check_nfs_export(problems, "backup.nfs", nfs, "/srv/backups") if nfs else ("", "")
+    return BackupConfig(schedule=schedule, keep=keep, nfs_server=server, nfs_path=path)
 
 
 def snapshots_to_drop(names: list[str], keep: int) -> list[str]:

@@ -41,7 +41,7 @@ class Calico(pulumi.ComponentResource):
             "tigera-operator-chart",
             name="calico",
             chart=versions.CALICO_CHART,
-            version=versions.CALICO_VERSION,
+            version=kubernetes.train.calico_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.CALICO_CHART_REPO),
             namespace=NAMESPACE,
             create_namespace=True,

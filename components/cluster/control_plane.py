@@ -1,7 +1,7 @@
 """Layer 2: kubeadm init on the control plane, and the admin kubeconfig."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -19,17 +19,27 @@ class ControlPlane(pulumi.ComponentResource):
     """
 
     def __init__(self, prepared: PreparedNode, kubernetes: KubernetesSettings,
-                 schedulable: bool = False, opts: Optional[pulumi.ResourceOptions] = None):
+                 schedulable: bool = False, opts: Optional[pulumi.ResourceOptions] = None,
+                 before_init: Sequence[pulumi.Resource] = ()):
+        """`before_init`: steps on this node init waits for too (the virtual IP's
+        haproxy and keepalived, components/cluster/virtual_ip.py)."""
         node = prepared.node
         super().__init__("kserve-cluster:cluster:ControlPlane", node.name, None, opts)
         self.node = node
         self.connection = prepared.connection
         login = {"LOGIN_USER": node.ssh_user}
+        env = dict(login)
+        if kubernetes.high_availability is not None:
+            # The certificates go into the cluster for the control planes that
+            # join, and a cluster built with another endpoint is refused.
+            env.update(UPLOAD_CERTS="true",
+                       CONTROL_PLANE_ENDPOINT=kubernetes.control_plane_endpoint)
         self.init = node_command(
-            f"{node.name}-kubeadm-init", prepared.connection, "init-control-plane.sh", login,
+            f"{node.name}-kubeadm-init", prepared.connection, "init-control-plane.sh", env,
             stdin=render_init_config(node, kubernetes, schedulable),
             delete_script="reset.sh", delete_env=login,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[prepared.prepare]))
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[prepared.prepare, *before_init]))
         self.kubeconfig_read = node_command(
             f"{node.name}-admin-kubeconfig", prepared.connection, "read-kubeconfig.sh",
             secret_stdout=True,

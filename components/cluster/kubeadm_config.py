@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Optional
 
 import yaml
 
@@ -38,6 +39,7 @@ def render_init_config(control_plane: Node, kubernetes: KubernetesSettings,
     `schedulable` (a cluster with no workers) leaves the control plane without
     its NoSchedule taint, so that workloads can run on a single-node cluster.
     """
+    ha = kubernetes.high_availability
     init = {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
@@ -63,6 +65,10 @@ def render_init_config(control_plane: Node, kubernetes: KubernetesSettings,
         # years (components/cluster/certificates.py says why).
         "certificateValidityPeriod": kubernetes.certificates.validity_period,
     }
+    if ha is not None:
+        # kubeadm names controlPlaneEndpoint's host itself; the virtual IP is named
+        # too in case the endpoint is a DNS name for it.
+        cluster["apiServer"] = {"certSANs": [ha.virtual_ip]}
     kubelet = {
         "apiVersion": KUBELET_API,
         "kind": "KubeletConfiguration",
@@ -79,10 +85,14 @@ class JoinCredentials:
     api_server_endpoint: str
     token: str
     ca_cert_hash: str
+    # Set for a control plane: decrypts the certificates `kubeadm init phase
+    # upload-certs` left in the kubeadm-certs Secret (which expires in 2 hours).
+    certificate_key: Optional[str] = None
 
 
 _TOKEN = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+_CERTIFICATE_KEY = re.compile(r"^[0-9a-f]{64}$")  # hex of a 32-byte AES key
 
 
 def parse_join_command(text: str) -> JoinCredentials:
@@ -103,11 +113,22 @@ def parse_join_command(text: str) -> JoinCredentials:
                          "--discovery-token-ca-cert-hash") from None
     if not _TOKEN.match(token) or not _HASH.match(ca_hash):
         raise ValueError("the token or CA hash from kubeadm token create is malformed")
-    return JoinCredentials(endpoint, token, ca_hash)
+    certificate_key = None
+    if "--certificate-key" in words:
+        index = words.index("--certificate-key") + 1
+        certificate_key = words[index] if index < len(words) else ""
+        if "--control-plane" not in words or not _CERTIFICATE_KEY.match(certificate_key):
+            raise ValueError("the control-plane join command from kubeadm token create has a "
+                             "malformed --certificate-key")
+    return JoinCredentials(endpoint, token, ca_hash, certificate_key)
 
 
-def render_join_config(worker: Node, credentials: JoinCredentials) -> str:
-    """JoinConfiguration for one worker. The result carries the token: keep it secret."""
+def render_join_config(worker: Node, credentials: JoinCredentials,
+                       schedulable: bool = False) -> str:
+    """JoinConfiguration for one worker, or for a control plane when the
+    credentials carry a certificate key. The result carries the token (and the
+    key): keep it secret. `schedulable` leaves a control plane without its
+    NoSchedule taint, as render_init_config does."""
     join = {
         "apiVersion": KUBEADM_API,
         "kind": "JoinConfiguration",
@@ -120,6 +141,15 @@ def render_join_config(worker: Node, credentials: JoinCredentials) -> str:
         },
         "nodeRegistration": _node_registration(worker),
     }
+    if credentials.certificate_key is not None:
+        # A control plane: its own API server and etcd member, with the
+        # certificates the key decrypts (kubeadm v1beta4 JoinControlPlane).
+        join["controlPlane"] = {
+            "localAPIEndpoint": {"advertiseAddress": worker.address, "bindPort": 6443},
+            "certificateKey": credentials.certificate_key,
+        }
+        if schedulable:  # a cluster with no workers: every control plane runs workloads
+            join["nodeRegistration"]["taints"] = []
     if worker.gpu:
         # Set at join, by the kubelet itself: the node never runs a pod without them.
         # Only pods that tolerate the taint (GPU models, the device plugin) land here.

@@ -21,10 +21,10 @@ def prepare_inputs(node: Node, kubernetes: KubernetesSettings,
         "NODE_ROLE": node.role,
         "K8S_VERSION_TAG": kubernetes.version_tag,
         "K8S_PACKAGE_VERSION": versions.kubernetes_package_version(kubernetes.version),
-        "K8S_APT_REPO": versions.KUBERNETES_APT_REPO,
-        "CONTAINERD_PACKAGE_VERSION": versions.CONTAINERD_PACKAGE_VERSION,
+        "K8S_APT_REPO": kubernetes.train.kubernetes_apt_repo,
+        "CONTAINERD_PACKAGE_VERSION": kubernetes.train.containerd_package_version,
         "DOCKER_APT_REPO": versions.DOCKER_APT_REPO,
-        "PAUSE_IMAGE": versions.PAUSE_IMAGE,
+        "PAUSE_IMAGE": kubernetes.train.pause_image,
     }
 
 

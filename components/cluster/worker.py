@@ -1,7 +1,7 @@
 """Layer 2, per worker: a fresh join token, kubeadm join, and cluster membership."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -28,9 +28,12 @@ class WorkerNode(pulumi.ComponentResource):
 
     def __init__(self, prepared: PreparedNode, control_plane: ControlPlane,
                  opts: Optional[pulumi.ResourceOptions] = None,
-                 before_join: Optional[pulumi.Resource] = None):
+                 before_join: Optional[pulumi.Resource] = None,
+                 after: Sequence[pulumi.Resource] = ()):
         """`before_join`: a step on the worker the join waits for too (a GPU node's
-        containerd restart with the nvidia runtime, components/gpu/node.py)."""
+        containerd restart with the nvidia runtime, components/gpu/node.py).
+        `after`: cluster steps the token waits for (the last control plane's join:
+        workers join once every etcd member is in)."""
         node = prepared.node
         super().__init__("kserve-cluster:cluster:WorkerNode", node.name, None, opts)
         cp_connection = control_plane.connection
@@ -39,7 +42,8 @@ class WorkerNode(pulumi.ComponentResource):
             {"WORKER_NAME": node.name, "TOKEN_TTL": JOIN_TOKEN_TTL},
             secret_stdout=True,
             opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[control_plane.init, prepared.prepare]))
+                                        depends_on=[control_plane.init, prepared.prepare,
+                                                    *after]))
         join_config = pulumi.Output.secret(self.join_token.stdout.apply(
             lambda text: render_join_config(node, parse_join_command(text))))
         login = {"LOGIN_USER": node.ssh_user}

@@ -35,6 +35,9 @@ class Target:
     body: bytes
     token: Optional[str] = None   # sent as Authorization: Bearer
     tls: Optional[ssl.SSLContext] = None  # an https URL: the certificate is checked for `host`
+    # An OpenAI streaming request (`"stream": true`): each answer is read as Server-Sent
+    # Events, for the time to its first text chunk and its tokens.
+    streamed: bool = False
 
     def request_bytes(self) -> bytes:
         lines = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}",
@@ -77,7 +80,12 @@ class Outcome:
     due: float
     latency: float
     status: int = 0                # 0: no HTTP answer
-    error: str = ""                # connect, timeout, reset, protocol
+    error: str = ""                # connect, timeout, reset, protocol, stream
+    # Streamed (Target.streamed): from due to the first chunk that carried text, and
+    # the completion tokens (the server's usage count, else the chunks with text).
+    ttft: Optional[float] = None
+    tokens: int = 0
+    tokens_from_usage: bool = False
 
     @property
     def ok(self) -> bool:
@@ -102,12 +110,34 @@ class ProtocolError(Exception):
     pass
 
 
+class StreamProbe:
+    """Reads a streamed answer's body as it arrives: when the first chunk with text
+    came (`first`, on `clock`), and the stream's tokens (openai_protocol.EventStream)."""
+
+    def __init__(self, clock: Callable[[], float]):
+        from components.serving.openai_protocol import EventStream
+        self.clock = clock
+        self.events = EventStream()
+        self.first: Optional[float] = None
+
+    def feed(self, data: bytes) -> None:
+        if self.events.feed(data) and self.first is None:
+            self.first = self.clock()
+
+    def finish(self) -> None:
+        self.events.finish()
+        if self.first is None and self.events.text_chunks:
+            self.first = self.clock()
+
+
 class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
         self.usable = True
 
-    async def exchange(self, request: bytes) -> int:
+    async def exchange(self, request: bytes, probe: Optional[StreamProbe] = None) -> int:
+        """Sends `request`, reads the whole answer; returns its status. A `probe` is fed
+        a 2xx answer's body piece by piece as it arrives (chunk by chunk when chunked)."""
         self.writer.write(request)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -120,19 +150,26 @@ class Connection:
             name, sep, value = line.partition(":")
             if sep:
                 headers[name.strip().lower()] = value.strip()
+        feed = probe.feed if probe is not None and 200 <= status < 300 else (lambda _: None)
         if headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
                 size_line = await self.reader.readuntil(b"\r\n")
                 size = int(size_line.split(b";")[0], 16)
-                await self.reader.readexactly(size + 2)
+                feed((await self.reader.readexactly(size + 2))[:size])
                 if size == 0:
                     break
         elif "content-length" in headers:
-            await self.reader.readexactly(int(headers["content-length"]))
+            feed(await self.reader.readexactly(int(headers["content-length"])))
         else:
             # No length: the body ends with the connection.
-            await self.reader.read()
+            while True:
+                piece = await self.reader.read(65536)
+                if not piece:
+                    break
+                feed(piece)
             self.usable = False
+        if probe is not None:
+            probe.finish()
         if headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0":
             self.usable = False
         return status
@@ -184,13 +221,17 @@ class Pool:
 
 
 async def _one(pool: Pool, request: bytes, timeout: float, due: float, clock: Callable[[], float],
-               start: float, progress: Progress) -> Outcome:
+               start: float, progress: Progress, streamed: bool = False) -> Outcome:
     connection: Optional[Connection] = None
     error, status = "", 0
+    probe = StreamProbe(clock) if streamed else None
     try:
         connection = await asyncio.wait_for(pool.get(), timeout)
         progress.sent += 1
-        status = await asyncio.wait_for(connection.exchange(request), timeout)
+        status = await asyncio.wait_for(connection.exchange(request, probe), timeout)
+        if probe is not None and 200 <= status < 300 and \
+                (probe.events.errors or not probe.events.done):
+            error = "stream"  # an error event, or no `data: [DONE]` at the end
     except asyncio.TimeoutError:
         error = "timeout"
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
@@ -211,7 +252,12 @@ async def _one(pool: Pool, request: bytes, timeout: float, due: float, clock: Ca
         progress.recent.append(latency)
         if len(progress.recent) > 2000:
             del progress.recent[:1000]
-    return Outcome(due=due, latency=latency, status=status, error=error)
+    outcome = Outcome(due=due, latency=latency, status=status, error=error)
+    if probe is not None and not error and 200 <= status < 300:
+        outcome.ttft = None if probe.first is None else probe.first - start - due
+        outcome.tokens = probe.events.tokens
+        outcome.tokens_from_usage = probe.events.usage_tokens is not None
+    return outcome
 
 
 async def open_loop(target: Target, rate: float, duration: float, *,
@@ -234,7 +280,8 @@ async def open_loop(target: Target, rate: float, duration: float, *,
             # Launch every request that is due; then sleep until the next one.
             while i < total and i / rate <= now:
                 tasks.append(asyncio.ensure_future(
-                    _one(pool, request, timeout, i / rate, clock, start, progress)))
+                    _one(pool, request, timeout, i / rate, clock, start, progress,
+                         target.streamed)))
                 i += 1
             if i < total:
                 await asyncio.sleep(max(0.0, i / rate - (clock() - start)))
@@ -259,7 +306,7 @@ async def closed_loop(target: Target, concurrency: int, duration: float, *,
     async def worker() -> None:
         while clock() - start < duration:
             outcomes.append(await _one(pool, request, timeout, clock() - start, clock, start,
-                                       progress))
+                                       progress, target.streamed))
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -53,6 +53,32 @@ def per_second(outcomes: Sequence[Outcome], duration: float) -> dict:
     return series
 
 
+def token_figures(outcomes: Sequence[Outcome], elapsed: float) -> Optional[dict]:
+    """Streamed OpenAI answers (None when there were none): the time to the first
+    token (from when each request was due, as the latency), the tokens, the rate
+    of tokens over the whole test, and each answer's own rate after its first token.
+    Tokens are the server's usage counts where it gave them (vLLM), else the chunks
+    that carried text (the Hugging Face backend sends no usage in a stream)."""
+    streamed = [o for o in outcomes if o.ok and o.ttft is not None]
+    if not streamed:
+        return None
+    tokens = sum(o.tokens for o in streamed)
+    after_first = sorted((o.tokens - 1) / (o.latency - o.ttft) for o in streamed
+                         if o.tokens > 1 and o.latency > o.ttft)
+    by_usage = sum(1 for o in streamed if o.tokens_from_usage)
+    return {
+        "answers": len(streamed),
+        "ttft_ms": latency_summary([o.ttft for o in streamed]),
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / elapsed, 3) if elapsed > 0 else None,
+        "tokens_per_answer_mean": round(tokens / len(streamed), 3),
+        "answer_tokens_per_s": {f"p{p}": None if percentile(after_first, p) is None else
+                                round(percentile(after_first, p), 3) for p in (50, 10)},
+        "counted_by": ("usage" if by_usage == len(streamed) else
+                       "chunks" if by_usage == 0 else "usage and chunks"),
+    }
+
+
 def figures(outcomes: Sequence[Outcome], *, elapsed: float, duration: float,
             asked_rate: Optional[float], concurrency: Optional[int],
             replicas: Sequence[ReplicaSample], about: dict) -> dict:
@@ -77,6 +103,7 @@ def figures(outcomes: Sequence[Outcome], *, elapsed: float, duration: float,
         "latency_ms": latency_summary([o.latency for o in ok]),
         "series": per_second(outcomes, duration),
         "replicas": [s.to_dict() for s in replicas],
+        "openai": token_figures(outcomes, elapsed),
     }
 
 
@@ -92,6 +119,17 @@ def summary_lines(result: dict) -> list[str]:
     if lat["p50"] is not None:
         lines.append("latency ms: " + "  ".join(f"p{p} {lat[f'p{p}']:.1f}" for p in PERCENTILES)
                      + f"  max {lat['max']:.1f}")
+    tokens = result.get("openai")
+    if tokens:
+        ttft, rate = tokens["ttft_ms"], tokens["answer_tokens_per_s"]
+        lines.append("time to first token ms: " + "  ".join(
+            f"p{p} {ttft[f'p{p}']:.1f}" for p in PERCENTILES) + f"  max {ttft['max']:.1f}")
+        lines.append(f"tokens: {tokens['tokens']} in {tokens['answers']} answers "
+                     f"({tokens['tokens_per_s']:.1f} tokens/s overall, "
+                     f"{tokens['tokens_per_answer_mean']:.1f} per answer"
+                     + (f"; per answer after its first token p50 {rate['p50']:.1f}/s, "
+                        f"p10 {rate['p10']:.1f}/s" if rate["p50"] is not None else "")
+                     + f"; counted by {tokens['counted_by']})")
     if result["status_counts"]:
         lines.append("HTTP status: " + ", ".join(f"{k} x{v}" for k, v in
                                                  result["status_counts"].items()))

@@ -16,7 +16,7 @@ from typing import Any
 
 from components.problems import Problems, check_bool, check_int, check_mapping
 from components.serving.config import NODE_PORT_RANGE, ServingConfig
-from components.serving.scaling import check_metrics_api
+from components.serving.scaling import check_gpu_metric, check_metrics_api
 
 MONITORING_KEYS = {"enabled", "grafanaNodePort", "retention"}
 GRAFANA_PASSWORD_KEY = "grafanaAdminPassword"
@@ -41,7 +41,8 @@ class MonitoringConfig:
 def parse_monitoring(problems: Problems, raw: Any, password: Any, secret_keys: frozenset[str],
                      serving: ServingConfig) -> MonitoringConfig:
     """`monitoring` and `grafanaAdminPassword`; also checks that every model
-    whose scaling reads a metrics API has one (prometheus-adapter comes with it)."""
+    whose scaling reads a metrics API has one (prometheus-adapter comes with it),
+    and that a model scaling on GPU use has GPUs."""
     given = check_mapping(problems, "monitoring", raw,
                           "give {enabled: true, grafanaNodePort: 30300, retention: 3d}.")
     problems.unknown_keys("monitoring", given, MONITORING_KEYS)
@@ -93,4 +94,5 @@ def parse_monitoring(problems: Problems, raw: Any, password: Any, secret_keys: f
         problems.warn(GRAFANA_PASSWORD_KEY, HIDDEN, "set, but monitoring is not enabled.",
                       "set monitoring: {enabled: true}, or remove the key.")
     check_metrics_api(problems, serving.models, enabled)
+    check_gpu_metric(problems, serving.models)
     return MonitoringConfig(enabled=enabled, grafana_node_port=port, retention=retention)

@@ -16,6 +16,9 @@ Where the numbers come from:
 - replicas: desired from Knative's autoscaler (KPA) or from the HPA that
   scales the model (kube-state-metrics); actual = available replicas of the
   model's Deployments (kube-state-metrics).
+- GPUs (models with `resources.gpu`): dcgm-exporter's utilisation, memory used
+  and power per GPU, labelled with the pod holding it; per pod of the model
+  (summed, utilisation averaged, over a pod's GPUs).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from typing import Optional
 from components.monitoring.metrics import unknown_metrics
 from components.serving.config import Model, ServingConfig
 from components.serving.scaling import (
-    ADAPTER_HPA, CONCURRENCY, KNATIVE_KPA, RPS, default_autoscaler)
+    ADAPTER_HPA, CONCURRENCY, GPU, KNATIVE_KPA, RPS, default_autoscaler)
 
 UID = "kserve-cluster-models"
 TITLE = "Models"
@@ -40,7 +43,8 @@ QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 PYTHON_SERVER_FORMATS = frozenset({"sklearn", "xgboost", "lightgbm", "pmml", "paddle",
                                    "huggingface"})
 SERVER_ERRORS = ',response_code=~"5.."'
-RPS_HPA_SUFFIX = "-rps"  # our own HPA's name; KServe's would be `<model>-predictor`
+# Our own HPAs' names end in these (per metric); KServe's would be `<model>-predictor`.
+ADAPTER_HPA_SUFFIXES = {RPS: "-rps", GPU: "-gpu"}
 
 
 def predictor(model: Model) -> str:
@@ -75,15 +79,40 @@ def desired_replicas(model: Model, mode: str) -> str:
     if autoscaler(model, mode) == KNATIVE_KPA:
         return (f'sum(autoscaler_desired_pods{{namespace_name="{model.namespace}",'
                 f'configuration_name="{predictor(model)}"}})')
-    # KServe's HPA and Knative's HPA class name it after the Deployment's owner; ours ends in -rps.
+    # KServe's HPA and Knative's HPA class name it after the Deployment's owner; ours end
+    # in -rps or -gpu.
+    ours = "|".join(ADAPTER_HPA_SUFFIXES[m] for m in sorted(ADAPTER_HPA_SUFFIXES))
     return (f'sum(kube_horizontalpodautoscaler_status_desired_replicas{{namespace="{model.namespace}",'
-            f'horizontalpodautoscaler=~"{predictor(model)}(-[0-9]+|{RPS_HPA_SUFFIX})?"}})')
+            f'horizontalpodautoscaler=~"{predictor(model)}(-[0-9]+|{ours})?"}})')
 
 
 def actual_replicas(model: Model) -> str:
     # Knative names a revision's Deployment `<revision>-deployment`; KServe's raw one `<model>-predictor`.
     return (f'sum(kube_deployment_status_replicas_available{{namespace="{model.namespace}",'
             f'deployment=~"{predictor(model)}(-[0-9]+-deployment)?"}})')
+
+
+def pod_selector(model: Model) -> str:
+    """The model's predictor pods: `<Deployment>-<ReplicaSet hash>-<suffix>`, the
+    Deployment being `<model>-predictor` (RawDeployment) or
+    `<model>-predictor-<revision>-deployment` (Serverless)."""
+    return (f'{{namespace="{model.namespace}",'
+            f'pod=~"{predictor(model)}(-[0-9]+-deployment)?-[a-z0-9]+-[a-z0-9]+"}}')
+
+
+def gpu_panels(model: Model) -> list[dict]:
+    """Utilisation, memory used and power of the GPUs the model's pods hold."""
+    pods = pod_selector(model)
+    return [
+        _panel("GPU utilisation", [(f"avg by (pod) (DCGM_FI_DEV_GPU_UTIL{pods})", "{{pod}}")],
+               "percent", "Per pod, the mean over its GPUs (dcgm-exporter, DCGM_FI_DEV_GPU_UTIL)."),
+        _panel("GPU memory used", [(f"sum by (pod) (DCGM_FI_DEV_FB_USED{pods})", "{{pod}}")],
+               "mbytes", "Per pod, framebuffer memory used on its GPUs, in MiB "
+               "(dcgm-exporter, DCGM_FI_DEV_FB_USED)."),
+        _panel("GPU power", [(f"sum by (pod) (DCGM_FI_DEV_POWER_USAGE{pods})", "{{pod}}")],
+               "watt", "Per pod, the power draw of its GPUs, in W (dcgm-exporter, "
+               "DCGM_FI_DEV_POWER_USAGE)."),
+    ]
 
 
 def _target(expr: str, legend: str, ref: str) -> dict:
@@ -118,7 +147,9 @@ def model_panels(model: Model, mode: str) -> list[dict]:
         _panel("Replicas", [(desired_replicas(model, mode), "desired"),
                             (actual_replicas(model), "actual (available)")], "short",
                "Desired by " + {KNATIVE_KPA: "Knative's autoscaler",
-                                ADAPTER_HPA: "the requests/s HPA"}.get(who, "the HPA")
+                                ADAPTER_HPA: "the GPU utilisation HPA" if model.scaling
+                                and model.scaling.effective_metric == GPU
+                                else "the requests/s HPA"}.get(who, "the HPA")
                + "; actual = available pods of the model's Deployments."),
     ]
     if model.canary is not None:
@@ -142,6 +173,8 @@ def model_panels(model: Model, mode: str) -> list[dict]:
             f"histogram_quantile(0.95, sum by (le) (rate(request_predict_seconds_bucket"
             f'{{namespace="{model.namespace}",model_name="{model.name}"}}[{RATE_WINDOW}])))',
             "predict p95")], "s", "KServe's Python server: time in predict()."))
+    if model.gpu:
+        panels += gpu_panels(model)
     return panels
 
 

@@ -43,6 +43,12 @@ KSM_HPA = Source("kube-state-metrics v2.20.0 (kube-prometheus-stack's chart 8.4.
 KSERVE_PYTHON = Source("KServe's Python model server (sklearn, xgboost, lightgbm, pmml, paddle, "
                        "huggingface runtimes; /metrics on the HTTP port 8080)", "kserve/kserve",
                        versions.KSERVE_VERSION, "python/kserve/kserve/metrics.py")
+DCGM = Source("NVIDIA dcgm-exporter (ServiceMonitor dcgm-exporter, port metrics 9400; on GPU "
+              "nodes with monitoring on). Fields of the chart's default counters "
+              "(deployment/templates/metrics-configmap.yaml, the same as this file); each "
+              "series carries the pod holding the GPU as pod/namespace/container "
+              "(internal/pkg/transformation/const.go, kubernetes.go)", "NVIDIA/dcgm-exporter",
+              versions.DCGM_EXPORTER_TAG, "etc/default-counters.csv")
 CADVISOR = Source("kubelet's cAdvisor endpoint (kube-prometheus-stack's kubelet ServiceMonitor, "
                   "/metrics/cadvisor); names read at cAdvisor v0.49.1, the exact version the "
                   "1.31 kubelet vendors not checked", "google/cadvisor", "v0.49.1",
@@ -73,6 +79,11 @@ EXPORTED_METRICS: dict[str, Source] = {
     "kube_horizontalpodautoscaler_status_current_replicas": KSM_HPA,
     # The model server's own view of predict latency.
     "request_predict_seconds_bucket": KSERVE_PYTHON,
+    # GPUs, per pod that holds one: utilisation (%), framebuffer memory used (MiB),
+    # power draw (W). Utilisation also feeds the adapter's gpu_utilization.
+    "DCGM_FI_DEV_GPU_UTIL": DCGM,
+    "DCGM_FI_DEV_FB_USED": DCGM,
+    "DCGM_FI_DEV_POWER_USAGE": DCGM,
     # What prometheus-adapter's resource metrics (metrics.k8s.io) are computed from.
     "container_cpu_usage_seconds_total": CADVISOR,
     "container_memory_working_set_bytes": CADVISOR,
@@ -89,7 +100,7 @@ def source_of(metric: str) -> Source:
 PROMQL_WORDS = frozenset({
     "sum", "avg", "max", "min", "count", "rate", "irate", "increase", "histogram_quantile",
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-    "clamp_min", "clamp_max", "vector", "scalar", "abs", "offset", "bool",
+    "clamp_min", "clamp_max", "vector", "scalar", "abs", "offset", "bool", "avg_over_time",
 })
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _MATCHERS = re.compile(r"\{[^{}]*\}")

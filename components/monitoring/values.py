@@ -33,6 +33,11 @@ SCRAPE_INTERVAL = "15s"
 # The rate window of the adapter's requests/s metric: long enough for 4 scrapes.
 ADAPTER_RATE_WINDOW = "1m"
 RPS_METRIC = "istio_requests_per_second"
+# GPU utilisation per pod (percent), for the HPA of a model with `scaling.metric: gpu`:
+# dcgm-exporter's DCGM_FI_DEV_GPU_UTIL, averaged over the pod's GPUs and over this
+# window (the exporter reads DCGM every 30 s: two readings).
+GPU_METRIC = "gpu_utilization"
+GPU_AVERAGE_WINDOW = "1m"
 
 
 def _resources(cpu: str, memory: str, memory_limit: str) -> dict:
@@ -95,9 +100,24 @@ def stack_values(monitoring: MonitoringConfig) -> dict:
     }
 
 
-def adapter_values() -> dict:
+def gpu_utilization_rule() -> dict:
+    """prometheus-adapter rule: `gpu_utilization` per pod, from the series
+    dcgm-exporter labels with the pod holding the GPU (`namespace`, `pod`: its
+    ServiceMonitor honours them, components/monitoring/dcgm.py)."""
+    return {
+        "seriesQuery": 'DCGM_FI_DEV_GPU_UTIL{namespace!="",pod!=""}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"},
+                                    "pod": {"resource": "pod"}}},
+        "name": {"matches": "^DCGM_FI_DEV_GPU_UTIL$", "as": GPU_METRIC},
+        "metricsQuery": "avg(avg_over_time(<<.Series>>{<<.LabelMatchers>>}"
+                        f"[{GPU_AVERAGE_WINDOW}])) by (<<.GroupBy>>)",
+    }
+
+
+def adapter_values(gpu: bool = False) -> dict:
     """prometheus-adapter: custom metric `istio_requests_per_second` per Service
-    (for the requests/s HPA of RawDeployment models) and the resource metrics API
+    (for the requests/s HPA of RawDeployment models), with `gpu` (dcgm-exporter
+    installed) `gpu_utilization` per pod, and the resource metrics API
     (metrics.k8s.io, for every cpu/memory HPA and `kubectl top`)."""
     window = "3m"
     overrides = {"node": {"resource": "node"}, "namespace": {"resource": "namespace"},
@@ -117,7 +137,7 @@ def adapter_values() -> dict:
                 "name": {"matches": "^istio_requests_total$", "as": RPS_METRIC},
                 "metricsQuery": "sum(rate(<<.Series>>{<<.LabelMatchers>>}"
                                 f"[{ADAPTER_RATE_WINDOW}])) by (<<.GroupBy>>)",
-            }],
+            }] + ([gpu_utilization_rule()] if gpu else []),
             "resource": {
                 "cpu": {
                     "containerQuery": "sum by (<<.GroupBy>>) (rate(container_cpu_usage_seconds_total"

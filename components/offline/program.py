@@ -48,6 +48,13 @@ def fake_join_command(worker: str, endpoint: str = "10.0.2.21:6443") -> str:
             f"--discovery-token-ca-cert-hash sha256:{'ab' * 32}\n")
 
 
+def fake_control_plane_join_command(node: str, endpoint: str = "10.0.2.20:8443") -> str:
+    """What control-plane-join-key.sh prints: a join line with a certificate key."""
+    key = hashlib.sha256(f"key-{node}".encode()).hexdigest()
+    return fake_join_command(node, endpoint).rstrip("\n") + \
+        f" --control-plane --certificate-key {key}\n"
+
+
 # What scripts/node/preflight-facts.sh prints on a fresh Ubuntu 22.04 node fit for
 # every layer, monitoring included (so the plan shows no warning from made-up facts).
 HEALTHY_NODE_FACTS = "\n".join([
@@ -75,6 +82,8 @@ def fake_user_kubeconfig(user: str, endpoint: str = "10.0.2.21:6443") -> str:
 
 
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+# The program reads its own stack's last outputs (components/access/project_removal.py).
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 def session_rsa_key(bits: int = 2048) -> tuple[str, str]:
@@ -93,9 +102,14 @@ def _rsa_key(bits: int) -> tuple[str, str]:
     return private, public
 
 
-def provider_outputs(type_: str, inputs: dict) -> dict:
+def provider_outputs(type_: str, inputs: dict,
+                     previous_outputs: Optional[dict[str, Any]] = None) -> dict:
     """Outputs a provider computes, for the resource types that have some the
-    program reads (a pulumi-tls key's PEMs); {} for the others."""
+    program reads (a pulumi-tls key's PEMs, the stack's last outputs as a
+    StackReference reads them: `previous_outputs`, none on a first `up`); {} for the
+    others."""
+    if type_ == STACK_REFERENCE:
+        return {"outputs": dict(previous_outputs or {}), "secretOutputNames": []}
     if type_ == TLS_PRIVATE_KEY:
         private, public = session_rsa_key(inputs.get("rsaBits") or 2048)
         return {"privateKeyPem": private, "publicKeyPem": public}
@@ -188,9 +202,13 @@ class ClusterMocks(pulumi.runtime.Mocks):
     the script it runs (a join command, a kubeconfig). In preview no command
     runs, so their outputs stay unknown, as on a fresh stack."""
 
-    def __init__(self, preview: bool, command_stdout: Optional[Callable[[str, dict], str]] = None):
+    def __init__(self, preview: bool, command_stdout: Optional[Callable[[str, dict], str]] = None,
+                 previous_outputs: Optional[dict[str, Any]] = None):
+        """`previous_outputs`: the stack outputs of the last `pulumi up` (none: a
+        first `up`), which the program reads back through a StackReference."""
         self.preview = preview
         self.command_stdout = command_stdout or self.default_stdout
+        self.previous_outputs = previous_outputs
 
     @staticmethod
     def default_stdout(name: str, inputs: dict) -> str:
@@ -199,6 +217,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
             return gpu + HEALTHY_NODE_FACTS.replace("hostname=node", f"hostname={name}").replace(
                 "product_uuid=uuid", f"product_uuid=uuid-{name}").replace(
                 "macs=mac", f"macs=02:00:{hashlib.sha256(name.encode()).hexdigest()[:8]}")
+        if name.endswith("-join-key"):
+            return fake_control_plane_join_command(name.removesuffix("-join-key"))
         if name.endswith("-join-token"):
             return fake_join_command(name.removesuffix("-join-token"))
         if name.endswith("-admin-kubeconfig"):
@@ -211,7 +231,9 @@ class ClusterMocks(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if args.typ == "command:remote:Command" and not self.preview:
             state.update(stdout=self.command_stdout(args.name, args.inputs), stderr="")
-        if not self.preview:  # in a preview of a fresh stack, provider outputs are unknown
+        if args.typ == STACK_REFERENCE:  # read in a preview as well
+            state.update(provider_outputs(args.typ, args.inputs, self.previous_outputs))
+        elif not self.preview:  # in a preview of a fresh stack, provider outputs are unknown
             state.update(provider_outputs(args.typ, args.inputs))
         if args.typ == "kubernetes:core/v1:Secret" and args.resource_id:
             # A Secret read from the cluster (the ingress CA that cert-manager wrote).

@@ -51,8 +51,12 @@ def _raw_deployment() -> dict:
 
 
 def _gpu() -> dict:
-    """The GPU example: a GPU worker, so the device plugin's release is declared."""
-    return stack_file_config("gpu-example")
+    """The GPU example: a GPU worker, so the device plugin's release is declared;
+    with monitoring on (the raw-deployment variant's settings, so that the monitoring
+    charts render the same), so dcgm-exporter's is too, and prometheus-adapter's GPU rule."""
+    config = stack_file_config("gpu-example")
+    config["monitoring"] = dict(_raw_deployment()["monitoring"])
+    return config
 
 
 # Stack configs whose releases together cover every release and values branch.
@@ -60,7 +64,8 @@ VARIANTS: dict[str, Callable[[], dict]] = {"lab": _lab, "raw-deployment": _raw_d
                                            "gpu": _gpu}
 # Keys each variant sets with `pulumi config set --secret` (placeholders, never used).
 VARIANT_SECRETS: dict[str, dict] = {
-    "raw-deployment": {"grafanaAdminPassword": "placeholder-not-a-password"}}
+    "raw-deployment": {"grafanaAdminPassword": "placeholder-not-a-password"},
+    "gpu": {"grafanaAdminPassword": "placeholder-not-a-password"}}
 
 
 @dataclass(frozen=True)

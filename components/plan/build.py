@@ -11,10 +11,12 @@ are estimates.
 """
 from __future__ import annotations
 
+import datetime
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from components import versions
 from components.offline.graph import Graph
 from components.offline.program import Evaluation, Registration, evaluate
 from components.plan import outputs as team
@@ -73,6 +75,14 @@ SCRIPT_ESTIMATES = {
     "gpu-toolkit.sh": 60,          # NVIDIA's apt repository, four packages
     "gpu-runtime.sh": 15,          # nvidia-ctk, containerd restart
     "cert-renewal.sh": 5,          # a program, a unit and its timer; systemctl enable
+    # Upgrade steps: on a build or an ordinary `up` each finds its node at the target
+    # and returns at once; a real upgrade takes longer (docs/upgrades.md).
+    "upgrade-versions.sh": 5,      # kubectl get nodes, read-only
+    "upgrade-gates.sh": 5,
+    "upgrade-repository.sh": 5,
+    "upgrade-kubeadm.sh": 5,
+    "upgrade-drain.sh": 5,
+    "upgrade-kubelet.sh": 5,
 }
 CERT_RENEWAL_SCRIPT = "cert-renewal.sh"
 # The plan contacts no node, so it cannot read a certificate; preflight can.
@@ -483,14 +493,18 @@ def with_grafana_placeholder(full: dict[str, Any]) -> tuple[dict[str, Any], list
     return (trial, [GRAFANA_PLACEHOLDER_NOTE]) if enabled else (full, [])
 
 
-def plan_stack(stack: str, stacks_dir=None) -> Plan:
+def plan_stack(stack: str, stacks_dir=None, today: Optional[datetime.date] = None) -> Plan:
     """The plan of a stack file, after the same validation as the program's
     (every namespace included): a ConfigError lists every problem. Warnings
-    become notes of the plan."""
+    become notes of the plan, with one when the release train's Kubernetes minor
+    is past end of life on `today` (default: the date today)."""
     full, notes = with_grafana_placeholder(read_stack_file(stack_file(stack, stacks_dir)))
     config = parse_file_values(full, path_exists=lambda _: True)
     plan = plan_config(stack, split_namespaces(Problems(), full))
-    plan.notes += notes + [f"warning: {w}" for w in config.warnings]
+    end_of_life = versions.end_of_life_warning(config.kubernetes.train,
+                                               today or datetime.date.today())
+    plan.notes += notes + [f"warning: {w}" for w in config.warnings] + \
+        ([f"warning: {end_of_life}"] if end_of_life else [])
     return plan
 
 

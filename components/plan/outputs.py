@@ -212,6 +212,8 @@ def endpoints(evaluation: Evaluation) -> list[dict[str, Any]]:
             "project": project, "needsToken": needs,
             "tokens": tokens.get(project, []) if needs else [],
             "scaling": scaling_of(annotations, predictor, mode, hpas.get(key)),
+            # The Hugging Face runtime's OpenAI-compatible URLs; None for other models.
+            "openai": entry.get("openai"),
         })
     return listed
 

@@ -112,8 +112,12 @@ def endpoint_lines(endpoint: dict[str, Any]) -> list[str]:
         token = f"needed, one of project {endpoint['project']}'s: {tokens}"
     else:
         token = f"needed, but project {endpoint['project']} has no token: nobody can call it"
+    openai = endpoint.get("openai")
     return [f"  {endpoint['model']}",
             f"    url:       {endpoint['url']}",
+            *([f"    openai:    {openai['completions']}",
+               f"               {openai['chatCompletions']} (model {openai['model']!r})"]
+              if openai else []),
             f"    host:      {endpoint['host']} (the Host header)",
             f"    served as: {endpoint['servedName']}",
             f"    token:     {token}",

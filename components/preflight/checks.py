@@ -107,8 +107,13 @@ def parse_facts(text: str) -> dict[str, str]:
     return facts
 
 
-def node_ports(node: Node, ingress_node_port: Optional[int] = None) -> tuple[int, ...]:
+def node_ports(node: Node, ingress_node_port: Optional[int] = None,
+               haproxy_port: Optional[int] = None) -> tuple[int, ...]:
+    """The ports kubeadm and the layers need free on `node`; `haproxy_port` is the
+    virtual IP's haproxy on control planes (kubernetes.highAvailability.port)."""
     ports = CONTROL_PLANE_PORTS if node.role == CONTROL_PLANE else WORKER_PORTS
+    if haproxy_port and node.role == CONTROL_PLANE:
+        ports = ports + (haproxy_port,)
     return ports + ((ingress_node_port,) if ingress_node_port else ())
 
 

@@ -19,13 +19,14 @@ def cert_manager_values() -> dict:
 
 
 class CertManager(pulumi.ComponentResource):
-    def __init__(self, cluster: ClusterHandle, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, cluster: ClusterHandle, opts: Optional[pulumi.ResourceOptions] = None,
+                 train: versions.Train = versions.DEFAULT_TRAIN):
         super().__init__("kserve-cluster:serving:CertManager", "cert-manager", None, opts)
         self.release = k8s.helm.v3.Release(
             "cert-manager-chart",
             name="cert-manager",
             chart="cert-manager",
-            version=versions.CERT_MANAGER_VERSION,
+            version=train.cert_manager_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.CERT_MANAGER_CHART_REPO),
             namespace=NAMESPACE,
             create_namespace=True,
@@ -33,5 +34,5 @@ class CertManager(pulumi.ComponentResource):
             opts=k8s_options(self, cluster, depends_on=[cluster.ready]))
         self.webhook_ready = wait_for_endpoints(
             "cert-manager-webhook-ready", self, cluster, NAMESPACE, WEBHOOK_SERVICE,
-            depends_on=[self.release], triggers=[versions.CERT_MANAGER_VERSION])
+            depends_on=[self.release], triggers=[train.cert_manager_version])
         self.register_outputs({"version": self.release.version})

@@ -19,10 +19,15 @@ from components.problems import (
 from components.storage.model_keys import MODEL_STORAGE_KEYS, parse_storage_secret
 from components.serving.scaling import Scaling, parse_scaling
 from components.gpu.config import parse_model_gpu
+from components.serving import huggingface
 
 SERVERLESS = "Serverless"
 RAW_DEPLOYMENT = "RawDeployment"
 DEPLOYMENT_MODES = (SERVERLESS, RAW_DEPLOYMENT)
+# KServe v0.16 renamed the modes (Serverless -> Knative, RawDeployment -> Standard): the
+# stack key takes either name; the program keeps the old ones and each train's KServe
+# gets its own name for the mode (versions.Train.kserve_deployment_mode).
+DEPLOYMENT_MODE_ALIASES = {"Knative": SERVERLESS, "Standard": RAW_DEPLOYMENT}
 NODE_PORT_RANGE = (30000, 32767)  # the default --service-node-port-range
 DEFAULT_NODE_PORT = 31903  # what the classic lab used
 DEFAULT_HTTPS_NODE_PORT = 31904
@@ -144,6 +149,8 @@ class ServingConfig:
     tls: Optional[TlsConfig] = None
     runtimes: tuple[Runtime, ...] = ()
     models: tuple[Model, ...] = field(default=DEFAULT_MODELS)
+    # The release train (kubernetes.version picks it): the layers install its versions.
+    train: versions.Train = versions.DEFAULT_TRAIN
 
     @property
     def serverless(self) -> bool:
@@ -176,6 +183,13 @@ def _storage_uri(problems: Problems, key: str, value: Any) -> str:
                      "e.g. gs://kfserving-examples/models/tensorflow/flowers.")
         return ""
     return value
+
+
+def _model_storage_uri(problems: Problems, key: str, value: Any, fmt: Any) -> str:
+    """A model's storageUri; a huggingface model's must not be on the hub (or absent)."""
+    if fmt == huggingface.FORMAT and huggingface.check_storage_uri(problems, key, value):
+        return ""
+    return _storage_uri(problems, key, value)
 
 
 def _check_resource_name(problems: Problems, taken: dict[str, tuple[str, str, str]], key: str,
@@ -237,11 +251,14 @@ def _parse_serving(problems: Problems, raw: Any, runtime_secret: bool = False) -
     serving = check_mapping(problems, "serving", raw, "see the README's `serving` section.")
     problems.unknown_keys("serving", serving, SERVING_KEYS)
     mode = serving.get("deploymentMode", SERVERLESS)
+    mode = DEPLOYMENT_MODE_ALIASES.get(mode, mode) if isinstance(mode, str) else mode
     if mode not in DEPLOYMENT_MODES:
-        guess = close_match(mode, DEPLOYMENT_MODES)
+        names = (*DEPLOYMENT_MODES, *DEPLOYMENT_MODE_ALIASES)
+        guess = close_match(mode, names)
         problems.add("serving.deploymentMode", mode, "unknown deployment mode"
                      + (f"; did you mean {guess!r}?" if guess else "."),
-                     f"use {SERVERLESS} (Knative, the default) or {RAW_DEPLOYMENT}.")
+                     f"use {SERVERLESS} (Knative, the default; KServe 0.16+ calls it Knative) "
+                     f"or {RAW_DEPLOYMENT} (KServe 0.16+: Standard).")
         mode = SERVERLESS
     domain = serving.get("ingressDomain", DEFAULT_DOMAIN)
     if not isinstance(domain, str) or not DNS1123_SUBDOMAIN.match(domain) or "." not in domain:
@@ -390,7 +407,7 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
                          + (f"; did you mean {guess!r}?" if guess else "."),
                          f"use one of {', '.join(sorted(formats))}, or declare a runtime for it "
                          "in `runtimes`.")
-        storage = _storage_uri(problems, f"{key}.storageUri", item.get("storageUri"))
+        storage = _model_storage_uri(problems, f"{key}.storageUri", item.get("storageUri"), fmt)
         runtime = item.get("runtime")
         if runtime is not None:
             here = custom.get((namespace, runtime))
@@ -427,8 +444,8 @@ def _parse_models(problems: Problems, raw: Any, runtimes: list[Runtime], mode: s
                              f"canary traffic splitting needs deploymentMode {SERVERLESS} "
                              "(it rides on Knative revisions).",
                              f"set serving.deploymentMode: {SERVERLESS}, or remove the canary.")
-            canary = Canary(_storage_uri(problems, f"{key}.canary.storageUri",
-                                         raw_canary.get("storageUri")), percent)
+            canary = Canary(_model_storage_uri(problems, f"{key}.canary.storageUri",
+                                               raw_canary.get("storageUri"), fmt), percent)
         models.append(Model(
             name=name, namespace=namespace, format=fmt if isinstance(fmt, str) else "",
             storage_uri=storage, runtime=runtime,

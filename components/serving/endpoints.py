@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from components.access.ingress_policies import USE_HTTPS
+from components.serving import huggingface, openai_protocol
 from components.serving.config import Model, ServingConfig
 from components.serving.v1_protocol import model_host
 from components.stack_file import parse_stack_file, print_warnings
@@ -120,6 +122,23 @@ def from_outputs(models: Mapping[str, Mapping], key: str) -> Endpoint:
                     project=entry.get("project") if entry.get("needsToken") else None)
 
 
+def openai_model(endpoint: Endpoint, tool: str) -> str:
+    """The `model` of an OpenAI request to this endpoint: the name the Hugging Face
+    runtime registered (the InferenceService's). A model the stack file declares in
+    another format, or on a custom runtime, is refused before anything is sent; an
+    endpoint given outright (--url, --host) is taken as it is."""
+    model = endpoint.model
+    if model is not None and not huggingface.served_by_cluster_runtime(model):
+        why = (f"runs on the custom runtime {model.runtime!r}" if model.runtime
+               else f"is format {model.format!r}")
+        raise EndpointError(
+            f"--openai: model {endpoint.label!r} {why}; only huggingface models on KServe's "
+            f"Hugging Face runtime ({huggingface.CLUSTER_RUNTIME}) serve the OpenAI endpoints. "
+            f"Leave out --openai for this model, or pick a huggingface model with --model "
+            f"({tool} sends it {', '.join(openai_protocol.PATHS.values())}).")
+    return endpoint.served_name
+
+
 def token_from_outputs(endpoint: Endpoint, tokens: Optional[Mapping[str, str]]) -> Optional[str]:
     """One of the model's project's tokens from the stack output `tokens` (keyed
     `project/token`), the first by name; None for a model that needs none."""
@@ -175,21 +194,35 @@ def from_stack_with_token(stack: str, wanted: Optional[str], stacks_dir: Optiona
     return endpoint, token
 
 
-def refusal(status: int, url: str, host: str, model: str, token_sent: bool) -> Optional[str]:
+HTTPS_HINT = ("the gateway's HTTPS node port, output ingressHttpsPort, with --ca-file and "
+              "the stack's CA from ingressCaCertificate")
+
+
+def refusal(status: int, url: str, host: str, model: str, token_sent: bool,
+            body: str = "") -> Optional[str]:
     """Why the ingress gateway refused a request (HTTP 401 or 403) and what to do;
-    None for any other status. Names no token: only whether one was sent."""
+    None for any other status. Names no token: only whether one was sent. `body`:
+    the gateway's answer, which says "use https" where a protected model was called
+    over plain http (components/access/ingress_policies.py, https_only_reply_spec)."""
     if status == 401:
         return (f"the gateway refused the token (HTTP 401 from {url}): it has expired, is "
                 "malformed, or was signed by a key that has since been replaced "
                 f"(access.signingKeyGeneration). Get a current one: {TOKENS_HINT}.")
     if status == 403:
+        denied = f"access to model {model!r} denied (HTTP 403 from {url}, Host {host})"
+        plain_http = url.startswith("http:")
+        if plain_http and USE_HTTPS in body:
+            # The gateway says so itself: the model is protected, http is refused token or not.
+            leaked = ("; the token went over the network in clear: if the network is not "
+                      "trusted, replace it (give it another `expires` day)" if token_sent else "")
+            return (f"{denied}: use https: the model is protected and answers over https "
+                    f"only ({HTTPS_HINT}){leaked}.")
         why = ("the token sent is not one of this model's project (or was removed from the "
                "stack file)" if token_sent else
                f"no token was sent; give one of the project's tokens with --token-file or "
                f"{TOKEN_ENV} ({TOKENS_HINT})")
-        if url.startswith("http:"):
-            why += ("; or the model is protected and, in Serverless, answers only over https "
-                    "(the gateway's HTTPS port, output ingressHttpsPort; --ca-file with the "
-                    "stack's CA, from ingressCaCertificate)")
-        return f"access to model {model!r} denied (HTTP 403 from {url}, Host {host}): {why}."
+        if plain_http:
+            why += ("; or, if the model is protected in a Serverless stack, use https: it "
+                    f"answers over https only ({HTTPS_HINT})")
+        return f"{denied}: {why}."
     return None

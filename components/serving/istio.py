@@ -32,13 +32,14 @@ def gateway_values(node_port: int, https_node_port: int) -> dict:
 
 class Istio(pulumi.ComponentResource):
     def __init__(self, cluster: ClusterHandle, node_port: int, https_node_port: int,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 train: versions.Train = versions.DEFAULT_TRAIN):
         super().__init__("kserve-cluster:serving:Istio", "istio", None, opts)
         repo = k8s.helm.v3.RepositoryOptsArgs(repo=versions.ISTIO_CHART_REPO)
 
         def release(name: str, chart: str, values: dict, after: list) -> k8s.helm.v3.Release:
             return k8s.helm.v3.Release(
-                f"{name}-chart", name=name, chart=chart, version=versions.ISTIO_VERSION,
+                f"{name}-chart", name=name, chart=chart, version=train.istio_version,
                 repository_opts=repo, namespace=NAMESPACE, create_namespace=True,
                 values=values, opts=k8s_options(self, cluster, depends_on=after))
 

@@ -23,30 +23,42 @@ WEBHOOK_SERVICE = "kserve-webhook-server-service"
 DOMAIN_TEMPLATE = "{{ .Name }}.{{ .Namespace }}.{{ .IngressDomain }}"
 
 
-def _image(repository: str) -> dict:
-    return {"image": repository, "tag": versions.KSERVE_VERSION}
+def _image(repository: str, train: versions.Train) -> dict:
+    return {"image": repository, "tag": train.kserve_version}
 
 
 def kserve_values(serving: ServingConfig) -> dict:
-    """Values of the `kserve` chart.
+    """Values of the controller chart (`kserve`; `kserve-resources` from KServe v0.17).
 
     Every image the controller deploys is written out, so that the set can be
-    checked (see `controller_images`): the chart's default kube-rbac-proxy image
-    no longer exists and is replaced. ModelMesh is off, as in the release
-    manifest. The chart also installs the cluster serving runtimes.
+    checked (see `controller_images`): the v0.13 chart's default kube-rbac-proxy image
+    no longer exists and is replaced (v0.14+ charts default to the same replacement).
+    ModelMesh is off, as in the release manifest; the v0.15+ charts have no ModelMesh
+    part (the key is then left out). Up to v0.16 the chart also installs the cluster
+    serving runtimes; from v0.17 `runtime_config_values` feeds their own chart. The
+    deployment mode is written with the name this train's KServe uses.
     """
-    return {"kserve": {
+    train = serving.train
+    values = {
         "controller": {
-            **_image("kserve/kserve-controller"),
+            **_image("kserve/kserve-controller", train),
             "rbacProxyImage": versions.KUBE_RBAC_PROXY_IMAGE,
-            "deploymentMode": serving.deployment_mode,
+            "deploymentMode": train.kserve_deployment_mode(serving.deployment_mode),
             "gateway": {"domain": serving.ingress_domain, "domainTemplate": DOMAIN_TEMPLATE},
         },
-        "agent": _image("kserve/agent"),
-        "router": _image("kserve/router"),
-        "storage": _image("kserve/storage-initializer"),
-        "modelmesh": {"enabled": False},
-    }}
+        "agent": _image("kserve/agent", train),
+        "router": _image("kserve/router", train),
+        "storage": _image("kserve/storage-initializer", train),
+    }
+    if versions.release_key(train.kserve_version) < (0, 15):
+        values["modelmesh"] = {"enabled": False}
+    return {"kserve": values}
+
+
+def runtime_config_values() -> dict:
+    """Values of `kserve-runtime-configs` (KServe v0.17+): the cluster serving runtimes
+    on, as the v0.16 and older controller charts installed them."""
+    return {"kserve": {"servingruntime": {"enabled": True}}}
 
 
 def controller_images(values: dict) -> set[str]:
@@ -65,16 +77,22 @@ class KServe(pulumi.ComponentResource):
                  after: Sequence[pulumi.Resource],
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:serving:KServe", "kserve", None, opts)
+        train = serving.train
         self.crds = k8s.helm.v3.Release(
             "kserve-crd-chart", name="kserve-crd", chart=versions.KSERVE_CRD_CHART,
-            version=versions.KSERVE_VERSION, namespace=NAMESPACE, create_namespace=True,
+            version=train.kserve_version, namespace=NAMESPACE, create_namespace=True,
             opts=k8s_options(self, cluster, depends_on=list(after)))
         self.values = kserve_values(serving)
+        # The Helm release keeps its name `kserve` on every train: only the chart it
+        # installs was renamed (v0.17), and a new release name would be a second install.
         self.controller = k8s.helm.v3.Release(
-            "kserve-chart", name="kserve", chart=versions.KSERVE_CHART,
-            version=versions.KSERVE_VERSION, namespace=NAMESPACE, create_namespace=True,
+            "kserve-chart", name="kserve", chart=train.kserve_chart,
+            version=train.kserve_version, namespace=NAMESPACE, create_namespace=True,
             values=self.values,
             opts=k8s_options(self, cluster, depends_on=[self.crds, *after]))
+        # v0.17+: the cluster serving runtimes come from their own chart; they are
+        # admitted by the controller's webhook, so they wait for it (below).
+        self.runtime_configs = None
         extra = []
         if serving.deployment_mode == RAW_DEPLOYMENT:
             # KServe's raw deployments create Ingresses of class istio; Istio serves
@@ -88,6 +106,14 @@ class KServe(pulumi.ComponentResource):
         self.webhook_ready = wait_for_endpoints(
             "kserve-webhook-ready", self, cluster, NAMESPACE, WEBHOOK_SERVICE,
             depends_on=[self.controller, *extra],
-            triggers=[versions.KSERVE_VERSION, serving.deployment_mode])
+            triggers=[train.kserve_version, serving.deployment_mode])
+        if train.kserve_runtimes_chart:
+            self.runtime_configs = k8s.helm.v3.Release(
+                "kserve-runtime-configs-chart", name="kserve-runtime-configs",
+                chart=train.kserve_runtimes_chart, version=train.kserve_version,
+                namespace=NAMESPACE, values=runtime_config_values(),
+                opts=k8s_options(self, cluster, depends_on=[self.webhook_ready]))
+        # The release that installs the cluster serving runtimes models may use.
+        self.cluster_runtimes = self.runtime_configs or self.controller
         self.register_outputs({"version": self.controller.version,
                                "deploymentMode": serving.deployment_mode})

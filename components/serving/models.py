@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.access.namespace_owner import moved_from_projects
 from components.gpu.pods import gpu_resources, predictor_gpu_fields
+from components.serving import huggingface
 from components.serving.config import Model, Runtime, ServingConfig
 from components.serving.context import ClusterHandle, k8s_options
 
@@ -58,8 +59,15 @@ def inference_service_spec(model: Model, rollout: bool, files_revision: str = ""
     }
     if model.runtime:
         predictor_model["runtime"] = model.runtime
+    # The Hugging Face runtime: its backend, and no hub (components/serving/huggingface.py).
+    args = huggingface.predictor_args(model)
+    if args:
+        predictor_model["args"] = args
+    env = huggingface.predictor_env(model)
     if files_revision:
-        predictor_model["env"] = [{"name": FILES_REVISION_ENV, "value": files_revision}]
+        env.append({"name": FILES_REVISION_ENV, "value": files_revision})
+    if env:
+        predictor_model["env"] = env
     predictor: dict = {"model": predictor_model, **predictor_gpu_fields(model.gpu)}
     if model.storage_secret:
         # The ServiceAccount components/storage/secrets.py makes, named as the secret.

@@ -28,6 +28,11 @@ pkg/apis/serving/v1beta1/inference_service_validation.go):
   `monitoring.enabled`.
 - RawDeployment, `concurrency`: refused (Knative's metric; there is no
   queue-proxy to count it).
+- RawDeployment, `gpu`: like `rps`, an HPA of this project (KServe's webhook
+  refuses the metric), on the GPU utilisation dcgm-exporter reports per pod,
+  served by prometheus-adapter. Needs `monitoring.enabled` and `resources.gpu`.
+- Serverless, `gpu`: refused. Knative owns the replicas there and scales on
+  requests (KPA) or through its HPA class on cpu/memory only.
 
 Every HPA reads a metrics API that a kubeadm cluster does not have until
 prometheus-adapter serves it (`monitoring.enabled`).
@@ -44,16 +49,18 @@ SERVERLESS = "Serverless"  # as in components/serving/config.py (no import: conf
 RAW_DEPLOYMENT = "RawDeployment"
 
 SCALING_KEYS = {"minReplicas", "maxReplicas", "metric", "target", "containerConcurrency"}
-CONCURRENCY, RPS, CPU, MEMORY = "concurrency", "rps", "cpu", "memory"
-METRICS = (CONCURRENCY, RPS, CPU, MEMORY)
+CONCURRENCY, RPS, CPU, MEMORY, GPU = "concurrency", "rps", "cpu", "memory", "gpu"
+METRICS = (CONCURRENCY, RPS, CPU, MEMORY, GPU)
 # What each mode accepts (the rules are in the module's docstring).
-MODE_METRICS = {SERVERLESS: (CONCURRENCY, RPS, CPU), RAW_DEPLOYMENT: (CPU, MEMORY, RPS)}
+MODE_METRICS = {SERVERLESS: (CONCURRENCY, RPS, CPU), RAW_DEPLOYMENT: (CPU, MEMORY, RPS, GPU)}
+# Metrics our own HPA scales on, through prometheus-adapter (RawDeployment).
+ADAPTER_METRICS = (RPS, GPU)
 
 # Who scales a model's replicas.
 KNATIVE_KPA = "knative-kpa"    # Knative's pod autoscaler (concurrency, rps)
 KNATIVE_HPA = "knative-hpa"    # Knative's HPA class (cpu), needs the HPA extension
 KSERVE_HPA = "kserve-hpa"      # the HPA KServe creates in RawDeployment (cpu, memory)
-ADAPTER_HPA = "adapter-hpa"    # our HPA on requests/s through prometheus-adapter
+ADAPTER_HPA = "adapter-hpa"    # our HPA on requests/s or GPU use, through prometheus-adapter
 
 KNATIVE_CLASS_ANNOTATION = "autoscaling.knative.dev/class"
 KNATIVE_HPA_CLASS = "hpa.autoscaling.knative.dev"
@@ -103,7 +110,7 @@ class Scaling:
         if self.max_replicas is not None:
             fields["maxReplicas"] = self.max_replicas
         if self.autoscaler != ADAPTER_HPA:
-            # rps in RawDeployment goes to our own HPA: KServe's webhook refuses it there.
+            # rps and gpu in RawDeployment go to our own HPA: KServe's webhook refuses them.
             if self.metric is not None:
                 fields["scaleMetric"] = self.metric
             if self.target is not None:
@@ -135,7 +142,7 @@ class Scaling:
 def autoscaler_for(mode: str, metric: Optional[str]) -> str:
     if mode == SERVERLESS:
         return KNATIVE_HPA if metric in (CPU, MEMORY) else KNATIVE_KPA
-    return ADAPTER_HPA if metric == RPS else KSERVE_HPA
+    return ADAPTER_HPA if metric in ADAPTER_METRICS else KSERVE_HPA
 
 
 def default_autoscaler(mode: str) -> str:
@@ -174,6 +181,14 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
                      "use concurrency or rps (Knative's autoscaler), or cpu; or use "
                      f"serving.deploymentMode: {RAW_DEPLOYMENT}, where memory is a percentage "
                      "of the memory request.")
+        metric = None
+    if metric == GPU and serverless:
+        problems.add(f"{key}.metric", metric,
+                     "scaling on GPU utilisation is done by an HPA of this project on the "
+                     f"Deployment KServe makes in {RAW_DEPLOYMENT}; in {SERVERLESS} Knative "
+                     "owns the replicas and scales on requests (or cpu through its HPA class).",
+                     f"use serving.deploymentMode: {RAW_DEPLOYMENT}, or scale on concurrency "
+                     "or rps (Knative's autoscaler).")
         metric = None
     if metric == CONCURRENCY and not serverless:
         problems.add(f"{key}.metric", metric,
@@ -219,6 +234,10 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
             low, high = UTILIZATION_RANGE
             meaning = (f"the average {effective} use per replica in percent of its request "
                        f"(resources.{effective}), from {low} to {high}, e.g. 70")
+        elif effective == GPU:
+            low, high = UTILIZATION_RANGE
+            meaning = (f"the average GPU utilisation per replica in percent, from {low} to "
+                       f"{high}, e.g. 70")
         elif effective == RPS:
             low, high = 1, TARGET_MAX
             meaning = "requests per second per replica, e.g. 20"
@@ -267,11 +286,14 @@ def check_metrics_api(problems: Problems, models, monitoring_enabled: bool) -> N
         if scaling is None or not scaling.needs_metrics_api:
             continue
         what = {
-            ADAPTER_HPA: "rps in RawDeployment is scaled by an HPA on the Istio gateway's "
-                         "request rate, read from Prometheus through prometheus-adapter",
-            KNATIVE_HPA: "cpu in Serverless is scaled by an HPA (Knative's HPA class), which "
-                         "reads the resource metrics API (metrics.k8s.io)",
-        }.get(scaling.autoscaler,
+            (ADAPTER_HPA, RPS): "rps in RawDeployment is scaled by an HPA on the Istio gateway's "
+                                "request rate, read from Prometheus through prometheus-adapter",
+            (ADAPTER_HPA, GPU): "gpu in RawDeployment is scaled by an HPA on the GPU "
+                                "utilisation dcgm-exporter reports, read from Prometheus "
+                                "through prometheus-adapter",
+            (KNATIVE_HPA, CPU): "cpu in Serverless is scaled by an HPA (Knative's HPA class), "
+                                "which reads the resource metrics API (metrics.k8s.io)",
+        }.get((scaling.autoscaler, scaling.effective_metric),
               f"{scaling.effective_metric} in RawDeployment is scaled by KServe's HPA, which "
               "reads the resource metrics API (metrics.k8s.io)")
         problems.add(f"{scaling.key}.metric", scaling.metric or scaling.effective_metric,
@@ -279,6 +301,19 @@ def check_metrics_api(problems: Problems, models, monitoring_enabled: bool) -> N
                      "prometheus-adapter with the monitoring stack.",
                      "set monitoring: {enabled: true} (and the grafanaAdminPassword secret), "
                      "or remove the scaling metric.")
+
+
+def check_gpu_metric(problems: Problems, models) -> None:
+    """`metric: gpu` reads the utilisation of the GPUs the model's pods hold: a model
+    without `resources.gpu` holds none, so its HPA would never see a value."""
+    for model in models:
+        scaling = model.scaling
+        if scaling is None or scaling.metric != GPU or getattr(model, "gpu", 0):
+            continue
+        problems.add(f"{scaling.key}.metric", GPU,
+                     "the model has no GPU (resources.gpu): dcgm-exporter reports the "
+                     "utilisation of the GPUs a pod holds, so there is nothing to scale on.",
+                     "give the model resources.gpu: 1 (or more), or scale on rps, cpu or memory.")
 
 
 def uses_knative_hpa(serving) -> bool:

@@ -23,6 +23,7 @@ from components.access.ingress import IngressTokens
 from components.access.network import NetworkPolicies
 from components.access.tokens import token_key
 from components.cluster.commands import node_command
+from components.serving import huggingface
 from components.serving.cert_manager import CertManager
 from components.serving.config import Model, ServingConfig
 from components.serving.context import ClusterHandle
@@ -33,7 +34,7 @@ from components.serving.kserve import KServe
 from components.serving.models import ModelWorkloads
 from components.serving.scaling import uses_knative_hpa
 from components.serving.v1_protocol import (
-    SMOKE_IMAGE_JPEG, model_host, predict_url, request_body, status_url)
+    SMOKE_IMAGE_JPEG, model_host, predict_path, predict_url, request_body, status_url)
 
 # The smoke request is the tf-flower image; other formats take other inputs, so
 # for them the smoke step asks for the model's V1 status (GET /v1/models/<name>).
@@ -77,9 +78,9 @@ class Serving(pulumi.ComponentResource):
         then scrape the projects' pods)."""
         super().__init__("kserve-cluster:serving:Serving", "serving", None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.cert_manager = CertManager(cluster, opts=child)
+        self.cert_manager = CertManager(cluster, opts=child, train=serving.train)
         self.istio = Istio(cluster, serving.ingress_node_port, serving.https_node_port,
-                           opts=child)
+                           opts=child, train=serving.train)
         self.tls = GatewayTls(cluster, serving, self.cert_manager.webhook_ready,
                               self.istio.gateway, opts=child)
         # The stack's CA (PEM; public), or None with the operator's own certificate.
@@ -95,7 +96,8 @@ class Serving(pulumi.ComponentResource):
         if serving.serverless:
             self.knative = KnativeServing(cluster, serving.ingress_domain,
                                           after_istio=self.istio.gateway, opts=child,
-                                          hpa_class=uses_knative_hpa(serving))
+                                          hpa_class=uses_knative_hpa(serving),
+                                          train=serving.train)
             kserve_after += [self.knative.net_istio, self.knative.config_domain,
                              self.tls.serve_on_knative_gateway(cluster, self.knative.net_istio)]
             kserve_after += [self.knative.hpa] if self.knative.hpa else []
@@ -109,7 +111,7 @@ class Serving(pulumi.ComponentResource):
         guards = [*(self.ingress_tokens.policies if self.ingress_tokens else ()),
                   *(self.network_policies.policies if self.network_policies else ())]
         self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
-                                        self.kserve.controller, opts=child, storage=storage,
+                                        self.kserve.cluster_runtimes, opts=child, storage=storage,
                                         namespaces=namespaces, after=guards, gpu_ready=gpu_ready)
 
         self.ingress_address = cluster.control_plane_address
@@ -142,6 +144,12 @@ class Serving(pulumi.ComponentResource):
                 self.models[model.key]["httpsOnly"] = True
             if model.served_names:
                 self.models[model.key]["servedModels"] = list(model.served_names)
+            # The Hugging Face runtime's OpenAI-compatible API, at the address of `url`
+            # (`httpsOnly` models: at the port of `httpsUrl`, as for `url`).
+            openai = huggingface.openai_endpoints(
+                url.removesuffix(predict_path(model.served_name)), model)
+            if openai:
+                self.models[model.key]["openai"] = openai
             if access.project_of(model.namespace):
                 self.models[model.key].update(project=model.namespace, needsToken=protected)
         self.smoke = None

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components.problems import (
-    DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_text,
+    DNS1123_SUBDOMAIN, Problems, check_bool, check_list, check_mapping, check_name, check_nfs_export, check_text,
     NamesInNamespaces, close_match, is_host, item_key)
 from components.namespaces import ReservedNamespaces, check_namespace
 from components.quantity import is_quantity, parse_quantity
 from components.serving.config import Model, ServingConfig
 from components.config_secrets import encrypted_in_file, holds_encrypted
+from components.serving import huggingface
 from components.storage import files, torchserve
 
 LOCAL_PATH, NFS, NONE = "local-path", "nfs", "none"
@@ -185,20 +186,8 @@ def _parse_settings(problems: Problems, raw: Any, have_stores: bool) -> StorageS
                      "remove storage.provisioner (nfs is then the default), or remove storage.nfs.")
     server = path = ""
     if provisioner == NFS:
-        server, path = nfs.get("server"), nfs.get("path")
-        if server is None:
-            problems.required("storage.nfs.server", "give the NFS server's address, e.g. 10.0.2.5.")
-        elif not is_host(server):
-            problems.add("storage.nfs.server", server, "not an IP address or host name.",
-                         "give the NFS server's address, e.g. 10.0.2.5.")
-        if path is None:
-            problems.required("storage.nfs.path", "give the exported directory, e.g. /exports/models.")
-        elif not isinstance(path, str) or not path.startswith("/"):
-            problems.add("storage.nfs.path", path, "not an absolute path.",
-                         "give the exported directory, e.g. /exports/models.")
-    return StorageSettings(provisioner=provisioner,
-                           nfs_server=server if isinstance(server, str) else "",
-                           nfs_path=path if isinstance(path, str) else "")
+        server, path = check_nfs_export(problems, "storage.nfs", nfs, "/exports/models")
+    return StorageSettings(provisioner=provisioner, nfs_server=server, nfs_path=path)
 
 
 # ---------------------------------------------------------------- model stores
@@ -476,6 +465,17 @@ def _check_pvc(problems: Problems, key: str, model: Model, uri: str,
                          f"add {{name: {claim}, namespace: {model.namespace}, size: 10Gi}} to "
                          "modelStores, or fix the name in the URI.")
         return None
+    if model.gpu and store.uploads and store.storage_class == CLASS_OF[LOCAL_PATH]:
+        problems.add(key, uri, f"a GPU model reading the local-path store {claim!r}: a "
+                     "local-path volume lives on the node of the first pod that mounts it, "
+                     "the upload pod, which never runs on a GPU node (they are tainted), so "
+                     "the model's pod could never be scheduled.",
+                     "put this store on shared storage: set storage.nfs: {server, path} "
+                     "(the store is then ReadWriteMany), or name a storageClass whose "
+                     "volumes any node can mount.")
+    if model.format == huggingface.FORMAT:
+        _check_huggingface_files(problems, key, uri, store.files_under(path))
+        return None
     if model.format != "pytorch":
         return None
     landed = store.files_under(path)
@@ -487,6 +487,20 @@ def _check_pvc(problems: Problems, key: str, model: Model, uri: str,
         problems.add(key, uri, "the TorchServe files at this path do not fit KServe's "
                      f"TorchServe runtime: {what}", fix)
     return layout.served_names or None
+
+
+def _check_huggingface_files(problems: Problems, key: str, uri: str,
+                             landed: Optional[dict[str, files.LocalFile]]) -> None:
+    """The Hugging Face runtime reads the model's config.json (transformers'
+    AutoConfig) from the model path. A warning, not an error: the example's
+    directory is empty until its user downloads a model into it."""
+    if landed is None or huggingface.CONFIG_FILE in landed:
+        return
+    problems.warn(key, uri, f"the files uploaded to this path have no "
+                  f"{huggingface.CONFIG_FILE} at its top: the Hugging Face runtime could "
+                  "not load them (is the upload's directory still empty?).",
+                  "download the model into the upload's `from` directory first, e.g. "
+                  "`huggingface-cli download ORG/MODEL --local-dir DIR` (docs/gpu.md).")
 
 
 def check_storage_references(problems: Problems, serving: ServingConfig,

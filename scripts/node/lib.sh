@@ -10,12 +10,14 @@ die() {
   exit 1
 }
 
-# Replace anything shaped like a bootstrap token or a discovery hash, so that
+# Replace anything shaped like a bootstrap token, a discovery hash or a certificate
+# key (kubeadm prints it alone on a line after upload-certs), so that
 # kubeadm's chatty output can be logged without leaking credentials.
 redact() {
   sed -E -e 's/[a-z0-9]{6}\.[a-z0-9]{16}/<redacted-token>/g' \
          -e 's/sha256:[0-9a-f]{64}/sha256:<redacted>/g' \
-         -e 's/(certificate-key )[0-9a-f]{64}/\1<redacted>/g'
+         -e 's/(certificate-key )[0-9a-f]{64}/\1<redacted>/g' \
+         -e 's/^[0-9a-f]{64}$/<redacted-certificate-key>/'
 }
 
 # A fresh Ubuntu runs unattended-upgrades at boot and holds the dpkg lock for

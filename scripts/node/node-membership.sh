@@ -4,6 +4,10 @@
 #   ACTION=remove: drain the worker and delete its Node object (worker removed
 #                  from the stack). Never fails the destroy: a node that is
 #                  already gone, or pods that cannot be evicted in time, only warn.
+#   ACTION=remove-control-plane: the same for a control plane that leaves, and
+#                  before its Node goes, its etcd member is removed from here (a
+#                  healthy member), so it no longer counts for quorum even when
+#                  the node itself cannot be reached for its kubeadm reset.
 #
 # Inputs (environment): ACTION, NODE_NAME, DRAIN_TIMEOUT.
 set -euo pipefail
@@ -12,6 +16,28 @@ SCRIPT_NAME=node-membership
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${ACTION:?}" "${NODE_NAME:?}" "${DRAIN_TIMEOUT:=120s}"
+ETCDCTL=${ETCDCTL:-/usr/local/bin/etcdctl}
+ETCD_PKI=${ETCD_PKI:-/etc/kubernetes/pki/etcd}
+
+# kubeadm names a stacked etcd member after its node. control-plane-change.sh has
+# checked that the others keep quorum before any delete ran.
+etcd() {
+  ETCDCTL_API=3 "$ETCDCTL" --endpoints https://127.0.0.1:2379 --cacert "$ETCD_PKI/ca.crt" \
+    --cert "$ETCD_PKI/healthcheck-client.crt" --key "$ETCD_PKI/healthcheck-client.key" "$@"
+}
+remove_etcd_member() {
+  local name=$1 list id
+  list=$(etcd member list) \
+    || die "etcdctl member list failed here, so ${name}'s etcd member cannot be removed; check etcd on this node (crictl ps --name etcd), then re-run pulumi up."
+  id=$(awk -F', ' -v n="$name" '$3 == n {print $1}' <<<"$list")
+  if [ -z "$id" ]; then
+    log "${name} is not an etcd member (any more)"
+    return 0
+  fi
+  log "removing ${name}'s etcd member ${id}"
+  etcd member remove "$id" >/dev/null \
+    || die "etcdctl member remove ${id} (${name}) failed; check etcdctl endpoint health --cluster here, then re-run pulumi up."
+}
 case "$ACTION" in
   wait)
     for _ in $(seq 1 60); do
@@ -23,15 +49,18 @@ case "$ACTION" in
     done
     die "node ${NODE_NAME} did not register with the API server within 5 minutes; check 'journalctl -u kubelet' on it."
     ;;
-  remove)
-    if ! kubectl_admin get node "$NODE_NAME" >/dev/null 2>&1; then
+  remove|remove-control-plane)
+    if kubectl_admin get node "$NODE_NAME" >/dev/null 2>&1; then
+      log "draining ${NODE_NAME} (timeout ${DRAIN_TIMEOUT})"
+      kubectl_admin drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data \
+        --timeout "$DRAIN_TIMEOUT" || log "WARNING: drain did not finish; deleting the node anyway"
+    else
       log "node ${NODE_NAME} is not in the cluster: nothing to drain"
-      exit 0
     fi
-    log "draining ${NODE_NAME} (timeout ${DRAIN_TIMEOUT})"
-    kubectl_admin drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data \
-      --timeout "$DRAIN_TIMEOUT" || log "WARNING: drain did not finish; deleting the node anyway"
+    if [ "$ACTION" = remove-control-plane ]; then
+      remove_etcd_member "$NODE_NAME"
+    fi
     kubectl_admin delete node "$NODE_NAME" --ignore-not-found
     ;;
-  *) die "unknown ACTION '${ACTION}' (wait or remove)" ;;
+  *) die "unknown ACTION '${ACTION}' (wait, remove or remove-control-plane)" ;;
 esac

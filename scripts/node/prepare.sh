@@ -48,6 +48,16 @@ if [ -n "${EXTRA_PACKAGES:-}" ]; then
   apt_get install "${extra_packages[@]}"
 fi
 
+# On a node that is already in a cluster at another version, the Kubernetes
+# packages and their repository belong to the upgrade (components/upgrade, in
+# kubeadm's order): a raised kubernetes.version must not move them here first.
+k8s_packages=1
+if [ -f /etc/kubernetes/kubelet.conf ] \
+   && [ "$(kubelet --version 2>/dev/null)" != "Kubernetes ${K8S_VERSION_TAG}" ]; then
+  log "in a cluster at $(kubelet --version 2>/dev/null || echo 'an unknown version'): the upgrade moves it to ${K8S_VERSION_TAG}"
+  k8s_packages=0
+fi
+
 arch=$(dpkg --print-architecture)
 install -d -m 0755 /etc/apt/keyrings
 sources_changed=0
@@ -57,21 +67,29 @@ if [ ! -s /etc/apt/keyrings/docker.gpg ]; then
 fi
 echo "deb [arch=${arch} signed-by=/etc/apt/keyrings/docker.gpg] ${DOCKER_APT_REPO} ${VERSION_CODENAME} stable" \
   | write_if_changed /etc/apt/sources.list.d/docker.list && sources_changed=1
-if [ ! -s /etc/apt/keyrings/kubernetes-apt-keyring.gpg ]; then
-  curl -fsSL "${K8S_APT_REPO}Release.key" | gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-  sources_changed=1
+if [ "$k8s_packages" -eq 1 ]; then
+  if [ ! -s /etc/apt/keyrings/kubernetes-apt-keyring.gpg ]; then
+    curl -fsSL "${K8S_APT_REPO}Release.key" | gpg --dearmor --yes -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+    sources_changed=1
+  fi
+  echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] ${K8S_APT_REPO} /" \
+    | write_if_changed /etc/apt/sources.list.d/kubernetes.list && sources_changed=1
 fi
-echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] ${K8S_APT_REPO} /" \
-  | write_if_changed /etc/apt/sources.list.d/kubernetes.list && sources_changed=1
 if [ "$sources_changed" -eq 1 ]; then
   apt_get update
 fi
 
-log "containerd ${CONTAINERD_PACKAGE_VERSION}, kubelet/kubeadm/kubectl ${K8S_PACKAGE_VERSION} (held)"
-apt_get install --allow-change-held-packages --allow-downgrades \
-  "containerd.io=${CONTAINERD_PACKAGE_VERSION}" \
-  "kubelet=${K8S_PACKAGE_VERSION}" "kubeadm=${K8S_PACKAGE_VERSION}" "kubectl=${K8S_PACKAGE_VERSION}"
-apt-mark hold containerd.io kubelet kubeadm kubectl >/dev/null
+if [ "$k8s_packages" -eq 1 ]; then
+  log "containerd ${CONTAINERD_PACKAGE_VERSION}, kubelet/kubeadm/kubectl ${K8S_PACKAGE_VERSION} (held)"
+  apt_get install --allow-change-held-packages --allow-downgrades \
+    "containerd.io=${CONTAINERD_PACKAGE_VERSION}" \
+    "kubelet=${K8S_PACKAGE_VERSION}" "kubeadm=${K8S_PACKAGE_VERSION}" "kubectl=${K8S_PACKAGE_VERSION}"
+  apt-mark hold containerd.io kubelet kubeadm kubectl >/dev/null
+else
+  log "containerd ${CONTAINERD_PACKAGE_VERSION} (held)"
+  apt_get install --allow-change-held-packages --allow-downgrades "containerd.io=${CONTAINERD_PACKAGE_VERSION}"
+  apt-mark hold containerd.io >/dev/null
+fi
 # containerd.io bundles runc: say which, since its version decides which runc CVEs
 # apply (scripts/preflight.py judges it on every node).
 log "$(runc --version 2>/dev/null | awk 'NR == 1' || echo 'runc: not found')"
@@ -96,7 +114,7 @@ if [ "$containerd_changed" -eq 1 ] || ! systemctl is-active --quiet containerd; 
 fi
 systemctl enable kubelet >/dev/null 2>&1
 
-if [ "$NODE_ROLE" = control-plane ]; then
+if [ "$NODE_ROLE" = control-plane ] && [ "$k8s_packages" -eq 1 ]; then
   log "pulling the control-plane images for ${K8S_VERSION_TAG} ahead of kubeadm init"
   kubeadm config images pull --kubernetes-version "${K8S_VERSION_TAG}" \
     --cri-socket unix:///run/containerd/containerd.sock

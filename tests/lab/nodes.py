@@ -120,9 +120,11 @@ def served_urls() -> list[tuple[str, str]]:
     """What the lab's network serves (the curl and apt-get stand-ins read it): the
     pinned apt repositories' signing keys, their index pages, the registry probe."""
     from components import versions
-    return [(f"{versions.KUBERNETES_APT_REPO}Release.key", "key"),
+    # pkgs.k8s.io: one repository per minor, each with its own key (every train's).
+    kubernetes = [versions.kubernetes_apt_repo(minor) for minor in versions.TRAINS]
+    return [*((f"{repo}Release.key", "key") for repo in kubernetes),
             (f"{versions.DOCKER_APT_REPO}/gpg", "key"),
-            (versions.KUBERNETES_APT_REPO, "page"),
+            *((repo, "page") for repo in kubernetes),
             (f"{versions.DOCKER_APT_REPO}/", "page"),
             (versions.IMAGE_REGISTRY_PROBE_URL, "page"),
             (versions.NVIDIA_CONTAINER_TOOLKIT_GPGKEY_URL, "key"),

@@ -118,6 +118,23 @@ def _sign(path: Path, common_name: str, server: bool, client: bool, valid_for: d
     _write(path.with_suffix(".key"), _pem_key(key), 0o600)
 
 
+def share_ca() -> None:
+    """The etcd CA where a joining control plane fetches it (kubeadm's kubeadm-certs
+    Secret carries etcd/ca.{crt,key})."""
+    CLUSTER.mkdir(parents=True, exist_ok=True)
+    for name in ("ca.crt", "ca.key"):
+        shutil.copyfile(ETCD_PKI / name, CLUSTER / f"etcd-{name}")
+
+
+def fetch_shared_ca() -> None:
+    for name, mode in (("ca.crt", 0o644), ("ca.key", 0o600)):
+        _write(ETCD_PKI / name, (CLUSTER / f"etcd-{name}").read_text(), mode)
+
+
+def api_endpoints() -> list[str]:
+    return (API_CREDENTIALS / "endpoints").read_text().split()
+
+
 def issue_certificates(name: str, address: str, valid_for: datetime.timedelta) -> None:
     """The member's certificates, signed by etcd/ca (kubeadm's certs phase for
     stacked etcd): server and peer for the node's name and addresses,
@@ -329,9 +346,11 @@ def api_get(key: str) -> dict | None:
 
 
 def api_healthy() -> bool:
+    """Whether the API server can read from etcd: a quorum read, which the client
+    fails over between the members (one member down of three still answers)."""
     if not (API_CREDENTIALS / "endpoints").exists():
         return False
-    return api_etcdctl(["endpoint", "health"]).returncode == 0
+    return api_etcdctl(["get", KUBE_SYSTEM_KEY, "--keys-only"]).returncode == 0
 
 
 def write_kube_system(uid: str) -> None:

@@ -706,7 +706,7 @@ def kubelet_files(node_name: str, kubelet_args: dict[str, str], cgroup_driver: s
     set_service("kubelet", True)
 
 
-def kubeadm_init(config_path: str) -> None:
+def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
     import hashlib
     import socket
     import yaml
@@ -741,6 +741,9 @@ def kubeadm_init(config_path: str) -> None:
     ca_hash = hashlib.sha256(ca_pem.encode()).hexdigest()
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/pki/ca.key", ca_key_pem)
+    # What the kubeadm-certs Secret carries to a joining control plane.
+    CLUSTER.mkdir(parents=True, exist_ok=True)
+    write(str(CLUSTER / "ca.key"), ca_key_pem)
     # Stacked etcd's CA and certificates (tests/lab/standins/etcd_member.py), valid
     # for the configured certificateValidityPeriod as kubeadm's leaf certificates are.
     import datetime
@@ -748,6 +751,7 @@ def kubeadm_init(config_path: str) -> None:
     valid_for = datetime.timedelta(seconds=parse_duration(
         str(cluster.get("certificateValidityPeriod", "8760h0m0s"))))
     etcd_member.make_ca()
+    etcd_member.share_ca()
     etcd_member.issue_certificates(name, advertise, valid_for)
     planted_failure("kubeadm-init-kubeconfig")
     # The identities kubeadm 1.31 gives its kubeconfigs (app/phases/kubeconfig/kubeconfig.go):
@@ -791,6 +795,9 @@ def kubeadm_init(config_path: str) -> None:
             "ca_hash": ca_hash,
             "ca_pem": ca_pem,
             "kubernetes_version": f"v{wanted}",
+            # kubeadm joins further control planes only to a cluster with one
+            # (app/cmd/join.go: "doesn't have a stable controlPlaneEndpoint address").
+            "control_plane_endpoint_set": bool(cluster.get("controlPlaneEndpoint")),
             "pod_subnet": (cluster.get("networking") or {}).get("podSubnet", ""),
             "service_subnet": (cluster.get("networking") or {}).get("serviceSubnet", ""),
             "tokens": [{"id": token.split(".")[0], "secret": token.split(".")[1],
@@ -798,6 +805,7 @@ def kubeadm_init(config_path: str) -> None:
                         "description": tokens[0].get("description", "")}],
             "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
                              "role": "control-plane", "host": socket.gethostname(),
+                             "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                              "registered": time.time()}},
         })
     # The kube-system namespace lives in etcd (a restore brings its UID back).
@@ -814,6 +822,8 @@ def kubeadm_init(config_path: str) -> None:
           "as root:\n\n"
           f"kubeadm join {endpoint} --token {token} \\\n"
           f"\t--discovery-token-ca-cert-hash sha256:{ca_hash}")
+    if upload_certs:
+        upload_certificates(None)
 
 
 def admin_cluster(kubeconfig_path: str) -> None:
@@ -912,10 +922,96 @@ def kubeadm_token(command: str, options: dict, flags: set) -> None:
                                 "description": options["--description"]})
         endpoint, ca_hash = state["endpoint"], state["ca_hash"]
     if "--print-join-command" in flags:
-        # The real command ends its line with a space, too.
-        print(f"kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash sha256:{ca_hash} ")
+        # The real command ends its line with a space, too; with --certificate-key it
+        # prints the control-plane join (app/util/kubeadm join command template).
+        key = options.get("--certificate-key")
+        extra = f"--control-plane --certificate-key {key} " if key else ""
+        print(f"kubeadm join {endpoint} --token {token} --discovery-token-ca-cert-hash sha256:{ca_hash} "
+              + extra)
     else:
         print(token)
+
+
+# --- control planes that join (kubeadm join --control-plane) -------------------------
+# kubeadm keeps the shared certificates, encrypted with the certificate key, in the
+# kubeadm-certs Secret, which it gives a TTL of two hours (app/constants:
+# DefaultCertTokenDuration); the key is 32 random bytes, hex-encoded.
+CERTIFICATE_KEY_TTL = 2 * 3600
+
+
+def new_certificate_key() -> str:
+    """`kubeadm certs certificate-key`."""
+    import secrets
+    return secrets.token_hex(32)
+
+
+def upload_certificates(key: str | None) -> None:
+    """`kubeadm init phase upload-certs --upload-certs [--certificate-key KEY]`, and
+    init's own --upload-certs: the Secret replaced, under KEY or a fresh one."""
+    if not os.path.exists("/etc/kubernetes/pki/ca.key"):
+        fail("error execution phase upload-certs: error uploading certs: failed to load "
+             "certificate for ca: open /etc/kubernetes/pki/ca.key: no such file or directory")
+    if key is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        fail("error execution phase upload-certs: error decoding certificate key: "
+             "encoding/hex: invalid byte or odd length")
+    key = (key or new_certificate_key()).lower()
+    with cluster_state() as state:
+        state["kubeadm_certs"] = {"key": key, "expires": time.time() + CERTIFICATE_KEY_TTL}
+    print("[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the "
+          "\"kube-system\" Namespace\n[upload-certs] Using certificate key:\n" + key)
+
+
+def downloaded_certificates(state: dict, key: str) -> None:
+    """The control-prepare phase of a control-plane join: fail as kubeadm does without
+    the Secret (never uploaded, or its two hours are over) or with another key."""
+    if not state.get("control_plane_endpoint_set"):
+        fail("error execution phase preflight: \nOne or more conditions for hosting a new control "
+             "plane instance is not satisfied.\n\nunable to add a new control plane instance to a "
+             "cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n"
+             "* The cluster has a stable controlPlaneEndpoint address.")
+    if not key:
+        fail("error execution phase control-plane-prepare/certs: error creating PKI assets: failure "
+             "loading ca certificate: couldn't load the certificate file /etc/kubernetes/pki/ca.crt")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        fail("error execution phase control-plane-prepare/download-certs: error downloading certs: "
+             "error decoding certificate key: encoding/hex: invalid byte or odd length")
+    uploaded = state.get("kubeadm_certs")
+    if not uploaded or uploaded["expires"] < time.time():
+        fail("error execution phase control-plane-prepare/download-certs: error downloading certs: "
+             "error downloading the secret: Secret \"kubeadm-certs\" was not found in the "
+             "\"kube-system\" Namespace. This Secret might have expired. Please, run `kubeadm init "
+             "phase upload-certs --upload-certs` on a control plane to generate a new one")
+    if uploaded["key"] != key.lower():
+        fail("error execution phase control-plane-prepare/download-certs: error downloading certs: "
+             "error decrypting data: cipher: message authentication failed")
+
+
+def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, ca_key_pem: str) -> None:
+    """What a control-plane join writes besides the kubelet's files: the shared CA,
+    the static-pod manifests and admin.conf (kubeadm 1.31 writes no super-admin.conf
+    on a join)."""
+    import yaml
+    write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
+    write("/etc/kubernetes/pki/ca.key", ca_key_pem)
+    write("/etc/kubernetes/admin.conf", kubeconfig(
+        f"https://{endpoint}", ca_pem, "kubernetes-admin",
+        client_certificate(ca_pem, ca_key_pem, "kubernetes-admin", ["kubeadm:cluster-admins"])))
+    write("/etc/kubernetes/manifests/kube-apiserver.yaml", yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
+        "spec": {"containers": [{"name": "kube-apiserver",
+                                 "command": ["kube-apiserver", f"--advertise-address={advertise}",
+                                             "--secure-port=6443"]}]}}))
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        write(f"/etc/kubernetes/manifests/{component}.yaml",
+              yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": component}}))
+    # The etcd CA came with the kubeadm-certs Secret; the member joins for real
+    # (etcdctl member add, then started with --initial-cluster-state=existing).
+    import datetime
+    import etcd_member
+    etcd_member.fetch_shared_ca()
+    etcd_member.join(name, advertise, etcd_member.api_endpoints()[0], datetime.timedelta(days=365))
+    print(f"[control-plane-join] {name}: etcd member and API server at {advertise}:6443")
 
 
 def kubeadm_join(config_path: str) -> None:
@@ -947,6 +1043,10 @@ def kubeadm_join(config_path: str) -> None:
             fail("cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "
                  f"{['sha256:<redacted>' for _ in pinned]} are pinned")
         ca_pem, cluster_version = state["ca_pem"], state["kubernetes_version"]
+        control_plane = join.get("controlPlane")
+        if control_plane is not None:
+            downloaded_certificates(state, str(control_plane.get("certificateKey") or ""))
+            ca_key_pem = (CLUSTER / "ca.key").read_text() if (CLUSTER / "ca.key").exists() else ""
     # The preflight phase then reads the cluster's ClusterConfiguration, whose version
     # this kubeadm must support (FetchInitConfigurationFromCluster -> NormalizeKubernetesVersion).
     normalize_kubernetes_version(cluster_version)
@@ -970,9 +1070,15 @@ def kubeadm_join(config_path: str) -> None:
         kubelet_files(name, kubelet_args, "systemd")
         print("[kubelet-start] Starting the kubelet")
         planted_failure("kubeadm-join-kubelet-start")
+        if control_plane is not None:
+            advertise = (control_plane.get("localAPIEndpoint") or {}).get(
+                "advertiseAddress", kubelet_args.get("node-ip", ""))
+            control_plane_files(name, advertise, endpoint, ca_pem, ca_key_pem)
         with cluster_state() as state:
-            state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""), "role": "worker",
+            state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""),
+                                    "role": "control-plane" if control_plane is not None else "worker",
                                     "token_id": token_id, "host": socket.gethostname(),
+                                    "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                                     "registered": time.time()}
         pem = "/var/lib/kubelet/pki/kubelet-client-current.pem"
         write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, "default-auth",
@@ -1198,6 +1304,17 @@ KUBEADM_COMMANDS = {
     "config images pull": ({"--config", "--cri-socket", "--kubernetes-version", "--image-repository",
                             "--feature-gates", "--kubeconfig"}, set()),
     "kubeconfig user": ({"--config", "--client-name", "--org", "--token", "--validity-period"}, set()),
+    "upgrade plan": ({"--config", "--kubeconfig", "--ignore-preflight-errors", "--feature-gates", "-o",
+                      "--output"}, {"--allow-experimental-upgrades", "--allow-release-candidate-upgrades",
+                                    "--print-config", "--show-managed-fields"}),
+    "upgrade apply": ({"--config", "--kubeconfig", "--ignore-preflight-errors", "--feature-gates", "--patches"},
+                      {"-y", "--yes", "-f", "--force", "--dry-run", "--etcd-upgrade", "--certificate-renewal",
+                       "--allow-experimental-upgrades", "--allow-release-candidate-upgrades", "--print-config"}),
+    "upgrade node": ({"--kubeconfig", "--ignore-preflight-errors", "--patches", "--skip-phases"},
+                     {"--dry-run", "--etcd-upgrade", "--certificate-renewal"}),
+    "certs certificate-key": (set(), set()),
+    "init phase upload-certs": ({"--certificate-key", "--config", "--kubeconfig"},
+                                {"--upload-certs", "--skip-certificate-key-print", "--dry-run"}),
 }
 
 
@@ -1229,12 +1346,20 @@ def kubeadm(args: list[str]) -> None:
     if command not in KUBEADM_COMMANDS:
         fail(f"lab kubeadm: unsupported command {command}")
     values, bools = KUBEADM_COMMANDS[command]
-    options, flags, _ = parse_flags(args, values | KUBEADM_GLOBAL[0], bools | KUBEADM_GLOBAL[1],
-                                    kubeadm_refuse)
+    options, flags, words = parse_flags(args, values | KUBEADM_GLOBAL[0], bools | KUBEADM_GLOBAL[1],
+                                        kubeadm_refuse)
     if command == "version":
         print(f"v{kubeadm_version()}")
     elif command == "init":
-        kubeadm_init(options["--config"])
+        kubeadm_init(options["--config"], upload_certs="--upload-certs" in flags)
+    elif command == "init phase upload-certs":
+        admin_cluster(options.get("--kubeconfig", "/etc/kubernetes/admin.conf"))
+        if "--upload-certs" not in flags:
+            print("[upload-certs] Skipping phase. Please see --upload-certs")
+        else:
+            upload_certificates(options.get("--certificate-key"))
+    elif command == "certs certificate-key":
+        print(new_certificate_key())
     elif command == "join":
         if "--config" not in options:
             fail("lab kubeadm: join is only emulated with --config (a JoinConfiguration)")
@@ -1247,6 +1372,85 @@ def kubeadm(args: list[str]) -> None:
         kubeadm_images(options)
     elif command == "kubeconfig user":
         kubeadm_kubeconfig_user(options)
+    elif command.startswith("upgrade "):
+        kubeadm_upgrade(command, options, flags, words)
+
+
+def set_manifest_version(version: str) -> None:
+    """The static pods' images move to `version` (what apply and node do on a control plane)."""
+    import yaml
+    path = Path("/etc/kubernetes/manifests/kube-apiserver.yaml")
+    manifest = yaml.safe_load(path.read_text())
+    manifest["spec"]["containers"][0]["image"] = f"registry.k8s.io/kube-apiserver:{version}"
+    write(str(path), yaml.safe_dump(manifest), 0o600)
+
+
+def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -> None:
+    """kubeadm upgrade plan/apply/node (cmd/kubeadm/app/phases/upgrade/policy.go, v1.31+):
+    apply refuses a target newer than kubeadm itself, one more than a minor above the
+    cluster, or below it; node needs a kubeadm of the cluster's version."""
+    if os.geteuid() != 0:
+        fail("[ERROR IsPrivilegedUser]: user is not running as root")
+    own = f"v{kubeadm_version()}"
+    with cluster_state() as state:
+        if not state.get("endpoint"):
+            fail("couldn't create a Kubernetes client from file \"/etc/kubernetes/admin.conf\": "
+                 "failed to load admin kubeconfig: open /etc/kubernetes/admin.conf: no such file or directory")
+        cluster = state["kubernetes_version"]
+    if command == "upgrade node":
+        if semantic(own)[:2] < semantic(cluster)[:2]:
+            kubeadm_refuse(f"the kubeadm version {own} is older than the cluster's {cluster}: "
+                           "upgrade kubeadm first")
+        if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+            set_manifest_version(cluster)
+            print("[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!")
+        print("[upgrade] The configuration for this node was successfully updated!\n"
+              "[upgrade] Now you should go ahead and upgrade the kubelet package using your package manager.")
+        return
+    target = words[2] if len(words) > 2 else own
+    wanted, have, tool = semantic(target), semantic(cluster), semantic(own)
+    if command == "upgrade plan":
+        print(f"[upgrade/versions] Cluster version: {cluster}\n[upgrade/versions] kubeadm version: {own}\n"
+              f"Upgrade to the latest version in the v{tool[0]}.{tool[1]} series: "
+              f"kubeadm upgrade apply {normalize_kubernetes_version(target)}")
+        return
+    if not Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+        kubeadm_refuse("[upgrade/apply] FATAL: this node is not a control plane")
+    if wanted > tool:
+        kubeadm_refuse(f"[upgrade/version] FATAL: the --version argument is invalid due to these fatal errors:\n\n"
+                       f"\t- Specified version to upgrade to \"{target}\" is higher than the kubeadm version "
+                       f"\"{own}\". Upgrade kubeadm first using the tool you used to install kubeadm")
+    if wanted[:2] > (have[0], have[1] + 1):
+        kubeadm_refuse(f"[upgrade/version] FATAL: the --version argument is invalid due to these fatal errors:\n\n"
+                       f"\t- Specified version to upgrade to \"{target}\" is too high; kubeadm can upgrade only "
+                       "1 minor version at a time")
+    if wanted < have:
+        kubeadm_refuse(f"[upgrade/version] FATAL: the --version argument is invalid due to these fatal errors:\n\n"
+                       f"\t- Specified version to upgrade to \"{target}\" is lower than the cluster version "
+                       f"\"{cluster}\". Downgrades are not supported yet")
+    if "-y" not in flags and "--yes" not in flags and "-f" not in flags and "--force" not in flags:
+        fail("[upgrade] Are you sure you want to proceed? [y/N]: won't proceed; the user didn't answer (Y|y)")
+    planted_failure("kubeadm-upgrade-apply")
+    set_manifest_version(f"v{'.'.join(map(str, wanted))}")
+    with cluster_state() as state:
+        state["kubernetes_version"] = f"v{'.'.join(map(str, wanted))}"
+    print(f"[upgrade/successful] SUCCESS! Your cluster was upgraded to \"{state['kubernetes_version']}\". Enjoy!")
+
+
+def kubelet_restart() -> None:
+    """systemctl (re)start kubelet on a joined node: the kubelet registers its version,
+    and one newer than the API server is refused (version-skew policy)."""
+    import socket
+    version = f"v{installed_version('kubelet').split('-')[0]}"
+    with cluster_state() as state:
+        cluster = state.get("kubernetes_version")
+        node = next((n for n in state.get("nodes", {}).values() if n.get("host") == socket.gethostname()), None)
+        if not cluster or node is None:
+            return
+        if semantic(version)[:2] > semantic(cluster)[:2]:
+            fail(f"Job for kubelet.service failed: the kubelet {version} is newer than the API server "
+                 f"{cluster}, which the version-skew policy does not allow (kubelet exited).")
+        node["kubelet_version"] = version
 
 
 # --- kubectl --------------------------------------------------------------------------
@@ -1309,6 +1513,8 @@ def record_planted(step: str, seconds: float) -> None:
 
 
 def node_ready(state: dict, name: str) -> bool:
+    if state.get("nodes", {}).get(name, {}).get("not_ready"):  # planted: a broken kubelet
+        return False
     at = ready_at(state, name)
     return at is not None and time.time() >= at
 
@@ -1626,11 +1832,17 @@ def kubectl(args: list[str]) -> None:
         nodes = state.setdefault("nodes", {})
         verb = words[0] if words else ""
         target = words[1:] if verb != "wait" else words[1:]
+        if verb == "get" and "--raw" in flags:
+            raw_get(state, target)
+            return
         if verb == "get" and target[:1] in (["node"], ["nodes"], ["no"]):
             names = target[1:] or sorted(nodes)
             for name in names:
                 if name not in nodes:
                     fail(f'Error from server (NotFound): nodes "{name}" not found')
+            if output.startswith("custom-columns="):
+                custom_columns(state, names, output[len("custom-columns="):], "--no-headers" in flags)
+                return
             if "--no-headers" not in flags:
                 print("NAME STATUS ROLES INTERNAL-IP")
             for name in names:
@@ -1716,8 +1928,8 @@ def kubectl_from_etcd(words: list[str], output: str, flags: set) -> bool:
     import socket
     import etcd_member
     if "--raw" in flags:
-        if words != ["/readyz"]:
-            fail(f"lab kubectl: get --raw is only emulated for /readyz, not {words}")
+        if words not in (["/readyz"], ["/livez"], ["/healthz"], ["/readyz/etcd"]):
+            return False  # raw_get answers the others
         with cluster_state() as state:
             here = state.get("control_plane_host") == socket.gethostname()
         if (here and not Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists()) \
@@ -1738,6 +1950,42 @@ def kubectl_from_etcd(words: list[str], output: str, flags: set) -> bool:
     else:
         print(f"NAME STATUS\n{words[1]} Active")
     return True
+
+
+NODE_FIELDS = {".metadata.name": lambda name, node, ready: name,
+               ".status.nodeInfo.kubeletVersion": lambda name, node, ready: node.get("kubelet_version", "<none>"),
+               '.status.conditions[?(@.type=="Ready")].status': lambda name, node, ready: str(ready),
+               ".spec.unschedulable": lambda name, node, ready: "true" if node.get("cordoned") else "<none>"}
+
+
+def custom_columns(state: dict, names: list[str], spec: str, no_headers: bool) -> None:
+    columns = [c.split(":", 1) for c in spec.split(",")]
+    for _, path in columns:
+        if path not in NODE_FIELDS:
+            fail(f"lab kubectl: custom-columns path {path!r} is not emulated")
+    rows = [[h for h, _ in columns]] if not no_headers else []
+    for name in names:
+        node = state["nodes"][name]
+        ready = node_ready(state, name)
+        rows.append([NODE_FIELDS[path](name, node, ready) for _, path in columns])
+    for row in rows:
+        print("   ".join(row))
+
+
+def raw_get(state: dict, target: list[str]) -> None:
+    """kubectl get --raw: the API server's health endpoints, and the deprecated-API
+    metric (planted in the cluster record as `deprecated_apis`: label dicts)."""
+    path = target[0] if target else ""
+    if path in ("/readyz", "/livez", "/healthz", "/readyz/etcd"):
+        print("ok" if state.get("endpoint") else "")
+        return
+    if path == "/metrics":
+        print("# TYPE apiserver_requested_deprecated_apis gauge")
+        for labels in state.get("deprecated_apis", []):
+            text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            print(f"apiserver_requested_deprecated_apis{{{text}}} 1")
+        return
+    fail(f'Error from server (NotFound): the server could not find the requested resource ({path})')
 
 
 # --- runc -----------------------------------------------------------------------------
@@ -1984,6 +2232,7 @@ def main() -> None:
         etcd_member.main(args)
         return
     {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
+     "kubelet-restart": lambda _: kubelet_restart(),
      "runc": runc, "apt-cache": apt_cache, "containerd": containerd, "nvidia-ctk": nvidia_ctk,
      "crictl-ps": crictl_ps}[tool](args)
 

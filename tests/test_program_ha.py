@@ -1,0 +1,206 @@
+"""Three control planes behind a virtual IP, under Pulumi's mock runtime: the order
+(VIP -> init -> join cp2 -> join cp3 -> workers; a snapshot before each join),
+the secrets, and where each step runs."""
+import copy
+
+import pytest
+import yaml
+
+from components.offline.graph import Graph
+from components.offline.program import evaluate, fake_control_plane_join_command
+
+CPS = ["cp1", "cp2", "cp3"]
+ADDRESS = {"cp1": "10.0.2.21", "cp2": "10.0.2.22", "cp3": "10.0.2.23",
+           "worker1": "10.0.2.31", "worker2": "10.0.2.32"}
+HA_STACK = {
+    "nodes": [{"name": n, "address": a, "role": "control-plane" if n.startswith("cp") else "worker"}
+              for n, a in ADDRESS.items()],
+    "ssh": {"user": "ubuntu"},
+    "kubernetes": {"highAvailability": {"virtualIP": "10.0.2.20"}},
+}
+WORKERS = ["worker1", "worker2"]
+
+
+@pytest.fixture(scope="module")
+def ha():
+    evaluation = evaluate(copy.deepcopy(HA_STACK))
+    return evaluation, Graph(evaluation)
+
+
+def test_every_control_plane_serves_the_virtual_ip_before_kubeadm(ha):
+    evaluation, graph = ha
+    for cp in CPS:
+        endpoint = evaluation.named(f"{cp}-ha-endpoint")
+        assert endpoint.inputs["connection"]["host"] == ADDRESS[cp]
+        assert "ha-endpoint-remove.sh" in endpoint.inputs["delete"]
+        assert graph.waits_for(f"{cp}-ha-endpoint", f"{cp}-prepare")
+        # independent of the other control planes' steps
+        others = {f"{o}-prepare" for o in CPS if o != cp}
+        assert not graph.upstream(f"{cp}-ha-endpoint") & others
+    assert graph.waits_for("cp1-kubeadm-init", "cp1-ha-endpoint")
+    for cp in CPS[1:]:
+        assert graph.waits_for(f"{cp}-kubeadm-join", f"{cp}-ha-endpoint")
+    assert not any(r.name.endswith("-ha-endpoint") for r in evaluation.commands()
+                   if r.name.startswith("worker"))
+
+
+def test_init_uploads_certificates_and_names_the_virtual_ip(ha):
+    evaluation, _ = ha
+    init = evaluation.named("cp1-kubeadm-init")
+    assert "UPLOAD_CERTS=true" in init.inputs["create"]
+    assert "CONTROL_PLANE_ENDPOINT=10.0.2.20:8443" in init.inputs["create"]
+    cluster = [d for d in yaml.safe_load_all(init.inputs["stdin"])
+               if d["kind"] == "ClusterConfiguration"][0]
+    assert cluster["controlPlaneEndpoint"] == "10.0.2.20:8443"
+    assert cluster["apiServer"]["certSANs"] == ["10.0.2.20"]
+    assert evaluation.outputs["apiEndpoint"] == "https://10.0.2.20:8443"
+
+
+def test_control_planes_join_one_at_a_time_after_a_snapshot(ha):
+    _, graph = ha
+    assert graph.waits_for("cp2-snapshot-before-join", "cp1-kubeadm-init")
+    assert graph.waits_for("cp2-snapshot-before-join", "cp1-etcd-backup-timer")
+    assert graph.waits_for("cp2-join-key", "cp2-snapshot-before-join")
+    assert graph.waits_for("cp2-kubeadm-join", "cp2-join-key")
+    # cp3: its snapshot is taken once cp2 is a member and a registered node
+    assert graph.waits_for("cp3-snapshot-before-join", "cp2-kubeadm-join")
+    assert graph.waits_for("cp3-snapshot-before-join", "cp2-membership")
+    assert graph.waits_for("cp3-join-key", "cp3-snapshot-before-join")
+    assert graph.waits_for("cp3-kubeadm-join", "cp3-join-key")
+    assert not graph.waits_for("cp2-kubeadm-join", "cp3-prepare")
+
+
+def test_workers_join_through_the_virtual_ip_after_the_last_control_plane(ha):
+    evaluation, graph = ha
+    for worker in WORKERS:
+        assert graph.waits_for(f"{worker}-join-token", "cp3-kubeadm-join")
+        join = yaml.safe_load(evaluation.named(f"{worker}-kubeadm-join").inputs["stdin"])
+        assert "controlPlane" not in join
+    assert graph.waits_for("nodes-ready", "cp2-membership")
+    assert graph.waits_for("nodes-ready", "cp3-membership")
+
+
+def test_control_plane_join_config_carries_the_key_as_a_secret(ha):
+    evaluation, _ = ha
+    for cp in CPS[1:]:
+        key_step = evaluation.named(f"{cp}-join-key")
+        assert key_step.inputs["connection"]["host"] == ADDRESS["cp1"]
+        assert "stdout" in key_step.additional_secret_outputs
+        join = evaluation.named(f"{cp}-kubeadm-join")
+        assert join.inputs["connection"]["host"] == ADDRESS[cp]
+        assert "stdin" in join.secret_paths
+        assert "join-control-plane.sh" in join.inputs["create"]
+        config = yaml.safe_load(join.inputs["stdin"])
+        expected_key = fake_control_plane_join_command(cp).split("--certificate-key ")[1].strip()
+        assert config["controlPlane"] == {
+            "localAPIEndpoint": {"advertiseAddress": ADDRESS[cp], "bindPort": 6443},
+            "certificateKey": expected_key}
+        assert config["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "10.0.2.20:8443"
+        assert "taints" not in config["nodeRegistration"]  # control planes keep NoSchedule
+        assert "reset.sh" in join.inputs["delete"]
+    keys = [fake_control_plane_join_command(cp).split("--certificate-key ")[1].strip()
+            for cp in CPS[1:]]
+    for registration in evaluation.registrations:
+        for key in keys:
+            assert key not in registration.plain, registration.name
+
+
+def test_backup_and_renewal_timers_on_every_control_plane(ha):
+    evaluation, graph = ha
+    for cp in CPS:
+        assert evaluation.named(f"{cp}-etcd-backup-timer").inputs["connection"]["host"] == ADDRESS[cp]
+        assert evaluation.named(f"{cp}-cert-renewal").inputs["connection"]["host"] == ADDRESS[cp]
+    for cp in CPS[1:]:
+        assert graph.waits_for(f"{cp}-etcd-backup-timer", f"{cp}-kubeadm-join")
+        assert graph.waits_for(f"{cp}-cert-renewal", f"{cp}-kubeadm-join")
+        # Deleted in reverse: the membership (on cp1: drain, etcd member remove,
+        # delete node) before anything that needs SSH to the leaving node.
+        membership = evaluation.named(f"{cp}-membership")
+        assert "ACTION=remove-control-plane" in membership.inputs["delete"]
+        assert membership.inputs["connection"]["host"] == ADDRESS["cp1"]
+        for step in ("etcd-backup-timer", "cert-renewal", "kubeadm-join"):
+            assert graph.waits_for(f"{cp}-membership", f"{cp}-{step}")
+    backup = evaluation.outputs["backup"]
+    assert backup["nodes"] == CPS
+    assert [m["name"] for m in backup["etcdMembers"]] == CPS
+    assert backup["etcdMembers"][1]["peerURL"] == "https://10.0.2.22:2380"
+
+
+def test_keepalived_and_haproxy_config_per_node(ha):
+    evaluation, _ = ha
+    for index, cp in enumerate(CPS):
+        create = evaluation.named(f"{cp}-ha-endpoint").inputs["create"]
+        assert f"unicast_src_ip {ADDRESS[cp]}" in create
+        assert f"priority {150 - 10 * index}" in create
+        assert "10.0.2.20/24" in create
+        for other in CPS:
+            assert f"server {other} {ADDRESS[other]}:6443 check" in create
+
+
+def test_a_cluster_with_no_workers_schedules_on_every_control_plane():
+    stack = copy.deepcopy(HA_STACK)
+    stack["nodes"] = [n for n in stack["nodes"] if n["role"] == "control-plane"]
+    evaluation = evaluate(stack)
+    for cp in CPS[1:]:
+        config = yaml.safe_load(evaluation.named(f"{cp}-kubeadm-join").inputs["stdin"])
+        assert config["nodeRegistration"]["taints"] == []
+
+
+def test_a_single_control_plane_stack_has_no_ha_steps():
+    stack = copy.deepcopy(HA_STACK)
+    stack["nodes"] = [n for n in stack["nodes"] if n["name"] in ("cp1", "worker1")]
+    del stack["kubernetes"]
+    evaluation = evaluate(stack)
+    names = {r.name for r in evaluation.registrations}
+    assert not {n for n in names if "ha-endpoint" in n or "join-key" in n or "snapshot" in n}
+    init = evaluation.named("cp1-kubeadm-init")
+    assert init.inputs["create"].startswith("sudo -n env LOGIN_USER=ubuntu bash -c ")
+    assert "certSANs" not in init.inputs["stdin"]
+
+
+def test_preview_of_a_fresh_ha_stack_succeeds_with_unknowns():
+    evaluation = evaluate(copy.deepcopy(HA_STACK), preview=True)
+    join = evaluation.named("cp2-kubeadm-join")
+    assert "stdin" in join.unknown_paths or join.inputs.get("stdin") is None
+
+
+def test_two_control_planes_stop_before_any_resource():
+    stack = copy.deepcopy(HA_STACK)
+    stack["nodes"] = [n for n in stack["nodes"] if n["name"] != "cp3"]
+    with pytest.raises(Exception) as caught:
+        evaluate(stack)
+    assert "found 2 control-plane nodes" in str(caught.value)
+    assert not [r for r in caught.value.registrations if r.type == "command:remote:Command"]
+
+
+def test_a_change_of_control_planes_is_checked_on_the_first_before_any_join(ha):
+    evaluation, graph = ha
+    gate = evaluation.named("control-plane-change")
+    assert gate.inputs["connection"]["host"] == ADDRESS["cp1"]
+    assert "CONTROL_PLANES='cp1 cp2 cp3'" in gate.inputs["create"]
+    assert graph.waits_for("control-plane-change", "cp1-kubeadm-init")
+    assert graph.waits_for("cp2-snapshot-before-join", "control-plane-change")
+    assert gate.deleted_with == graph.urn("cp1-kubeadm-init")
+
+
+def test_removing_a_control_plane_changes_only_the_check_and_what_follows():
+    """5 -> 3 is refused (4 is even); 3 -> 1 keeps the VIP: cp3's steps go, and the
+    check on cp1 runs again with the new list (Pulumi deletes come after it)."""
+    three = evaluate(copy.deepcopy(HA_STACK))
+    stack = copy.deepcopy(HA_STACK)
+    stack["nodes"] = [n for n in stack["nodes"] if n["name"] not in ("cp2", "cp3")]
+    one = evaluate(stack)
+    before = {r.name: r.plain for r in three.registrations}
+    after = {r.name: r.plain for r in one.registrations}
+    gone = set(before) - set(after)
+    assert {"cp3-kubeadm-join", "cp3-membership", "cp3-ha-endpoint", "cp3-etcd-backup-timer",
+            "cp3-cert-renewal", "cp2-kubeadm-join"} <= gone
+    assert before["control-plane-change"] != after["control-plane-change"]
+    assert "CONTROL_PLANES=cp1 " in one.named("control-plane-change").inputs["create"]
+
+
+def test_preflight_wants_haproxys_port_free_on_control_planes_only(ha):
+    evaluation, _ = ha
+    for name in ADDRESS:
+        ports = evaluation.named(f"{name}-preflight").inputs["create"].split("PORTS=")[1].split("'")[1]
+        assert ("8443" in ports.split()) == name.startswith("cp"), (name, ports)
