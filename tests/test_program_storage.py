@@ -46,9 +46,9 @@ def test_provisioner_after_every_node_is_ready_and_before_any_claim(example):
     manifest = evaluation.named("local-path-provisioner")
     assert manifest.inputs["file"] == versions.LOCAL_PATH_PROVISIONER_MANIFEST_URL
     assert versions.LOCAL_PATH_PROVISIONER_VERSION in manifest.inputs["file"]
-    assert "nodes-ready" in graph.direct("local-path-provisioner")
-    # nodes-ready itself waits for every worker's membership and for Calico.
-    for node in ("worker1-membership", "worker2-membership", "tigera-operator-chart"):
+    # The layers wait for the cluster's `ready` (the upgrade step, after nodes-ready),
+    # and nodes-ready itself for every worker's membership and for Calico.
+    for node in ("nodes-ready", "worker1-membership", "worker2-membership", "tigera-operator-chart"):
         assert graph.waits_for("local-path-provisioner", node)
     default = evaluation.named("local-path-default-class")
     assert default.inputs["metadata"]["annotations"][
