@@ -58,6 +58,8 @@ EXPECTED = frozenset(
 # helm.v3.Release names them (repository None for an oci:// reference).
 _CHART_DIRS = {
     (versions.CALICO_CHART_REPO, versions.CALICO_CHART): "calico-{version}/tigera-operator",
+    (versions.CALICO_CHART_REPO, versions.CALICO_CRDS_CHART):
+        "calico-{version}/" + versions.CALICO_CRDS_CHART,
     (versions.CERT_MANAGER_CHART_REPO, "cert-manager"): "cert-manager-{version}/cert-manager",
     (versions.ISTIO_CHART_REPO, "base"): "istio-{version}-charts/base",
     (versions.ISTIO_CHART_REPO, "istiod"): "istio-{version}-charts/istio-control/istio-discovery",

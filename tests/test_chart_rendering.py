@@ -147,6 +147,9 @@ def test_the_program_declares_the_pinned_releases():
                 (train.kserve_chart, train.kserve_version)} <= pinned
         assert ((train.kserve_runtimes_chart, train.kserve_version) in pinned) == \
             bool(train.kserve_runtimes_chart)
+        # Calico v3.32+ installs its CRDs from their own chart.
+        assert ((versions.CALICO_CRDS_CHART, train.calico_version) in pinned) == \
+            bool(train.calico_crds_chart)
 
 
 # --- every release ----------------------------------------------------------------------
