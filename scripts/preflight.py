@@ -43,7 +43,8 @@ from components.stack_file import parse_stack_file, print_warnings, stack_file  
 def gather(node: Node, config: StackConfig, creds: Credentials) -> tuple[Optional[str], Optional[str], Optional[float]]:
     """(facts text, error, clock offset) for one node."""
     command = render_command("preflight-facts.sh",
-                             facts_inputs(node, config.serving.ingress_node_port), sudo=False)
+                             facts_inputs(node, config.serving.ingress_node_port,
+                                          config.kubernetes.train), sudo=False)
     try:
         with connect(node, config.ssh, creds) as (client, _):
             asked = time.time()

@@ -42,7 +42,8 @@ class Cluster(pulumi.ComponentResource):
                                    monitoring_memory_mb=monitoring_memory_mb(config),
                                    gpu=config.gpu, model_gpus=model_gpus(config.serving.models),
                                    versions=(config.control_plane.name, config.kubernetes.version,
-                                             lambda text: version_verdict(config, text)))
+                                             lambda text: version_verdict(config, text)),
+                                   train=config.kubernetes.train)
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,

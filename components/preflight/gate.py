@@ -18,6 +18,7 @@ from components.cluster.commands import node_command
 from components.gpu.config import GpuConfig
 from components.preflight.checks import evaluate, node_ports, probe_urls
 from components.stack_config import Node
+from components.versions import DEFAULT_TRAIN, Train
 
 PASSED = "preflight passed"
 
@@ -26,11 +27,12 @@ class PreflightFailed(pulumi.RunError):
     pass
 
 
-def facts_inputs(node: Node, ingress_node_port: Optional[int]) -> dict[str, str]:
+def facts_inputs(node: Node, ingress_node_port: Optional[int],
+                 train: Train = DEFAULT_TRAIN) -> dict[str, str]:
     # GPU only on GPU nodes: every other node's facts command stays as it was.
     gpu = {"GPU": node.gpu} if node.gpu else {}
     return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port)),
-            "PROBE_URLS": " ".join(probe_urls()), **gpu}
+            "PROBE_URLS": " ".join(probe_urls(train)), **gpu}
 
 
 def verdict(nodes: list[Node], outputs: list[str], monitoring_memory_mb: int = 0,
@@ -62,12 +64,13 @@ class Preflight(pulumi.ComponentResource):
                  ingress_node_port: Optional[int] = None,
                  opts: Optional[pulumi.ResourceOptions] = None, monitoring_memory_mb: int = 0,
                  gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None,
-                 versions: Optional[tuple[str, str, Callable[[str], str]]] = None):
+                 versions: Optional[tuple[str, str, Callable[[str], str]]] = None,
+                 train: Train = DEFAULT_TRAIN):
         super().__init__("kserve-cluster:preflight:Preflight", "preflight", None, opts)
         self.facts = {
             node.name: node_command(
                 f"{node.name}-preflight", connections[node.name], "preflight-facts.sh",
-                facts_inputs(node, ingress_node_port), sudo=False,
+                facts_inputs(node, ingress_node_port, train), sudo=False,
                 # Facts are gathered once, before a node is first touched. Re-running
                 # them later (a rotated key, a new port) would find this stack's own
                 # cluster and call it leftovers.
