@@ -42,12 +42,13 @@ CLUSTER_RUNTIME_FORMATS = frozenset({
 STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs")
 # oci:// (the model in a container image) is KServe's "modelcars". The program keeps them
 # off on every train (kserve.storage.enableModelcar: false, components/serving/kserve.py;
-# v0.13.1's chart default, while the v0.15+ charts turn them on): the storage initializer
+# the 1.31 train's chart default, while the v0.15+ charts turn them on): the storage initializer
 # then gets the URI and cannot fetch it. See OCI_REFUSED.
 OCI_REFUSED = (
     "KServe as installed here cannot serve a model from a container image: oci:// needs "
     "KServe's modelcars, which this project keeps off on every train "
-    "(kserve.storage.enableModelcar: false). On the 1.31 train (KServe v0.13.1) they are also "
+    f"(kserve.storage.enableModelcar: false). On the 1.31 train (KServe {versions.KSERVE_VERSION}) "
+    "they are also "
     "experimental: the model server may start before the model image is pulled, and after a "
     "node reboot the pod keeps failing on its existing model link (fixed upstream in 0.14 "
     "and 0.15).")

@@ -165,7 +165,8 @@ def parse_scaling(problems: Problems, key: str, raw: Any, mode: str) -> Scaling:
                      f"deploymentMode {shown_mode}).")
         metric = None
     # The messages below are train-neutral: KServe's webhook (pkg/apis/serving/v1beta1/
-    # inference_service_validation.go) refuses a target above 100 at v0.13.1 and v0.15.2 alike.
+    # inference_service_validation.go) refuses a target above 100 in the 1.31 and 1.32 trains'
+    # KServe alike; the newer trains' were not re-checked for these messages.
     if metric == MEMORY and serverless:
         problems.add(f"{key}.metric", metric,
                      "memory cannot be used in Serverless mode: Knative's HPA class reads the "
