@@ -9,7 +9,10 @@ are never committed. One directory holds them, laid out as
 It is, in order: the directory named by $KSERVE_CLUSTER_UPSTREAM; the project's
 own `.upstream/` (git-ignored) when it holds anything, which
 `scripts/fetch_upstream.py` fills on a machine with internet; `../shared/upstream`
-beside the repository. Every lookup answers with a path, or with None and the
+beside the repository. $KSERVE_CLUSTER_UPSTREAM may name several directories,
+separated by ':' (e.g. a local export of the newer release trains' charts, then
+../shared/upstream for the default train's): a chart or file is taken from the
+first of them that holds it. Every lookup answers with a path, or with None and the
 reason, for tests to skip with. The helm that renders and fetches the charts is
 found here too.
 
@@ -55,13 +58,19 @@ EXPECTED = frozenset(
 # helm.v3.Release names them (repository None for an oci:// reference).
 _CHART_DIRS = {
     (versions.CALICO_CHART_REPO, versions.CALICO_CHART): "calico-{version}/tigera-operator",
+    (versions.CALICO_CHART_REPO, versions.CALICO_CRDS_CHART):
+        "calico-{version}/" + versions.CALICO_CRDS_CHART,
     (versions.CERT_MANAGER_CHART_REPO, "cert-manager"): "cert-manager-{version}/cert-manager",
     (versions.ISTIO_CHART_REPO, "base"): "istio-{version}-charts/base",
     (versions.ISTIO_CHART_REPO, "istiod"): "istio-{version}-charts/istio-control/istio-discovery",
     (versions.ISTIO_CHART_REPO, "gateway"): "istio-{version}-charts/gateway",
     (None, versions.KSERVE_CRD_CHART): "kserve-{version}/kserve-crd",
-    # Published as `kserve`; its source in the kserve repository is charts/kserve-resources.
+    # Published as `kserve` up to v0.16; its source in the kserve repository is
+    # charts/kserve-resources, the name it is published under from v0.17.
     (None, versions.KSERVE_CHART): "kserve-{version}/kserve-resources",
+    (None, f"{versions.KSERVE_CHARTS}/kserve-resources"): "kserve-{version}/kserve-resources",
+    (None, f"{versions.KSERVE_CHARTS}/kserve-runtime-configs"):
+        "kserve-{version}/kserve-runtime-configs",
 }
 
 # Where a chart's source lives upstream, for charts not yet in ../shared/upstream:
@@ -108,17 +117,30 @@ def _not_expected_note(place: Path) -> str:
             f"(components/upstream.py EXPECTED), so it skips even with {REQUIRED_ENV}=1")
 
 
+def _first_holding(place: Path, holds) -> tuple[Optional[Path], list[Path], str]:
+    """The first upstream directory whose `place` satisfies `holds`: (path or None, every
+    path looked at, the reason there is no upstream directory at all)."""
+    bases = upstream_dirs()
+    if not bases:
+        return None, [], bases.reason
+    looked = [base / place for base in bases.paths]
+    return next((path for path in looked if holds(path)), None), looked, ""
+
+
+def _places(looked: list[Path]) -> str:
+    return " nor ".join(str(path) for path in looked)
+
+
 def source(place: Path, what: str) -> Found:
     """A file or directory under the upstream directory, e.g. a release manifest; `what`
     names it in the reason (project, tag and path upstream)."""
-    base = upstream_dir()
-    if not base:
-        return Found(None, f"{what}: {base.reason}")
-    path = base.path / place
-    if not path.exists():
+    path, looked, reason = _first_holding(place, Path.exists)
+    if reason:
+        return Found(None, f"{what}: {reason}")
+    if path is None:
         expected = _is_expected(place)
         note = "" if expected else _not_expected_note(place)
-        return Found(None, f"{what}: not in {path} (run {FETCH_COMMAND} to fetch it){note}",
+        return Found(None, f"{what}: not in {_places(looked)} (run {FETCH_COMMAND} to fetch it){note}",
                      expected=expected)
     return Found(path)
 
@@ -140,20 +162,39 @@ class ChartRef:
         return f"{where} {self.version}"
 
 
-def upstream_dir() -> Found:
-    """The upstream directory, or None with where it was looked for."""
+@dataclass(frozen=True)
+class Dirs:
+    """The upstream directories to look in, in order, or none and why."""
+    paths: tuple[Path, ...]
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+
+def upstream_dirs() -> Dirs:
+    """Every upstream directory $KSERVE_CLUSTER_UPSTREAM names (':'-separated), else the
+    project's own or the shared one; none, with where it was looked for, if one named is
+    missing (it is named, not silently replaced) or there is none."""
     override = os.environ.get(ENV)
     if override:
-        path = Path(override).expanduser()
-        if path.is_dir():
-            return Found(path)
-        return Found(None, f"{ENV}={override} is not a directory")
+        paths = [Path(part).expanduser() for part in override.split(os.pathsep) if part]
+        missing = [str(path) for path in paths if not path.is_dir()]
+        if missing or not paths:
+            return Dirs((), f"{ENV}={override}: {', '.join(missing) or override} is not a directory")
+        return Dirs(tuple(paths))
     for path in (PROJECT_DIR, SHARED_DIR):
         # An empty .upstream/ (a fetch that got nothing) must not hide ../shared/upstream.
         if path.is_dir() and any(path.iterdir()):
-            return Found(path)
-    return Found(None, f"no upstream files: neither {PROJECT_DIR} nor {SHARED_DIR} exists "
-                       f"(run {FETCH_COMMAND} on a machine with internet, or set {ENV})")
+            return Dirs((path,))
+    return Dirs((), f"no upstream files: neither {PROJECT_DIR} nor {SHARED_DIR} exists "
+                    f"(run {FETCH_COMMAND} on a machine with internet, or set {ENV})")
+
+
+def upstream_dir() -> Found:
+    """The first upstream directory, or None with where it was looked for."""
+    dirs = upstream_dirs()
+    return Found(dirs.paths[0]) if dirs else Found(None, dirs.reason)
 
 
 def chart_subdir(ref: ChartRef) -> Path:
@@ -164,16 +205,15 @@ def chart_subdir(ref: ChartRef) -> Path:
 
 def chart_source(ref: ChartRef) -> Found:
     """The source of a pinned chart, or None with the reason naming the chart."""
-    base = upstream_dir()
-    if not base:
-        return Found(None, f"chart {ref.label}: {base.reason}")
     place = chart_subdir(ref)
-    path = base.path / place
-    if not (path / "Chart.yaml").is_file():
+    path, looked, reason = _first_holding(place, lambda p: (p / "Chart.yaml").is_file())
+    if reason:
+        return Found(None, f"chart {ref.label}: {reason}")
+    if path is None:
         expected = _is_expected(place)
         note = "" if expected else _not_expected_note(place)
         source = _CHART_SOURCES.get((ref.repo, ref.chart))
-        return Found(None, f"chart {ref.label}: its source is not in {path} "
+        return Found(None, f"chart {ref.label}: its source is not in {_places(looked)} "
                            f"(run {FETCH_COMMAND} to fetch it"
                            + (f"; its source: {source}" if source else "") + f"){note}",
                      expected=expected)
@@ -182,17 +222,19 @@ def chart_source(ref: ChartRef) -> Found:
 
 def kserve_crds_dir() -> Found:
     """The directory of KServe's CRDs at the pinned release (<plural>.yaml files)."""
-    base = upstream_dir()
-    if not base:
-        return Found(None, f"KServe {versions.KSERVE_VERSION} CRDs: {base.reason}")
-    path = base.path / f"kserve-{versions.KSERVE_VERSION}"
-    missing = [name for name in versions.KSERVE_CRD_URLS if not (path / name).is_file()]
-    if missing:
+    place = Path(f"kserve-{versions.KSERVE_VERSION}")
+    path, looked, reason = _first_holding(
+        place, lambda p: all((p / name).is_file() for name in versions.KSERVE_CRD_URLS))
+    if reason:
+        return Found(None, f"KServe {versions.KSERVE_VERSION} CRDs: {reason}")
+    if path is None:
+        first = looked[0]
+        missing = [name for name in versions.KSERVE_CRD_URLS if not (first / name).is_file()]
         places = [crd_subdir(name) for name in missing]
         expected = any(_is_expected(place) for place in places)
         note = "" if expected else _not_expected_note(places[0])
         return Found(None, f"KServe {versions.KSERVE_VERSION} CRDs: {', '.join(missing)} "
-                           f"not in {path} (run {FETCH_COMMAND} to fetch them){note}",
+                           f"not in {_places(looked)} (run {FETCH_COMMAND} to fetch them){note}",
                      expected=expected)
     return Found(path)
 

@@ -80,6 +80,11 @@ HAPROXY_PACKAGE_VERSION = "2.4.*"
 CALICO_VERSION = "v3.29.7"
 CALICO_CHART_REPO = "https://docs.tigera.io/calico/charts"
 CALICO_CHART = "tigera-operator"
+# From Calico v3.32 the tigera-operator chart no longer carries the CRDs (crd.projectcalico.org
+# and operator.tigera.io): they come from this chart of the same repository and version
+# (projectcalico/calico charts/tigera-operator/README.md at v3.32.1, "Custom Resource
+# Definitions"; the Makefile packages it as crd.projectcalico.org.v1-<version>.tgz).
+CALICO_CRDS_CHART = "crd.projectcalico.org.v1"
 
 
 # --- Serving layers --------------------------------------------------------------
@@ -343,6 +348,11 @@ class Train:
     @property
     def kubernetes_apt_repo(self) -> str:
         return kubernetes_apt_repo(self.kubernetes_minor)
+
+    @property
+    def calico_crds_chart(self) -> str | None:
+        """The chart that installs Calico's CRDs where the operator chart has none (v3.32+)."""
+        return CALICO_CRDS_CHART if release_key(self.calico_version) >= (3, 32) else None
 
     # --- Knative release files of this train
     @property

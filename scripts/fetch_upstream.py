@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Fetch the upstream files the tests compare the program against.
 
-Usage: scripts/fetch_upstream.py [--list] [--dest DIR]
+Usage: scripts/fetch_upstream.py [--list] [--dest DIR] [--train MINOR ...]
 
 On a machine with internet, fills the project's upstream directory (.upstream/,
 git-ignored; or $KSERVE_CLUSTER_UPSTREAM) with the source of every Helm chart the
-program declares, at its pinned version (`helm pull --untar`), KServe's CRDs
+program declares on every release train (or only the trains named with --train),
+at its pinned version (`helm pull --untar`), KServe's CRDs
 at the pinned tag and the local-path provisioner's release manifest. The list comes from the program itself, evaluated offline, so
 a chart a new layer adds is fetched too. Needs helm 3 (on PATH, or
 ../shared/tools/helm). Nothing fetched is ever committed.
@@ -24,8 +25,9 @@ from components import project_venv  # noqa: E402
 if __name__ == "__main__":  # a command, not an import (tests import it)
     project_venv.ensure()
 
-from components import upstream  # noqa: E402
-from components.offline.releases import declared_charts, declared_releases  # noqa: E402
+from components import upstream, versions  # noqa: E402
+from components.offline.releases import (  # noqa: E402
+    declared_charts, declared_releases, variants_of_trains)
 
 NAME = "fetch_upstream.py"
 
@@ -36,11 +38,14 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="print what would be fetched and where, and fetch nothing")
     parser.add_argument("--dest", type=Path,
                         help=f"the directory to fill (default: ${upstream.ENV}, else .upstream/)")
+    parser.add_argument("--train", action="append", metavar="MINOR", choices=list(versions.TRAINS),
+                        help="only this release train's charts (repeatable; default: every "
+                             f"train: {', '.join(versions.TRAINS)})")
     args = parser.parse_args(argv)
     dest = args.dest or upstream.fetch_destination()
 
     try:
-        charts = declared_charts(declared_releases())
+        charts = declared_charts(declared_releases(variants_of_trains(args.train or versions.TRAINS)))
     except Exception as error:  # the program failed under the mock runtime
         print(f"{NAME}: could not list the program's Helm releases: {error}", file=sys.stderr)
         return 2

@@ -45,7 +45,8 @@ def gather(node: Node, config: StackConfig, creds: Credentials) -> tuple[Optiona
     ha = config.kubernetes.high_availability
     ha_port = ha.port if ha is not None else None
     command = render_command("preflight-facts.sh",
-                             facts_inputs(node, config.serving.ingress_node_port, ha_port), sudo=False)
+                             facts_inputs(node, config.serving.ingress_node_port, ha_port,
+                                          config.kubernetes.train), sudo=False)
     try:
         with connect(node, config.ssh, creds) as (client, _):
             asked = time.time()

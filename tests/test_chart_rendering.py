@@ -13,22 +13,33 @@ scripts/fetch_upstream.py, or ../shared/upstream). A release whose chart source
 is absent is skipped with a reason naming the chart (failed instead, with
 KSERVE_UPSTREAM_REQUIRED=1, if it is one ../shared/upstream holds: tests/upstream_needs.py);
 once its source is fetched, it is tested like the others.
+
+Every release train is covered: the same stacks on each train ("lab@1.33", ...:
+components/offline/releases.py TRAIN_VARIANTS), rendered for the train's Kubernetes.
+The newer trains' chart sources are not in ../shared/upstream: export them from each
+project's git tag into a directory laid out the same way and list it first, e.g.
+KSERVE_CLUSTER_UPSTREAM=/tmp/upstream-trains:../shared/upstream; where they are absent
+those tests skip naming the chart, even with KSERVE_UPSTREAM_REQUIRED=1.
 """
 import copy
 import json
 
 import pytest
+import yaml
 
 from components import upstream, versions
 from components.offline import charts
-from components.offline.releases import VARIANT_SECRETS, VARIANTS, DeclaredRelease, declared_releases
+from components.offline.releases import (ALL_VARIANTS, VARIANT_SECRETS, DeclaredRelease,
+                                         declared_releases, variant_train)
 from components.serving.istio import GATEWAY_RELEASE
 from components.serving.istio import NAMESPACE as ISTIO_NAMESPACE
 from components.stack_config import parse_stack_config
 from upstream_needs import need
 
-RELEASES = declared_releases()
+RELEASES = declared_releases(ALL_VARIANTS)
+VARIANTS = list(ALL_VARIANTS)
 KUBE_VERSION = versions.KUBERNETES_VERSION
+TRAINS = list(versions.TRAINS)
 
 # Custom kinds the releases render whose CRD no source here holds, with the reason.
 # Every other custom resource a release renders must be validated against its CRD;
@@ -36,6 +47,7 @@ KUBE_VERSION = versions.KUBERNETES_VERSION
 _CERT_MANAGER_CRDS = (f"cert-manager {versions.CERT_MANAGER_VERSION}'s CRDs are generated at release "
                       "time: its chart source at the tag (cert-manager/cert-manager "
                       "deploy/charts/cert-manager, as ../shared/upstream holds it) has no CRD templates")
+# (From v1.19 the chart source carries the CRD templates: those trains validate them.)
 NO_CRD_HERE = {
     ("cert-manager.io/v1", "Certificate"): _CERT_MANAGER_CRDS,
     ("cert-manager.io/v1", "Issuer"): _CERT_MANAGER_CRDS,
@@ -47,10 +59,18 @@ def by_chart(variant: str, chart: str) -> DeclaredRelease:
     return release
 
 
+def kserve_controller(variant: str) -> DeclaredRelease:
+    return by_chart(variant, variant_train(variant).kserve_chart)
+
+
+def train_releases(minor: str) -> list[DeclaredRelease]:
+    return [r for r in RELEASES if variant_train(r.variant).kubernetes_minor == minor]
+
+
 def expected(variant: str):
     """What the variant's stack config asks for, parsed on its own."""
     secrets = VARIANT_SECRETS.get(variant, {})
-    return parse_stack_config({**VARIANTS[variant](), **secrets}, has_secret_private_key=True,
+    return parse_stack_config({**ALL_VARIANTS[variant](), **secrets}, has_secret_private_key=True,
                               secret_keys=frozenset(secrets))
 
 
@@ -74,7 +94,7 @@ def rendered(helm):
                json.dumps(release.values, sort_keys=True))
         if key not in cache:
             try:
-                cache[key] = charts.render(helm, release, source, KUBE_VERSION)
+                cache[key] = charts.render(helm, release, source, release.kube_version)
             except charts.RenderError as error:
                 cache[key] = error
         if isinstance(cache[key], Exception):
@@ -84,35 +104,52 @@ def rendered(helm):
 
 
 @pytest.fixture(scope="session")
-def crd_validators(rendered):
-    """Validators for every CRD any release renders, and KServe's CRDs; and the sources
-    that were missing (a CRD they hold was not loaded)."""
-    objects, missing = [], []
-    for release in RELEASES:
-        found = upstream.chart_source(release.chart)
-        if not found:
-            missing.append(found)
-            continue
-        try:
-            objects += rendered(release)
-        except pytest.fail.Exception:
-            pass  # its own render test reports it
-    crds = upstream.kserve_crds_dir()
-    if crds:
-        for name in versions.KSERVE_CRD_URLS:
-            objects += charts.load_yaml_documents(crds.path / name)
-    else:
-        missing.append(crds)
-    return charts.crd_validators(objects), missing
+def train_crd_validators(rendered):
+    """For a train: validators for every CRD its releases render (and, on the default
+    train, KServe's released CRDs); and the sources that were missing (a CRD they hold
+    was not loaded). Per train: the trains' CRDs of one kind differ."""
+    cache = {}
+
+    def get(minor: str):
+        if minor not in cache:
+            objects, missing = [], []
+            for release in train_releases(minor):
+                found = upstream.chart_source(release.chart)
+                if not found:
+                    missing.append(found)
+                    continue
+                try:
+                    objects += rendered(release)
+                except pytest.fail.Exception:
+                    pass  # its own render test reports it
+            if minor == versions.KUBERNETES_MINOR:
+                crds = upstream.kserve_crds_dir()
+                if crds:
+                    for name in versions.KSERVE_CRD_URLS:
+                        objects += charts.load_yaml_documents(crds.path / name)
+                else:
+                    missing.append(crds)
+            cache[minor] = charts.crd_validators(objects), missing
+        return cache[minor]
+    return get
 
 
 def test_the_program_declares_the_pinned_releases():
     assert {r.variant for r in RELEASES} == set(VARIANTS)
+    assert {variant_train(v).kubernetes_minor for v in VARIANTS} == set(TRAINS)
     for variant in VARIANTS:
+        train = variant_train(variant)
         pinned = {(r.chart.chart, r.chart.version) for r in RELEASES if r.variant == variant}
-        assert {(versions.CALICO_CHART, versions.CALICO_VERSION),
-                ("gateway", versions.ISTIO_VERSION),
-                (versions.KSERVE_CHART, versions.KSERVE_VERSION)} <= pinned
+        assert {(versions.CALICO_CHART, train.calico_version),
+                ("cert-manager", train.cert_manager_version),
+                ("gateway", train.istio_version),
+                (versions.KSERVE_CRD_CHART, train.kserve_version),
+                (train.kserve_chart, train.kserve_version)} <= pinned
+        assert ((train.kserve_runtimes_chart, train.kserve_version) in pinned) == \
+            bool(train.kserve_runtimes_chart)
+        # Calico v3.32+ installs its CRDs from their own chart.
+        assert ((versions.CALICO_CRDS_CHART, train.calico_version) in pinned) == \
+            bool(train.calico_crds_chart)
 
 
 # --- every release ----------------------------------------------------------------------
@@ -132,8 +169,8 @@ def test_release_renders_and_names_no_gone_image(release, rendered):
 
 
 @pytest.mark.parametrize("release", RELEASES, ids=lambda r: r.id)
-def test_rendered_custom_resources_match_their_crds(release, rendered, crd_validators):
-    validators, missing = crd_validators
+def test_rendered_custom_resources_match_their_crds(release, rendered, train_crd_validators):
+    validators, missing = train_crd_validators(variant_train(release.variant).kubernetes_minor)
     objects = rendered(release)
     check = charts.custom_resource_check(objects, validators, NO_CRD_HERE)
     assert not check.errors, "\n".join(check.errors)
@@ -148,15 +185,16 @@ def test_rendered_custom_resources_match_their_crds(release, rendered, crd_valid
     assert len(check.validated) + len(check.excused) == len(custom)
 
 
-def test_every_custom_kind_the_releases_render_was_validated(rendered, crd_validators):
-    """Over all releases: each custom kind rendered was checked against its CRD (KServe's,
-    Istio's, Calico's, the Prometheus operator's...), apart from NO_CRD_HERE, and each
-    entry of NO_CRD_HERE is still rendered."""
-    validators, missing = crd_validators
+@pytest.mark.parametrize("minor", TRAINS)
+def test_every_custom_kind_the_releases_render_was_validated(minor, rendered, train_crd_validators):
+    """Over a train's releases: each custom kind rendered was checked against its CRD
+    (KServe's, Istio's, Calico's, the Prometheus operator's...), apart from NO_CRD_HERE,
+    and each entry of NO_CRD_HERE is still rendered."""
+    validators, missing = train_crd_validators(minor)
     for found in missing:
         need(found)
     validated, excused = set(), set()
-    for release in RELEASES:
+    for release in train_releases(minor):
         check = charts.custom_resource_check(rendered(release), validators, NO_CRD_HERE)
         validated |= {tuple(label.split()[:2]) for label in check.validated}
         excused |= {tuple(label.split()[:2]) for label in check.excused}
@@ -198,7 +236,7 @@ def test_gateway_pods_carry_the_labels_net_istio_selects(variant, rendered):
 
 
 def inferenceservice_config(variant, rendered) -> dict:
-    objects = rendered(by_chart(variant, versions.KSERVE_CHART))
+    objects = rendered(kserve_controller(variant))
     [config_map] = charts.find(objects, "ConfigMap", "inferenceservice-config")
     return config_map["data"]
 
@@ -207,8 +245,35 @@ def inferenceservice_config(variant, rendered) -> dict:
 def test_kserve_deployment_mode_and_domain(variant, rendered):
     data = inferenceservice_config(variant, rendered)
     serving = expected(variant).serving
-    assert json.loads(data["deploy"])["defaultDeploymentMode"] == serving.deployment_mode
+    # The name this train's KServe knows the mode by (v0.16 renamed them).
+    mode = variant_train(variant).kserve_deployment_mode(serving.deployment_mode)
+    assert json.loads(data["deploy"])["defaultDeploymentMode"] == mode
     assert json.loads(data["ingress"])["ingressDomain"] == serving.ingress_domain
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_kserve_images_are_the_ones_the_chart_names(variant, rendered):
+    """The images the program writes into the controller chart are the chart's own defaults
+    at that tag (its values.yaml; an empty tag means the chart's appVersion), so each is a
+    tag KServe published; only the kube-rbac-proxy default is replaced, and only where the
+    chart still names the gone image. The rendered controller runs exactly those."""
+    release = kserve_controller(variant)
+    source = source_of(release)
+    chart = yaml.safe_load((source / "Chart.yaml").read_text())
+    defaults = charts.load_chart_values(source).defaults["kserve"]
+    ours = release.values["kserve"]
+    for part in ("controller", "agent", "router", "storage"):
+        tag = defaults[part]["tag"] or chart["appVersion"]
+        assert (ours[part]["image"], ours[part]["tag"]) == (defaults[part]["image"], tag), part
+    default_proxy = defaults["controller"]["rbacProxyImage"]
+    if default_proxy in versions.KNOWN_GONE_IMAGES:
+        assert ours["controller"]["rbacProxyImage"] == versions.KUBE_RBAC_PROXY_IMAGE
+    else:
+        assert ours["controller"].get("rbacProxyImage", default_proxy) == default_proxy
+    [deployment] = charts.find(rendered(release), "Deployment", "kserve-controller-manager")
+    images = {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+    controller = ours["controller"]
+    assert f"{controller['image']}:{controller['tag']}" in images
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

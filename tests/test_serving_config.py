@@ -81,8 +81,8 @@ def test_bad_storage_uri_scheme(uri):
 
 @pytest.mark.parametrize("where", ["model", "canary"])
 def test_oci_storage_is_refused_with_the_reason(where):
-    # KServe v0.13.1 serves oci:// only with modelcars on, and its chart leaves them
-    # off (tests/test_chart_rendering.py checks the rendered inferenceservice-config).
+    # KServe serves oci:// only with modelcars on, and the program keeps them off on
+    # every train (tests/test_chart_rendering.py checks the rendered inferenceservice-config).
     uri = "oci://quay.io/example/flowers-modelcar:1.0"
     model = {**FLOWER, "storageUri": uri} if where == "model" else \
         {**FLOWER, "canary": {"storageUri": uri, "trafficPercent": 10}}

@@ -198,3 +198,13 @@ def test_node_preparation_takes_the_trains_repository_pause_image_and_containerd
     assert inputs["PAUSE_IMAGE"] == train.pause_image
     assert inputs["CONTAINERD_PACKAGE_VERSION"] == train.containerd_package_version
     assert inputs["K8S_VERSION_TAG"] == "v1.34.2"
+
+
+def test_preflight_probes_the_trains_package_repository():
+    from components.preflight.gate import facts_inputs
+    from components.stack_config import parse_stack_config
+    from tests.test_stack_config import lab
+    config = parse_stack_config(lab(kubernetes={"version": "1.33.2"}), has_secret_private_key=True)
+    probed = facts_inputs(config.nodes[0], None, train=config.kubernetes.train)["PROBE_URLS"].split()
+    assert versions.TRAINS["1.33"].kubernetes_apt_repo in probed
+    assert versions.DEFAULT_TRAIN.kubernetes_apt_repo not in probed

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from components import upstream, versions
-from components.offline.releases import declared_charts, declared_releases
+from components.offline.releases import ALL_VARIANTS, declared_charts, declared_releases
 from components.upstream import ChartRef
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def test_the_fetch_list_is_the_programs_releases(tmp_path):
     result = run_script("--list", env_extra={upstream.ENV: str(tmp_path)})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    charts = declared_charts(declared_releases())
+    charts = declared_charts(declared_releases(ALL_VARIANTS))  # every train's
     for ref in charts:
         assert f"chart {ref.label} -> {tmp_path / upstream.chart_subdir(ref)}" in lines
     assert PINNED_CHARTS <= {(ref.chart, ref.version) for ref in charts}
@@ -172,6 +172,19 @@ def test_the_fetch_list_is_the_programs_releases(tmp_path):
     assert not any(tmp_path.iterdir()), "--list fetches nothing"
     # The mock nodes are fit for every variant: no preflight warning from made-up facts.
     assert "WARN" not in result.stderr, result.stderr
+
+
+def test_the_fetch_list_can_be_one_trains(tmp_path):
+    result = run_script("--list", "--train", "1.35", env_extra={upstream.ENV: str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    train = versions.TRAINS["1.35"]
+    listed = [line for line in result.stdout.splitlines() if line.startswith("chart ")]
+    assert f"chart {versions.CALICO_CHART_REPO} {versions.CALICO_CRDS_CHART} {train.calico_version} -> " \
+        f"{tmp_path}/charts/calico-{train.calico_version}/{versions.CALICO_CRDS_CHART}" in listed
+    assert any(f"{train.kserve_runtimes_chart} {train.kserve_version} -> " in line for line in listed)
+    # Charts every train shares (monitoring, storage) are listed, no other train's versions.
+    assert not any(versions.CALICO_VERSION in line or versions.KSERVE_VERSION in line
+                   for line in listed), listed
 
 
 def test_failed_downloads_give_a_clear_message_and_no_traceback(tmp_path):
@@ -227,7 +240,7 @@ def test_fetched_files_land_where_the_tests_look(tmp_path, monkeypatch, capsys):
     pointing_at(monkeypatch, dest)
 
     assert load_script().main([]) == 0, capsys.readouterr().err
-    charts = declared_charts(declared_releases())
+    charts = declared_charts(declared_releases(ALL_VARIANTS))  # every train's
     pulled = log.read_text().splitlines()
     assert sorted(pulled) == sorted(f"{r.chart} {r.version} {r.repo or '-'}" for r in charts)
     for ref in charts:

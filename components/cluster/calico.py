@@ -37,11 +37,27 @@ class Calico(pulumi.ComponentResource):
     def __init__(self, kubernetes: KubernetesSettings, provider: k8s.Provider,
                  teardown: pulumi.Resource, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:cluster:Calico", "calico", None, opts)
+        train = kubernetes.train
+        # Calico v3.32+: the CRDs come from their own chart, before the operator that
+        # reads them. As templates (not crds/), Helm upgrades them with the release. (A
+        # cluster coming from an older train has them already, unowned by any release:
+        # that hand-over is not handled here yet.)
+        self.crds = None
+        if train.calico_crds_chart:
+            self.crds = k8s.helm.v3.Release(
+                "calico-crds-chart",
+                name="calico-crds",
+                chart=train.calico_crds_chart,
+                version=train.calico_version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.CALICO_CHART_REPO),
+                namespace=NAMESPACE,
+                create_namespace=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, deleted_with=teardown))
         self.release = k8s.helm.v3.Release(
             "tigera-operator-chart",
             name="calico",
             chart=versions.CALICO_CHART,
-            version=kubernetes.train.calico_version,
+            version=train.calico_version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.CALICO_CHART_REPO),
             namespace=NAMESPACE,
             create_namespace=True,
@@ -49,5 +65,6 @@ class Calico(pulumi.ComponentResource):
             # The operator rolls Calico out after the release is installed; node
             # readiness is awaited by the cluster's wait-nodes-ready step.
             wait_for_jobs=False,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, deleted_with=teardown))
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, deleted_with=teardown,
+                                        depends_on=[self.crds] if self.crds else None))
         self.register_outputs({"version": self.release.version})

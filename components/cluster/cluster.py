@@ -50,7 +50,8 @@ class Cluster(pulumi.ComponentResource):
                                              lambda text: version_verdict(config, text)),
                                    gates=gates,
                                    haproxy_port=config.kubernetes.high_availability.port
-                                   if config.kubernetes.high_availability else None)
+                                   if config.kubernetes.high_availability else None,
+                                   train=config.kubernetes.train)
         # Every node is prepared at the same time: no edge between two nodes.
         self.prepared = {
             node.name: PreparedNode(node, connections[node.name], config.kubernetes,

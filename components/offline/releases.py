@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
+from components import versions
 from components.offline.program import Registration, evaluate
 from components.stack_file import stack_file_config
 from components.upstream import ChartRef
@@ -66,6 +67,38 @@ VARIANTS: dict[str, Callable[[], dict]] = {"lab": _lab, "raw-deployment": _raw_d
 VARIANT_SECRETS: dict[str, dict] = {
     "raw-deployment": {"grafanaAdminPassword": "placeholder-not-a-password"},
     "gpu": {"grafanaAdminPassword": "placeholder-not-a-password"}}
+# The variants above install the default train. The other trains' charts and values
+# (renamed charts and values, other deployment-mode names) come from the same stacks on
+# each train: "<variant>@<minor>". The GPU variant adds no train-dependent release.
+TRAINED = ("lab", "raw-deployment")
+
+
+def _on_train(variant: str, minor: str) -> Callable[[], dict]:
+    def config() -> dict:
+        config = VARIANTS[variant]()
+        config["kubernetes"] = {**config.get("kubernetes", {}),
+                                "version": versions.TRAINS[minor].kubernetes_version}
+        return config
+    return config
+
+
+TRAIN_VARIANTS: dict[str, Callable[[], dict]] = {
+    f"{variant}@{minor}": _on_train(variant, minor)
+    for minor in versions.TRAINS if minor != versions.KUBERNETES_MINOR for variant in TRAINED}
+ALL_VARIANTS: dict[str, Callable[[], dict]] = {**VARIANTS, **TRAIN_VARIANTS}
+VARIANT_SECRETS.update({name: VARIANT_SECRETS[name.split("@")[0]]
+                        for name in TRAIN_VARIANTS if name.split("@")[0] in VARIANT_SECRETS})
+
+
+def variant_train(variant: str) -> versions.Train:
+    """The release train a variant's stack installs."""
+    return versions.TRAINS[variant.split("@")[1]] if "@" in variant else versions.DEFAULT_TRAIN
+
+
+def variants_of_trains(minors: Iterable[str]) -> list[str]:
+    """Every variant (ALL_VARIANTS) that installs one of the trains `minors`."""
+    wanted = set(minors)
+    return [name for name in ALL_VARIANTS if variant_train(name).kubernetes_minor in wanted]
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,7 @@ class DeclaredRelease:
     chart: ChartRef
     values: dict
     include_crds: bool    # helm installs the chart's crds/ unless skipCrds
+    kube_version: str = versions.KUBERNETES_VERSION  # the stack's Kubernetes (helm --kube-version)
 
     @property
     def id(self) -> str:
@@ -108,11 +142,13 @@ def release_of(variant: str, registration: Registration) -> DeclaredRelease:
         namespace=inputs.get("namespace", "default"),
         chart=ChartRef(chart=inputs["chart"], version=inputs["version"], repo=repo),
         values=_whole_numbers(copy.deepcopy(inputs.get("values") or {})),
-        include_crds=not inputs.get("skipCrds", False))
+        include_crds=not inputs.get("skipCrds", False),
+        kube_version=variant_train(variant).kubernetes_version)
 
 
 def declared_releases(variants: Optional[Iterable[str]] = None) -> list[DeclaredRelease]:
-    """Every helm.v3.Release of every variant, in the order the program declares them."""
+    """Every helm.v3.Release of every variant (default: those on the default train; any
+    name of ALL_VARIANTS), in the order the program declares them."""
     releases = []
     for variant in variants or VARIANTS:
         releases += copy.deepcopy(_releases_of(variant))
@@ -122,7 +158,7 @@ def declared_releases(variants: Optional[Iterable[str]] = None) -> list[Declared
 @functools.lru_cache(maxsize=None)
 def _releases_of(variant: str) -> tuple[DeclaredRelease, ...]:
     # One evaluation per variant and process: the program is deterministic.
-    evaluation = evaluate(VARIANTS[variant](), secret_config=VARIANT_SECRETS.get(variant))
+    evaluation = evaluate(ALL_VARIANTS[variant](), secret_config=VARIANT_SECRETS.get(variant))
     return tuple(release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE))
 
 

@@ -117,8 +117,10 @@ def node_ports(node: Node, ingress_node_port: Optional[int] = None,
     return ports + ((ingress_node_port,) if ingress_node_port else ())
 
 
-def probe_urls() -> tuple[str, ...]:
-    return (versions.KUBERNETES_APT_REPO, versions.IMAGE_REGISTRY_PROBE_URL)
+def probe_urls(train: versions.Train = versions.DEFAULT_TRAIN) -> tuple[str, ...]:
+    """What the nodes must reach: the stack's train's pkgs.k8s.io repository (one per
+    minor) and the image registry."""
+    return (train.kubernetes_apt_repo, versions.IMAGE_REGISTRY_PROBE_URL)
 
 
 def _check_node(report: NodeReport, node: Node, facts: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ from components.cluster.commands import node_command
 from components.gpu.config import GpuConfig
 from components.preflight.checks import evaluate, node_ports, probe_urls
 from components.stack_config import Node
+from components.versions import DEFAULT_TRAIN, Train
 
 PASSED = "preflight passed"
 
@@ -27,11 +28,12 @@ class PreflightFailed(pulumi.RunError):
 
 
 def facts_inputs(node: Node, ingress_node_port: Optional[int],
-                 haproxy_port: Optional[int] = None) -> dict[str, str]:
+                 haproxy_port: Optional[int] = None,
+                 train: Train = DEFAULT_TRAIN) -> dict[str, str]:
     # GPU only on GPU nodes: every other node's facts command stays as it was.
     gpu = {"GPU": node.gpu} if node.gpu else {}
     return {"PORTS": " ".join(str(p) for p in node_ports(node, ingress_node_port, haproxy_port)),
-            "PROBE_URLS": " ".join(probe_urls()), **gpu}
+            "PROBE_URLS": " ".join(probe_urls(train)), **gpu}
 
 
 def verdict(nodes: list[Node], outputs: list[str], monitoring_memory_mb: int = 0,
@@ -65,7 +67,8 @@ class Preflight(pulumi.ComponentResource):
                  gpu: Optional[GpuConfig] = None, model_gpus: Optional[dict[str, int]] = None,
                  versions: Optional[tuple[str, str, Callable[[str], str]]] = None,
                  gates: Sequence[pulumi.Output] = (),
-                 haproxy_port: Optional[int] = None):
+                 haproxy_port: Optional[int] = None,
+                 train: Train = DEFAULT_TRAIN):
         """`versions`: (control plane, target version, judge) for the upgrade gate;
         `gates`: further checks that raise a RunError when the run must stop
         (components/access/project_removal.py). The verdict waits for both, so a
@@ -74,7 +77,7 @@ class Preflight(pulumi.ComponentResource):
         self.facts = {
             node.name: node_command(
                 f"{node.name}-preflight", connections[node.name], "preflight-facts.sh",
-                facts_inputs(node, ingress_node_port, haproxy_port), sudo=False,
+                facts_inputs(node, ingress_node_port, haproxy_port, train), sudo=False,
                 # Facts are gathered once, before a node is first touched. Re-running
                 # them later (a rotated key, a new port) would find this stack's own
                 # cluster and call it leftovers.

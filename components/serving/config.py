@@ -41,15 +41,18 @@ CLUSTER_RUNTIME_FORMATS = frozenset({
 })
 # What KServe's storage initializer (ClusterStorageContainer "default") fetches.
 STORAGE_SCHEMES = ("gs", "s3", "pvc", "http", "https", "hdfs", "webhdfs")
-# oci:// (the model in a container image) is KServe's "modelcars", off in the
-# pinned chart (kserve.storage.enableModelcar: false): the storage initializer then
-# gets the URI and cannot fetch it. Modelcars stay off: see OCI_REFUSED.
+# oci:// (the model in a container image) is KServe's "modelcars". The program keeps them
+# off on every train (kserve.storage.enableModelcar: false, components/serving/kserve.py;
+# the 1.31 train's chart default, while the v0.15+ charts turn them on): the storage initializer
+# then gets the URI and cannot fetch it. See OCI_REFUSED.
 OCI_REFUSED = (
-    f"KServe {versions.KSERVE_VERSION} as installed here cannot serve a model from a container "
-    "image: oci:// needs KServe's modelcars, which its chart leaves off "
-    "(kserve.storage.enableModelcar) and which are experimental in this release (the model "
-    "server may start before the model image is pulled, and after a node reboot the pod keeps "
-    "failing on its existing model link; fixed upstream only in 0.14 and 0.15).")
+    "KServe as installed here cannot serve a model from a container image: oci:// needs "
+    "KServe's modelcars, which this project keeps off on every train "
+    f"(kserve.storage.enableModelcar: false). On the 1.31 train (KServe {versions.KSERVE_VERSION}) "
+    "they are also "
+    "experimental: the model server may start before the model image is pulled, and after a "
+    "node reboot the pod keeps failing on its existing model link (fixed upstream in 0.14 "
+    "and 0.15).")
 
 # KServe names a model's top-level host after its predictor's, with the first
 # "-predictor" cut out (KServe at the pinned tag, pkg/controller/v1beta1/inferenceservice/reconcilers/

@@ -33,7 +33,7 @@ def kserve_values(serving: ServingConfig) -> dict:
     Every image the controller deploys is written out, so that the set can be
     checked (see `controller_images`): the v0.13 chart's default kube-rbac-proxy image
     no longer exists and is replaced (v0.14+ charts default to the same replacement).
-    ModelMesh is off, as in the release manifest; the v0.15+ charts have no ModelMesh
+    ModelMesh is off, as in the release manifest, and so are modelcars; the v0.15+ charts have no ModelMesh
     part (the key is then left out). Up to v0.16 the chart also installs the cluster
     serving runtimes; from v0.17 `runtime_config_values` feeds their own chart. The
     deployment mode is written with the name this train's KServe uses.
@@ -48,7 +48,9 @@ def kserve_values(serving: ServingConfig) -> dict:
         },
         "agent": _image("kserve/agent", train),
         "router": _image("kserve/router", train),
-        "storage": _image("kserve/storage-initializer", train),
+        # Modelcars (oci:// models) stay off on every train, as stack validation assumes
+        # (components/serving/config.py OCI_REFUSED): the v0.15+ charts turn them on.
+        "storage": {**_image("kserve/storage-initializer", train), "enableModelcar": False},
     }
     if versions.release_key(train.kserve_version) < (0, 15):
         values["modelmesh"] = {"enabled": False}
