@@ -79,10 +79,7 @@ SCRIPT_ESTIMATES = {
     # and returns at once; a real upgrade takes longer (docs/upgrades.md).
     "upgrade-versions.sh": 5,      # kubectl get nodes, read-only
     "upgrade-gates.sh": 5,
-    "upgrade-repository.sh": 5,
-    "upgrade-kubeadm.sh": 5,
-    "upgrade-drain.sh": 5,
-    "upgrade-kubelet.sh": 5,
+    "upgrade-node.sh": 5,
 }
 CERT_RENEWAL_SCRIPT = "cert-renewal.sh"
 # The plan contacts no node, so it cannot read a certificate; preflight can.

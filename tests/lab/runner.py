@@ -245,9 +245,8 @@ EMULATED_SCRIPTS = frozenset({
     "upload-to-claim.sh",
     "issue-member-kubeconfig.sh",
     "gpu-driver.sh", "gpu-toolkit.sh", "gpu-runtime.sh",
-    # The upgrade: its version check, gates, repositories, kubeadm, drains and kubelets.
-    "upgrade-versions.sh", "upgrade-gates.sh", "upgrade-repository.sh", "upgrade-kubeadm.sh",
-    "upgrade-drain.sh", "upgrade-kubelet.sh",
+    # The upgrade: its version check, its gates and each node's upgrade.
+    "upgrade-versions.sh", "upgrade-gates.sh", "upgrade-node.sh",
 })
 
 
