@@ -81,14 +81,18 @@ if [ "$kubeadm_due" = 1 ]; then
   log "2. kubeadm ${K8S_PACKAGE_VERSION} (held)"
   apt_get install --allow-change-held-packages "kubeadm=${K8S_PACKAGE_VERSION}"
   apt-mark hold kubeadm >/dev/null
+  # kubeadm's output goes to stderr, which Pulumi shows when the step fails.
   if [ "$MODE" = apply ]; then
     log "2. kubeadm upgrade plan v${TARGET_VERSION}"
-    kubeadm upgrade plan "v${TARGET_VERSION}" 2>&1 | redact
+    kubeadm upgrade plan "v${TARGET_VERSION}" 2>&1 | redact >&2 \
+      || die "kubeadm upgrade plan v${TARGET_VERSION} refused (above); nothing was upgraded on ${NODE_NAME}. Fix what it names, then re-run pulumi up."
     log "2. kubeadm upgrade apply v${TARGET_VERSION}"
-    kubeadm upgrade apply -y "v${TARGET_VERSION}" 2>&1 | redact
+    kubeadm upgrade apply -y "v${TARGET_VERSION}" 2>&1 | redact >&2 \
+      || die "kubeadm upgrade apply v${TARGET_VERSION} failed on ${NODE_NAME} (above); kubeadm rolls its static pods back itself. Check 'kubectl -n kube-system get pods', then re-run pulumi up."
   else
     log "2. kubeadm upgrade node"
-    kubeadm upgrade node 2>&1 | redact
+    kubeadm upgrade node 2>&1 | redact >&2 \
+      || die "kubeadm upgrade node failed on ${NODE_NAME} (above); it is not drained yet. Fix what it names, then re-run pulumi up: finished nodes are skipped, this one resumes."
   fi
 fi
 
