@@ -19,6 +19,7 @@ from components import versions
 from components.cluster.commands import node_command
 from components.stack_config import StackConfig
 from components.upgrade.plan import ObservedNode, UpgradeRefused, batches_of, plan_upgrade
+from components.upgrade.report import report_data, report_lines
 
 READY_TIMEOUT_SECONDS = "600"
 
@@ -45,13 +46,17 @@ def parse_versions(text: str, roles: dict[str, str]) -> list[ObservedNode]:
 
 
 def version_verdict(config: StackConfig, versions_text: str) -> str:
-    """'' when the version change can go ahead (or there is none); else the refusals."""
+    """'' when the version change can go ahead (or there is none); else the refusals.
+    An upgrade to run is logged first, as numbered steps per node with what each
+    drain displaces (the versions are the cluster's own, read before any change)."""
     roles = {n.name: n.role for n in config.nodes}
     try:
-        plan_upgrade(parse_versions(versions_text, roles), config.kubernetes.version,
-                     config.upgrade.max_unavailable, list(roles))
+        plan = plan_upgrade(parse_versions(versions_text, roles), config.kubernetes.version,
+                            config.upgrade.max_unavailable, list(roles))
     except UpgradeRefused as refused:
         return "\n".join(refused.problems)
+    if plan.steps:
+        pulumi.log.info("\n".join(report_lines(report_data(plan, config))))
     return ""
 
 
