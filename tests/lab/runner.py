@@ -538,7 +538,10 @@ class LabRunner:
                     try:
                         future.result()
                         with self._lock:
-                            self.state.pop(key, None)
+                            # A replaced resource's old state goes; its replacement,
+                            # saved under the same key, stays (as in the engine).
+                            if self.state.get(key) is going[key]:
+                                del self.state[key]
                     except LabRunError as error:
                         failures.extend(error.failures)
         if failures:
