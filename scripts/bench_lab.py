@@ -353,7 +353,7 @@ def upgrade_once(workers: int, max_unavailable: int, scale: float) -> dict:
                 "planted_path": critical_path(runner, planted_seconds(runner, lab))[1]}
 
 
-def patch_commands(workers: int = 2) -> tuple[str, str, list[tuple[str, int, dict[str, int]]], float]:
+def patch_commands(workers: int = 2) -> tuple[str, str, list[tuple[str, list[str], dict[str, int]]], float]:
     """A patch upgrade (the pinned 1.31 patch from the one before it) on a small
     lab: per node, the remote commands the program ran there and the tool calls
     they made (apt-get, kubeadm, kubectl, systemctl, ...). Also the seconds the
@@ -375,7 +375,7 @@ def patch_commands(workers: int = 2) -> tuple[str, str, list[tuple[str, int, dic
             tools: dict[str, int] = defaultdict(int)
             for call in node.calls()[calls[name]:]:
                 tools[call.tool] += 1
-            rows.append((name, sum(1 for r in runner.last_run if r.node == name), dict(tools)))
+            rows.append((name, [r.resource for r in runner.last_run if r.node == name], dict(tools)))
         return before, target, rows, idle
 
 
@@ -398,7 +398,7 @@ def bench_upgrade(workers: int, batches: list[int], scale: float) -> None:
     print(f"patch upgrade {before} -> {target}: per node, the program's remote commands and the "
           "tools they called")
     for name, commands, tools in rows:
-        print(f"  {name:<8} {commands} command(s): "
+        print(f"  {name:<8} {len(commands)} command(s) ({', '.join(commands)}); tool calls: "
               + ", ".join(f"{tool} {count}" for tool, count in sorted(tools.items())))
     print(f"the same cluster's build ran the upgrade's commands too (one per node and the gates, "
           f"each finding nothing to do): {idle:.2f} s in all")
