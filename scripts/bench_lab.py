@@ -26,8 +26,14 @@ a snapshot taken by the timer's program, the time of scripts/backup.py (snapshot
 and copy to this machine) and of scripts/restore.py (upload, restore, etcd and the
 API server healthy again: the recovery time), each as the user would see it.
 
+With --upgrade it benchmarks the upgrade instead (see `bench_upgrade`): the
+wall time to take 1 control plane and --workers 20 workers one minor up, at
+upgrade.maxUnavailable 1 against 5 (a fresh lab each, in one run) and their
+ratio; then, on a small lab, the commands a patch upgrade runs per node.
+
 Usage: sudo scripts/bench_lab.py [--scale 100] [--sizes 1,3,10,20] [--repeat 3] [--steps]
        sudo scripts/bench_lab.py --etcd-keys 10000 [--repeat 3]
+       sudo scripts/bench_lab.py --upgrade [--workers 20] [--batches 1,5] [--scale 100]
 """
 from __future__ import annotations
 
@@ -71,6 +77,20 @@ REAL_SECONDS = {
                                  # all at once; the Helm release itself is mocked)
 }
 GOAL_RATIO = 1.3  # T(20)/T(1) at --scale 10
+
+# An upgrade's slow steps on a real node (ESTIMATES, not measurements), replayed
+# scaled down: the repository's index, each package download and install,
+# kubeadm upgrade (apply on the control plane: new static pods; node on a worker
+# is quicker: this is between the two), the drain (evictions, pods stopping),
+# the kubelet restart. The kubelet's Ready after it is not planted (the lab's
+# nodes are Ready again at once).
+UPGRADE_REAL_SECONDS = {
+    "apt-get-update": 10,
+    "apt-get-install": 30,
+    "kubeadm-upgrade": 30,
+    "kubectl-drain": 30,
+    "systemctl-restart": 5,
+}
 
 
 def critical_path(runner: LabRunner, seconds: dict[str, float]) -> tuple[int, float]:
@@ -308,6 +328,101 @@ def install_lab_requirements() -> None:
                         "-r", str(ROOT / "requirements-dev.txt")], check=False)
 
 
+# --- the upgrade -------------------------------------------------------------
+
+def _upgrade_config(lab: Lab, version: str, max_unavailable: int = 1) -> dict:
+    config = lab.stack_config()
+    config["kubernetes"] = {"version": version}
+    if len(config["nodes"]) > 1:
+        config["upgrade"] = {"maxUnavailable": max_unavailable}
+    return config
+
+
+def _built(lab: Lab, names: list[str], version: str) -> LabRunner:
+    """A cluster at `version`, built with no planted delay, and the etcd snapshot
+    runner the gates call (etcd itself is not in the lab)."""
+    nodes = lab.start(names)
+    runner = lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5))
+    with contextlib.redirect_stderr(io.StringIO()):  # the preflight's swap warnings
+        runner.up(_upgrade_config(lab, version), lab.key.private_openssh)
+    nodes[0].run("install -d /usr/local/sbin && printf '#!/bin/sh\\necho snapshot\\n' "
+                 ">/usr/local/sbin/kserve-etcd-snapshot && chmod 0755 /usr/local/sbin/kserve-etcd-snapshot")
+    return runner
+
+
+def upgrade_once(workers: int, max_unavailable: int, scale: float) -> dict:
+    """One fresh lab: 1 control plane + `workers`, built at the 1.31 train, then
+    timed while it goes to the 1.32 train at `max_unavailable`."""
+    from components import versions
+    old, new = versions.TRAINS["1.31"].kubernetes_version, versions.TRAINS["1.32"].kubernetes_version
+    names = ["cp1"] + [f"worker{i}" for i in range(1, workers + 1)]
+    with Lab() as lab:
+        runner = _built(lab, names, old)
+        for node in lab.nodes.values():
+            for step, real in UPGRADE_REAL_SECONDS.items():
+                node.fault(step, delay=real / scale)
+        began = time.monotonic()
+        with contextlib.redirect_stderr(io.StringIO()):
+            runner.up(_upgrade_config(lab, new, max_unavailable), lab.key.private_openssh)
+        wall = time.monotonic() - began
+        kubelets = {n["kubelet_version"] for n in lab.cluster()["nodes"].values()}
+        assert kubelets == {f"v{new}"}, kubelets  # every node really moved
+        return {"workers": workers, "max_unavailable": max_unavailable, "wall": wall,
+                "commands": len(runner.last_run),
+                "planted_path": critical_path(runner, planted_seconds(runner, lab))[1]}
+
+
+def patch_commands(workers: int = 2) -> tuple[str, str, list[tuple[str, list[str], dict[str, int]]], float]:
+    """A patch upgrade (the pinned 1.31 patch from the one before it) on a small
+    lab: per node, the remote commands the program ran there and the tool calls
+    they made (apt-get, kubeadm, kubectl, systemctl, ...). Also the seconds the
+    upgrade's commands took on the build before it (each found nothing to do)."""
+    from components import versions
+    target = versions.TRAINS["1.31"].kubernetes_version
+    major_minor, patch = target.rsplit(".", 1)
+    before = f"{major_minor}.{int(patch) - 1}"
+    names = ["cp1"] + [f"worker{i}" for i in range(1, workers + 1)]
+    with Lab() as lab:
+        runner = _built(lab, names, before)
+        idle = sum(r.seconds for r in runner.last_run
+                   if r.resource == "upgrade-gates" or r.resource.endswith("-upgrade"))
+        calls = {n: len(node.calls()) for n, node in lab.nodes.items()}
+        with contextlib.redirect_stderr(io.StringIO()):
+            runner.up(_upgrade_config(lab, target), lab.key.private_openssh)
+        rows = []
+        for name, node in lab.nodes.items():
+            tools: dict[str, int] = defaultdict(int)
+            for call in node.calls()[calls[name]:]:
+                tools[call.tool] += 1
+            rows.append((name, [r.resource for r in runner.last_run if r.node == name], dict(tools)))
+        return before, target, rows, idle
+
+
+def bench_upgrade(workers: int, batches: list[int], scale: float) -> None:
+    print(f"upgrade 1.31 -> 1.32 train, 1 control plane + {workers} workers; step durations: "
+          f"real estimates / {scale:g} ({', '.join(f'{k} {v}s' for k, v in UPGRADE_REAL_SECONDS.items())}); "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'maxUnavailable':>14} {'wall s':>7} {'planted path s':>14} {'commands':>8}", flush=True)
+    results = []
+    for size in batches:
+        r = upgrade_once(workers, size, scale)
+        results.append(r)
+        print(f"{size:>14} {r['wall']:>7.2f} {r['planted_path']:>14.2f} {r['commands']:>8}", flush=True)
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        print(f"T(maxUnavailable {first['max_unavailable']})/T(maxUnavailable {last['max_unavailable']}) "
+              f"= {first['wall']:.2f}/{last['wall']:.2f} = {first['wall'] / last['wall']:.2f} "
+              f"(planted paths: {first['planted_path'] / last['planted_path']:.2f})")
+    before, target, rows, idle = patch_commands()
+    print(f"patch upgrade {before} -> {target}: per node, the program's remote commands and the "
+          "tools they called")
+    for name, commands, tools in rows:
+        print(f"  {name:<8} {len(commands)} command(s) ({', '.join(commands)}); tool calls: "
+              + ", ".join(f"{tool} {count}" for tool, count in sorted(tools.items())))
+    print(f"the same cluster's build ran the upgrade's commands too (one per node and the gates, "
+          f"each finding nothing to do): {idle:.2f} s in all")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=100.0, help="real seconds per lab second")
@@ -316,6 +431,10 @@ def main() -> int:
     parser.add_argument("--steps", action="store_true", help="print the per-step table of each run")
     parser.add_argument("--etcd-keys", type=int, default=0,
                         help="benchmark snapshot and restore of an etcd holding this many keys instead")
+    parser.add_argument("--upgrade", action="store_true",
+                        help="benchmark the upgrade: --workers at each of --batches, then a patch")
+    parser.add_argument("--workers", type=int, default=20, help="--upgrade: workers in the lab")
+    parser.add_argument("--batches", default="1,5", help="--upgrade: the maxUnavailable values")
     args = parser.parse_args()
     install_lab_requirements()
     reason = unavailable_reason()
@@ -324,6 +443,9 @@ def main() -> int:
         return 2
     if args.etcd_keys:
         return bench_etcd(args.etcd_keys, args.repeat)
+    if args.upgrade:
+        bench_upgrade(args.workers, [int(b) for b in args.batches.split(",")], args.scale)
+        return 0
     print(f"step durations: real estimates / {args.scale:g}; lab node start-up not included in wall; "
           f"{os.cpu_count()} CPUs; {args.repeat} round(s)")
     print(HEAD, flush=True)

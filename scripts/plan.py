@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Offline plan of a stack: what `pulumi up` would create, layer by layer.
 
-Usage: scripts/plan.py STACK [--graph FILE.svg|FILE.png] [--json]
+Usage: scripts/plan.py STACK [--graph FILE.svg|FILE.png] [--json] [--from-version X.Y.Z]
 
 Needs no Pulumi CLI, backend, SSH key or cluster: the program is evaluated under
 Pulumi's mock runtime (components/plan/). With --graph it also draws the
 deployment graph, the critical path highlighted (its durations are estimates).
+With --from-version (the version the cluster runs) it shows the upgrade to the
+stack's kubernetes.version as numbered steps per node, with what each drain
+displaces; without it, it says it cannot know.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from components.plan.build import plan_stack  # noqa: E402
 from components.plan.svg import GraphOutputError, write_graph  # noqa: E402
 from components.plan.text import render_text, to_json  # noqa: E402
 from components.stack_config import ConfigError  # noqa: E402
+from components.upgrade.report import valid_version  # noqa: E402
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -35,14 +39,22 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="also draw the deployment graph to FILE.svg (or FILE.png)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--stacks-dir", type=Path, help="where the stack files are (default: stacks/)")
+    parser.add_argument("--from-version", metavar="X.Y.Z",
+                        help="the Kubernetes version the cluster runs now (kubectl get nodes): "
+                             "show the upgrade to the stack's kubernetes.version")
     args = parser.parse_args(argv)
 
     if args.graph and args.graph.suffix.lower() not in (".svg", ".png"):
         print(f"plan.py: --graph {args.graph}: the file name must end in .svg or .png",
               file=sys.stderr)
         return 2
+    if args.from_version is not None and not valid_version(args.from_version):
+        print(f"plan.py: --from-version {args.from_version!r}: not a Kubernetes version; give "
+              "the full version the cluster runs, e.g. the pinned default's, as `kubectl get nodes` shows "
+              "it", file=sys.stderr)
+        return 2
     try:
-        plan = plan_stack(args.stack, args.stacks_dir)
+        plan = plan_stack(args.stack, args.stacks_dir, from_version=args.from_version)
     except ConfigError as error:
         print(f"plan.py: {error}", file=sys.stderr)
         return 2

@@ -193,11 +193,18 @@ def test_stand_ins_refuse_unknown_flags_unserved_urls_and_keyrings_without_the_k
     docker_key = refused(node, "curl -fsSL https://download.docker.com/linux/ubuntu/gpg | "
                          f"gpg --dearmor --yes -o {K8S_KEYRING} && apt-get update", 100, "is not signed")
     assert "NO_PUBKEY" in docker_key.stderr
-    # Another minor's repository: pkgs.k8s.io keeps one per minor, the lab serves the trains' ones.
+    # A minor the lab does not serve: pkgs.k8s.io keeps one repository per minor, the lab
+    # those of the release trains (another train's needs its own key: below).
     node.run(f"echo 'deb [signed-by={K8S_KEYRING}] https://pkgs.k8s.io/core:/stable:/v1.30/deb/ /' "
              "> /etc/apt/sources.list.d/kubernetes.list")
     refused(node, "apt-get update", 100, "v1.30/deb/ / Release' does not have a Release file")
     add_kubernetes_repo(node)  # the real key: accepted
+    # Another train's repository is served, but signed with its own minor's key:
+    # the 1.31 key installed just now does not open it.
+    node.run(f"echo 'deb [signed-by={K8S_KEYRING}] https://pkgs.k8s.io/core:/stable:/v1.32/deb/ /' "
+             "> /etc/apt/sources.list.d/kubernetes.list")
+    refused(node, "apt-get update", 100, "NO_PUBKEY", "v1.32/deb InRelease' is not signed.")
+    add_kubernetes_repo(node)
     node.run("apt-get install -y -qq kubeadm cri-tools socat >/dev/null")
     # kubeadm and kubectl: pflag's unknown flag, with each tool's own error shape.
     misspelt = refused(node, "kubeadm token create --tll 1h --print-join-command", 1, "unknown flag: --tll",

@@ -34,13 +34,14 @@ def running_at(version, nodes=("cp1", *WORKERS)):
 
 
 def upgrade_commands(evaluation):
-    return [c for c in evaluation.commands() if "upgrade-" in c.name and c.name != "upgrade-versions"]
+    return [c for c in evaluation.commands() if c.name == "upgrade-gates" or c.name.endswith("-upgrade")]
 
 
 def test_every_upgrade_command_is_triggered_only_by_the_version():
     evaluation = evaluate(lab(NEW), mocks=running_at(OLD))
     commands = upgrade_commands(evaluation)
-    assert {c.name for c in commands} >= {"upgrade-gates", "cp1-upgrade-kubeadm", "worker2-upgrade-uncordon"}
+    assert {c.name for c in commands} == {"upgrade-gates", "cp1-upgrade", "worker1-upgrade",
+                                          "worker2-upgrade"}
     for command in commands:
         assert command.inputs["triggers"] == [NEW], command.name
         assert command.deleted_with.endswith("cp1-kubeadm-init"), command.name
@@ -57,36 +58,47 @@ def test_an_ordinary_up_changes_no_upgrade_input():
     assert wider == first
 
 
-def test_kubeadm_order_on_each_node_and_batches_after_the_control_plane():
-    graph = Graph(evaluate(lab(NEW), mocks=running_at(OLD)))
+def test_one_command_per_node_on_its_node_after_the_gates():
+    evaluation = evaluate(lab(NEW), mocks=running_at(OLD))
+    graph = Graph(evaluation)
+    address = {n["name"]: n["address"] for n in lab()["nodes"]}
     for node in ("cp1", *WORKERS):
-        chain = [f"{node}-upgrade-{s}" for s in ("repository", "kubeadm", "drain", "kubelet", "uncordon")]
-        for earlier, later in zip(chain, chain[1:]):
-            assert graph.waits_for(later, earlier), (later, earlier)
-        assert graph.waits_for(chain[0], "upgrade-gates")
+        command = evaluation.named(f"{node}-upgrade")
+        assert command.inputs["connection"]["host"] == address[node]
+        assert "upgrade-node.sh" in command.inputs["create"]
+        assert f"NODE_NAME={node}" in command.inputs["create"]
+        assert ("MODE=apply" if node == "cp1" else "MODE=node") in command.inputs["create"]
+        # The admin kubeconfig (drain, uncordon) goes on stdin, as a secret.
+        assert "stdin" in command.secret_paths, node
+        assert graph.waits_for(f"{node}-upgrade", "upgrade-gates")
     assert graph.waits_for("upgrade-gates", "nodes-ready")
     assert graph.waits_for("upgrade-gates", "cp1-etcd-backup-timer")  # the snapshot's runner
-    assert graph.waits_for("worker1-upgrade-kubeadm", "cp1-upgrade-uncordon")
-    assert graph.waits_for("worker2-upgrade-kubeadm", "worker1-upgrade-uncordon")
+    assert graph.waits_for("worker1-upgrade", "cp1-upgrade")
+    assert graph.waits_for("worker2-upgrade", "worker1-upgrade")
+
+
+def test_a_fresh_build_has_one_upgrade_command_per_node():
+    names = sorted(c.name for c in upgrade_commands(evaluate(lab())))
+    assert names == ["cp1-upgrade", "upgrade-gates", "worker1-upgrade", "worker2-upgrade"]
 
 
 def test_a_batch_of_two_upgrades_its_workers_side_by_side():
     graph = Graph(evaluate(lab(NEW, {"maxUnavailable": 2}), mocks=running_at(OLD)))
-    assert not graph.waits_for("worker2-upgrade-kubeadm", "worker1-upgrade-uncordon")
-    assert graph.waits_for("worker2-upgrade-kubeadm", "cp1-upgrade-uncordon")
+    assert not graph.waits_for("worker2-upgrade", "worker1-upgrade")
+    assert graph.waits_for("worker2-upgrade", "cp1-upgrade")
 
 
 def test_the_layers_wait_for_the_upgrade():
     evaluation = evaluate(lab(NEW), mocks=running_at(OLD))
     graph = Graph(evaluation)
     for layer in ("istio-base-chart", "cert-manager-chart"):
-        assert graph.waits_for(layer, "worker2-upgrade-uncordon"), layer
+        assert graph.waits_for(layer, "worker2-upgrade"), layer
 
 
 def test_the_drain_takes_the_configured_timeout():
     evaluation = evaluate(lab(NEW, {"drainTimeout": "25m"}), mocks=running_at(OLD))
-    drain = evaluation.named("worker1-upgrade-drain").inputs["create"]
-    assert "DRAIN_TIMEOUT=25m" in drain and "ACTION=drain" in drain and "NODE_NAME=worker1" in drain
+    drain = evaluation.named("worker1-upgrade").inputs["create"]
+    assert "DRAIN_TIMEOUT=25m" in drain and "NODE_NAME=worker1" in drain
 
 
 @pytest.mark.parametrize("current, target, what", [

@@ -46,6 +46,13 @@ def test_minor_upgrade_in_kubeadm_order():
         assert actions(plan, worker) == [up.REPOSITORY, up.KUBEADM_PACKAGE, up.UPGRADE_NODE, up.DRAIN,
                                          up.KUBELET_PACKAGE, up.RESTART, up.READY, up.UNCORDON]
     assert plan.batches == (("w1",), ("w2",), ("w3",))
+    # Each node's steps are one run of numbers: the steps of its one command.
+    for node in ("cp1", *WORKERS):
+        numbers = [s.number for s in plan.for_node(node) if s.action != up.SNAPSHOT]
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), node
+        assert {up.command_of(s) for s in plan.for_node(node) if s.action != up.SNAPSHOT} \
+            == {f"{node}-upgrade"}
+    assert up.command_of(plan.steps[0]) == up.command_of(plan.steps[1]) == "upgrade-gates"
     # Every worker step comes after the control plane's last one, batch after batch.
     last_cp = max(s.number for s in plan.steps if s.node == "cp1")
     worker_steps = [s for s in plan.steps if s.batch]
@@ -151,8 +158,9 @@ def check_invariants(plan, observed, size):
         repo = [n for a, n in numbers if a == up.REPOSITORY]
         if repo:
             assert all(n > repo[0] for a, n in numbers if a not in (up.REPOSITORY, up.SNAPSHOT))
-    # The control plane's kubeadm work precedes every worker's.
-    cp_numbers = [s.number for s in plan.for_node("cp1") if s.action not in (up.SNAPSHOT, up.REPOSITORY)]
+    # The control plane's work, its repository move too, precedes every worker's:
+    # each node moves its repository in its own command.
+    cp_numbers = [s.number for s in plan.for_node("cp1") if s.action != up.SNAPSHOT]
     worker_numbers = [s.number for s in plan.steps if s.batch]
     if cp_numbers and worker_numbers:
         assert max(cp_numbers) < min(worker_numbers)

@@ -129,7 +129,8 @@ class Cluster(pulumi.ComponentResource):
                 + [c.membership for c in self.joined.values()]))
         # A raised kubernetes.version upgrades the nodes here, before any layer on top:
         # the layers wait for `ready`, the upgrade (whose commands wait for nodes-ready).
-        self.upgrade = Upgrade(config, connections, self.nodes_ready, self.teardown,
+        self.upgrade = Upgrade(config, connections, self.control_plane.kubeconfig,
+                               self.nodes_ready, self.teardown,
                                snapshot_installed=self.etcd_backup.timer, opts=child)
         self.ready = self.upgrade
         self.kubeconfig = self.control_plane.kubeconfig

@@ -26,6 +26,7 @@ from components.problems import PROJECT, ConfigError, Problems
 from components.stack_config import split_namespaces
 from components.stack_file import parse_file_values, read_stack_file, stack_file
 from components.storage import files
+from components.upgrade.report import offline_upgrade
 
 # Stands in for the SSH key so the program can be evaluated; it is never used to connect.
 PLACEHOLDER_PRIVATE_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -79,10 +80,7 @@ SCRIPT_ESTIMATES = {
     # and returns at once; a real upgrade takes longer (docs/upgrades.md).
     "upgrade-versions.sh": 5,      # kubectl get nodes, read-only
     "upgrade-gates.sh": 5,
-    "upgrade-repository.sh": 5,
-    "upgrade-kubeadm.sh": 5,
-    "upgrade-drain.sh": 5,
-    "upgrade-kubelet.sh": 5,
+    "upgrade-node.sh": 5,
 }
 CERT_RENEWAL_SCRIPT = "cert-renewal.sh"
 # The plan contacts no node, so it cannot read a certificate; preflight can.
@@ -140,6 +138,8 @@ class Plan:
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     grafana_url: Optional[str] = None
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    # A raised kubernetes.version (components/upgrade/report.py): {} when not asked.
+    upgrade: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_estimate(self) -> int:
@@ -493,11 +493,14 @@ def with_grafana_placeholder(full: dict[str, Any]) -> tuple[dict[str, Any], list
     return (trial, [GRAFANA_PLACEHOLDER_NOTE]) if enabled else (full, [])
 
 
-def plan_stack(stack: str, stacks_dir=None, today: Optional[datetime.date] = None) -> Plan:
+def plan_stack(stack: str, stacks_dir=None, today: Optional[datetime.date] = None,
+               from_version: Optional[str] = None) -> Plan:
     """The plan of a stack file, after the same validation as the program's
     (every namespace included): a ConfigError lists every problem. Warnings
     become notes of the plan, with one when the release train's Kubernetes minor
-    is past end of life on `today` (default: the date today)."""
+    is past end of life on `today` (default: the date today). `from_version`: the
+    version the cluster runs, for the upgrade's numbered steps (the plan reads no
+    node; without it the plan says it cannot know)."""
     full, notes = with_grafana_placeholder(read_stack_file(stack_file(stack, stacks_dir)))
     config = parse_file_values(full, path_exists=lambda _: True)
     plan = plan_config(stack, split_namespaces(Problems(), full))
@@ -505,6 +508,7 @@ def plan_stack(stack: str, stacks_dir=None, today: Optional[datetime.date] = Non
                                                today or datetime.date.today())
     plan.notes += notes + [f"warning: {w}" for w in config.warnings] + \
         ([f"warning: {end_of_life}"] if end_of_life else [])
+    plan.upgrade = offline_upgrade(config, from_version)
     return plan
 
 

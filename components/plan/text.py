@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 from components.plan.build import Plan, Step
 from components.plan.outputs import scaling_words
+from components.upgrade.report import report_lines
 
 
 def minutes(seconds: int) -> str:
@@ -43,6 +44,8 @@ def render_text(plan: Plan) -> str:
     for name, others in by_node.items():  # hosts that are not stack nodes
         lines.append(f"  {name}:")
         lines += [f"    {step.name}: {step.script}" for step in others]
+
+    lines += upgrade_lines(plan.upgrade)
 
     lines += ["", "Charts and manifests:"]
     installs = [s for s in plan.ordered() if s.kind in ("chart", "manifest")]
@@ -83,6 +86,18 @@ def render_text(plan: Plan) -> str:
     lines += [f"  {minutes(steps[u].start):>7}  {steps[u].name} (~{minutes(steps[u].estimate)})"
               for u in plan.critical_path]
     return "\n".join(lines) + "\n"
+
+
+def upgrade_lines(upgrade: dict[str, Any]) -> list[str]:
+    """A raised kubernetes.version: numbered steps per node, or why there are none."""
+    if not upgrade:
+        return []
+    if "note" in upgrade:
+        return ["", upgrade["note"]]
+    if "refused" in upgrade:
+        return ["", f"Upgrade {upgrade['current']} -> {upgrade['target']}: `pulumi up` refuses it "
+                    "before any node changes:", *(f"  - {p}" for p in upgrade["refused"])]
+    return ["", *report_lines(upgrade)]
 
 
 def uploads_and_data(plan: Plan) -> list[tuple[Optional[Step], list[Step]]]:
@@ -150,6 +165,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "endpoints": plan.endpoints,
         "grafanaUrl": plan.grafana_url,
         "outputs": plan.outputs,
+        "upgrade": plan.upgrade,
         "uploadsAndData": [{"step": step.name if step else None,
                             "summary": step.summary if step else None,
                             "files": [{"step": c.name, "source": c.details.get("source"),

@@ -1,10 +1,10 @@
 """The upgrade as ordered steps, from the versions observed on the nodes (pure).
 
 kubeadm's order (kubernetes.io "Upgrading kubeadm clusters"): gates, an etcd
-snapshot, each node's package repository moved to the target minor, the first
-control plane (`kubeadm upgrade plan`, `apply`, then its kubelet), the other
+snapshot, then the first control plane (its package repository moved to the
+target minor, `kubeadm upgrade plan`, `apply`, then its kubelet), the other
 control planes one at a time (`kubeadm upgrade node`), then the workers in
-batches of `upgrade.maxUnavailable`. A node whose observed version is already
+batches of `upgrade.maxUnavailable`, each moving its own repository first. A node whose observed version is already
 the target is left out: that is what makes a failed run resumable.
 
 Patch upgrades go in one step; a minor upgrade goes one minor at a time. What
@@ -212,19 +212,31 @@ def plan_upgrade(observed: list[ObservedNode], target: str, max_unavailable: int
         ("", GATES, f"gates: every node Ready, /readyz, etcd healthy, version skew for {target}, "
                     f"no API version removed by {_minor_text(target)} in use", 0),
         (first, SNAPSHOT, "etcd snapshot (scripts/node/etcd-snapshot.sh)", 0)]
-    if minor(target) != minor(current) or any(
-            minor(n.kubelet) != minor(target) for n in nodes if work[n.name]):
-        repo = versions.kubernetes_apt_repo(_minor_text(target))
-        rows += [(n.name, REPOSITORY, f"apt repository -> {repo} (its Release.key)", 0)
-                 for n in nodes if work[n.name]]
+    repo = versions.kubernetes_apt_repo(_minor_text(target))
+
+    def node_rows(node: ObservedNode, batch: int) -> list[tuple[str, str, str, int]]:
+        # Each node moves its own repository first, in its own command (a node of
+        # another minor than the target's, whatever the API server runs).
+        moved = minor(node.kubelet) != minor(target) or (
+            node.role == CONTROL_PLANE and minor(node.control_plane or node.kubelet) != minor(target))
+        own = [(REPOSITORY, f"apt repository -> {repo} (its Release.key)")] if moved else []
+        return [(node.name, action, text, batch) for action, text in own + work[node.name]]
+
     for node in control_planes:
-        rows += [(node.name, action, text, 0) for action, text in work[node.name]]
+        if work[node.name]:
+            rows += node_rows(node, 0)
     for number, batch in enumerate(batches, start=1):
         for name in batch:
-            rows += [(name, action, text, number) for action, text in work[name]]
+            rows += node_rows(by_name[name], number)
     steps = tuple(Step(i, node, action, text, batch)
                   for i, (node, action, text, batch) in enumerate(rows, start=1))
     return UpgradePlan(current, target, kind_of(current, target), steps, finished, batches)
+
+
+def command_of(step: Step) -> str:
+    """The Pulumi command a step runs in (components/upgrade/upgrade.py): the gates
+    and the snapshot in `upgrade-gates`, every other step in its node's `<node>-upgrade`."""
+    return "upgrade-gates" if step.action in (GATES, SNAPSHOT) else f"{step.node}-upgrade"
 
 
 def drain_impact(batch: Iterable[str], placement: dict[str, dict[str, int]],

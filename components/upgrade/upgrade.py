@@ -1,9 +1,10 @@
 """The upgrade of a running cluster, as remote commands in kubeadm's order.
 
 Every command is triggered only by a change of `kubernetes.version` (its
-`triggers`): an ordinary `pulumi up` never runs them again. On a fresh stack,
-and on a node that already runs the target, each script finds nothing to do
-(a resumed run skips finished nodes). The version check that refuses a skipped
+`triggers`): an ordinary `pulumi up` never runs them again. There is one
+command per node, so a fresh build pays one quick command per node: on a fresh
+stack, and on a node that already runs the target, it finds nothing to do (a
+resumed run skips finished nodes). The version check that refuses a skipped
 minor or a downgrade runs before any node changes, in the preflight gate
 (`version_verdict`, over `scripts/node/upgrade-versions.sh`).
 """
@@ -18,6 +19,7 @@ from components import versions
 from components.cluster.commands import node_command
 from components.stack_config import StackConfig
 from components.upgrade.plan import ObservedNode, UpgradeRefused, batches_of, plan_upgrade
+from components.upgrade.report import report_data, report_lines
 
 READY_TIMEOUT_SECONDS = "600"
 
@@ -44,68 +46,66 @@ def parse_versions(text: str, roles: dict[str, str]) -> list[ObservedNode]:
 
 
 def version_verdict(config: StackConfig, versions_text: str) -> str:
-    """'' when the version change can go ahead (or there is none); else the refusals."""
+    """'' when the version change can go ahead (or there is none); else the refusals.
+    An upgrade to run is logged first, as numbered steps per node with what each
+    drain displaces (the versions are the cluster's own, read before any change)."""
     roles = {n.name: n.role for n in config.nodes}
     try:
-        plan_upgrade(parse_versions(versions_text, roles), config.kubernetes.version,
-                     config.upgrade.max_unavailable, list(roles))
+        plan = plan_upgrade(parse_versions(versions_text, roles), config.kubernetes.version,
+                            config.upgrade.max_unavailable, list(roles))
     except UpgradeRefused as refused:
         return "\n".join(refused.problems)
+    if plan.steps:
+        pulumi.log.info("\n".join(report_lines(report_data(plan, config))))
     return ""
 
 
-def upgrade_inputs(config: StackConfig) -> dict[str, str]:
+def node_inputs(config: StackConfig, node_name: str, mode: str) -> dict[str, str]:
+    """scripts/node/upgrade-node.sh's environment for one node (`mode`: apply on
+    the first control plane, node elsewhere)."""
     target = config.kubernetes.version
-    return {"TARGET_VERSION": target,
-            "K8S_PACKAGE_VERSION": versions.kubernetes_package_version(target)}
+    return {"MODE": mode, "NODE_NAME": node_name, "TARGET_VERSION": target,
+            "K8S_PACKAGE_VERSION": versions.kubernetes_package_version(target),
+            "K8S_APT_REPO": versions.kubernetes_apt_repo(versions.train_for(target).kubernetes_minor),
+            "DRAIN_TIMEOUT": config.upgrade.drain_timeout,
+            "READY_TIMEOUT_SECONDS": READY_TIMEOUT_SECONDS}
 
 
 class Upgrade(pulumi.ComponentResource):
-    """Gates and snapshot, repositories, the control plane, then the workers in
-    batches of `upgrade.maxUnavailable` (the stack's order). Serving layers wait
-    for it (it is the cluster's `ready`)."""
+    """The gates and snapshot on the control plane, then one command per node
+    (scripts/node/upgrade-node.sh: repository, kubeadm, drain, kubelet, uncordon):
+    the control planes one at a time, then the workers in batches of
+    `upgrade.maxUnavailable` (the stack's order). Serving layers wait for it (it
+    is the cluster's `ready`). The numbered steps inside each node's command are
+    what `plan.py` shows (components/upgrade/plan.py)."""
 
     def __init__(self, config: StackConfig, connections: dict[str, remote.ConnectionArgs],
+                 kubeconfig: pulumi.Input[str],
                  after: pulumi.Resource, teardown: pulumi.Resource,
                  snapshot_installed: Optional[pulumi.Resource] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:upgrade:Upgrade", "upgrade", None, opts)
         target = config.kubernetes.version
-        base = upgrade_inputs(config)
         cp = config.control_plane
-        cp_connection = connections[cp.name]
         triggers = [target]
 
-        def command(name, connection, script, env, depends_on):
-            return node_command(name, connection, script, env, triggers=triggers,
+        def command(name, connection, script, env, depends_on, stdin=None):
+            return node_command(name, connection, script, env, triggers=triggers, stdin=stdin,
                                 opts=pulumi.ResourceOptions(parent=self, deleted_with=teardown,
                                                             depends_on=depends_on))
 
-        self.gates = command("upgrade-gates", cp_connection, "upgrade-gates.sh",
+        self.gates = command("upgrade-gates", connections[cp.name], "upgrade-gates.sh",
                              {"TARGET_VERSION": target},
                              [after, *([snapshot_installed] if snapshot_installed else [])])
-        repo = versions.kubernetes_apt_repo(versions.train_for(target).kubernetes_minor)
-        self.repositories = {
-            node.name: command(f"{node.name}-upgrade-repository", connections[node.name],
-                               "upgrade-repository.sh", {"TARGET_VERSION": target, "K8S_APT_REPO": repo},
-                               [self.gates])
-            for node in config.nodes}
-        drain_env = {"TARGET_VERSION": target, "DRAIN_TIMEOUT": config.upgrade.drain_timeout,
-                     "READY_TIMEOUT_SECONDS": READY_TIMEOUT_SECONDS}
-        self.steps: dict[str, list[remote.Command]] = {}
+        self.nodes: dict[str, remote.Command] = {}
 
         def upgrade_node(node, mode, before):
-            kubeadm = command(f"{node.name}-upgrade-kubeadm", connections[node.name],
-                              "upgrade-kubeadm.sh", {**base, "MODE": mode},
-                              [self.repositories[node.name], *before])
-            drain = command(f"{node.name}-upgrade-drain", cp_connection, "upgrade-drain.sh",
-                            {**drain_env, "ACTION": "drain", "NODE_NAME": node.name}, [kubeadm])
-            kubelet = command(f"{node.name}-upgrade-kubelet", connections[node.name],
-                              "upgrade-kubelet.sh", base, [drain])
-            uncordon = command(f"{node.name}-upgrade-uncordon", cp_connection, "upgrade-drain.sh",
-                               {**drain_env, "ACTION": "uncordon", "NODE_NAME": node.name}, [kubelet])
-            self.steps[node.name] = [kubeadm, drain, kubelet, uncordon]
-            return uncordon
+            self.nodes[node.name] = command(
+                f"{node.name}-upgrade", connections[node.name], "upgrade-node.sh",
+                node_inputs(config, node.name, mode), [self.gates, *before],
+                # Drain and uncordon need the admin's credentials; a secret, on stdin.
+                stdin=pulumi.Output.secret(kubeconfig))
+            return self.nodes[node.name]
 
         # The first control plane applies; the others follow one at a time.
         previous: list[pulumi.Resource] = []

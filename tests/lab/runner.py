@@ -235,7 +235,7 @@ def _trim_newline(text: str) -> str:
 
 
 # The node scripts the lab can really run: the bootstrap layer (and its preflight),
-# with a GPU node's driver, toolkit and containerd runtime steps.
+# with a GPU node's driver, toolkit and containerd runtime steps, and the upgrade.
 # Commands running any other script (the serving layers' waits on Kubernetes
 # endpoints, the smoke prediction) need a real API server and images: they stay
 # mocked, and `LabRunner.mocked_commands` lists them.
@@ -245,6 +245,8 @@ EMULATED_SCRIPTS = frozenset({
     "upload-to-claim.sh",
     "issue-member-kubeconfig.sh",
     "gpu-driver.sh", "gpu-toolkit.sh", "gpu-runtime.sh",
+    # The upgrade: its version check, its gates and each node's upgrade.
+    "upgrade-versions.sh", "upgrade-gates.sh", "upgrade-node.sh",
 })
 
 
@@ -540,7 +542,10 @@ class LabRunner:
                     try:
                         future.result()
                         with self._lock:
-                            self.state.pop(key, None)
+                            # A replaced resource's old state goes; its replacement,
+                            # saved under the same key, stays (as in the engine).
+                            if self.state.get(key) is going[key]:
+                                del self.state[key]
                     except LabRunError as error:
                         failures.extend(error.failures)
         if failures:
