@@ -1,12 +1,24 @@
-"""The kubeadm stand-in's control-plane join: accepted only with the certificate key
-of the certificates uploaded last, within their two hours; refused otherwise, with
-kubeadm's own messages. (Three control planes behind keepalived and haproxy in the
-lab is not built yet: docs/testing.md says so.)"""
-import json
+"""SSH lab: the highly available control plane.
 
+- The kubeadm stand-in's control-plane join: accepted only with the certificate key
+  of the certificates uploaded last, within their two hours; refused otherwise,
+  with kubeadm's own messages.
+- Three control planes and a worker brought up by the program with
+  kubernetes.highAvailability: real etcd members joining one at a time, a snapshot
+  before each join, haproxy's and keepalived's configs checked by the real
+  binaries, the worker joining through the virtual IP (whose owner the lab
+  chooses as VRRP does: tests/lab/standins/impl.py, vrrp_owner).
+"""
+import json
+from typing import Optional
+
+import pytest
 import yaml
 
+from lab import etcd
 from lab.fixtures import lab_marks, runner_for, up
+from lab.nodes import ADDRESS_PREFIX, Lab
+from lab.runner import SshExecutor, lab_runner
 
 pytestmark = lab_marks
 
@@ -85,3 +97,98 @@ def test_join_control_plane_needs_a_fresh_uploaded_certificate_key(lab):
                  "/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/pki/ca.key"):
         assert second.exists(path), path
     assert second.read("/etc/kubernetes/pki/ca.crt") == cp.read("/etc/kubernetes/pki/ca.crt")
+
+
+# --- three control planes through the program ------------------------------------------
+
+VIP = f"{ADDRESS_PREFIX}20"  # free: the lab's nodes start at .21
+HA_SCRIPTS = frozenset({"ha-endpoint.sh", "control-plane-join-key.sh", "join-control-plane.sh",
+                        "control-plane-change.sh", "etcd-snapshot.sh", "etcd-backup-install.sh"})
+SNAPSHOTS = "/var/lib/kserve-cluster/etcd-snapshots"
+
+
+def ha_runner(lab: Lab):
+    return lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5),
+                      also_run=HA_SCRIPTS)
+
+
+def ha_config(lab: Lab, control_planes: list[str], workers: list[str],
+              interface: Optional[str] = None) -> dict:
+    """`interface`: the lab's empty bridge (keepalived refuses lo, the route the
+    nodes' loopback addresses take to the virtual IP)."""
+    config = lab.stack_config(control_planes + workers)
+    for entry in config["nodes"]:
+        entry["role"] = "control-plane" if entry["name"] in control_planes else "worker"
+    config["kubernetes"] = {"highAvailability": {"virtualIP": VIP, "interface": interface or
+                                                 lab.vrrp_interface()}}
+    return config
+
+
+def members(node) -> list[str]:
+    listed = json.loads(etcd.etcdctl(node, "member", "list", "-w", "json").stdout)["members"]
+    return sorted(m.get("name", "") for m in listed)
+
+
+def vrrp(node, *args: str) -> str:
+    standins = node.lab.dir / "standins"
+    result = node.run(f"LAB_STANDINS={standins} {etcd._node_python(node)} {standins}/standin.py "
+                      f"vrrp {' '.join(args)}", check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def kubectl(node, command: str, check: bool = True):
+    return node.run(f"kubectl --kubeconfig /etc/kubernetes/admin.conf {command}", check=check)
+
+
+def snapshot_times(node) -> list[str]:
+    listing = node.run(f"ls {SNAPSHOTS}", check=False).stdout.split()
+    return sorted(name for name in listing if name.endswith(".db"))
+
+
+def bring_up_three(lab: Lab):
+    nodes = lab.start(["cp1", "cp2", "cp3", "worker1"])
+    runner = ha_runner(lab)
+    config = ha_config(lab, ["cp1", "cp2", "cp3"], ["worker1"])
+    with etcd.lab_release(lab):
+        runner.up(config, lab.key.private_openssh)
+    return nodes, runner, config
+
+
+def test_three_control_planes_join_one_at_a_time_behind_the_virtual_ip(lab):
+    (cp1, cp2, cp3, worker), runner, _ = bring_up_three(lab)
+    # Three real etcd members, seen alike from each of them.
+    for node in (cp1, cp2, cp3):
+        assert members(node) == ["cp1", "cp2", "cp3"]
+    nodes = lab.cluster()["nodes"]
+    assert {n: nodes[n]["role"] for n in nodes} == {
+        "cp1": "control-plane", "cp2": "control-plane", "cp3": "control-plane", "worker1": "worker"}
+    assert lab.cluster()["endpoint"] == f"{VIP}:8443"
+
+    # One at a time, each after a snapshot taken on the first control plane.
+    runs = {r.resource: r for r in runner.transcript if r.phase == "create"}
+    for name in ("cp2", "cp3"):
+        snapshot = runs[f"{name}-snapshot-before-join"]
+        assert snapshot.node == "cp1" and snapshot.exit_status == 0
+        assert snapshot.finished <= runs[f"{name}-join-key"].started
+        assert runs[f"{name}-join-key"].finished <= runs[f"{name}-kubeadm-join"].started
+    assert runs["cp2-membership"].finished <= runs["cp3-snapshot-before-join"].started
+    assert runs["cp3-membership"].finished <= runs["worker1-kubeadm-join"].started
+    assert len(snapshot_times(cp1)) >= 2
+    # The join key and token never reach the transcript.
+    for name in ("cp2", "cp3"):
+        assert runs[f"{name}-join-key"].stdout == "[secret]"
+
+    # haproxy and keepalived on every control plane, configs passed by the real binaries.
+    for node, priority in ((cp1, 150), (cp2, 140), (cp3, 130)):
+        assert {"haproxy", "keepalived"} <= node.services("active"), node.name
+        assert node.calls_matching("haproxy", "-c")
+        conf = node.read("/etc/keepalived/keepalived.conf")
+        assert f"priority {priority}" in conf and f"{VIP}/24" in conf
+        assert "@INTERFACE@" not in conf
+    assert "haproxy" not in worker.packages() and "keepalived" not in worker.packages()
+
+    # The worker joined through the virtual IP, which the first control plane holds.
+    assert f"https://{VIP}:8443" in worker.read("/etc/kubernetes/kubelet.conf")
+    assert vrrp(cp1, "owner", VIP) == "cp1"
+    assert "worker1" in kubectl(cp3, "get nodes").stdout
