@@ -840,7 +840,7 @@ def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
 # nodes whose keepalived runs, the highest priority after the weight of a failing
 # check (the check: the local haproxy runs and has a ready backend). A node is
 # live while its sshd answers (Node.stop kills its namespace, keepalived with it);
-# an API server is ready while the etcd member of its node answers on :2379
+# an API server is ready while the etcd member of its node answers a quorum read
 # (the lab's API server is the etcd behind it).
 VRRP = CLUSTER / "vrrp"
 
@@ -901,14 +901,26 @@ def _answers(address: str, port: int) -> bool:
         return False
 
 
+def api_server_ready(address: str, known: dict) -> bool:
+    """/readyz of the API server at `address`: its etcd member answers a quorum
+    read (etcdctl endpoint health), as kube-apiserver's etcd check needs."""
+    if address not in known:
+        import etcd_member
+        known[address] = _answers(address, 2379) and etcd_member.etcdctl(
+            ["endpoint", "health", "--command-timeout=3s"], f"https://{address}:2379",
+            etcd_member.API_CREDENTIALS, "apiserver-etcd-client").returncode == 0
+    return known[address]
+
+
 def vrrp_view() -> list[dict]:
     """Every published node: live, keepalived, healthy, effective priority, best first."""
-    view = []
+    view, known = [], {}
     for path in sorted(VRRP.glob("*.json")) if VRRP.is_dir() else []:
         entry = json.loads(path.read_text())
         entry["node"] = path.stem
         entry["live"] = bool(entry.get("address")) and _answers(entry["address"], 22)
-        ready = [b for b in (entry.get("haproxy_config") or {}).get("backends", []) if _answers(b, 2379)]
+        ready = [b for b in (entry.get("haproxy_config") or {}).get("backends", [])
+                 if entry.get("haproxy") and api_server_ready(b, known)]
         entry["ready_backends"] = ready
         entry["healthy"] = bool(entry.get("haproxy")) and bool(ready)
         entry["effective"] = entry.get("priority", 0) + (0 if entry["healthy"] else entry.get("weight", 0))
