@@ -31,7 +31,13 @@ wall time to take 1 control plane and --workers 20 workers one minor up, at
 upgrade.maxUnavailable 1 against 5 (a fresh lab each, in one run) and their
 ratio; then, on a small lab, the commands a patch upgrade runs per node.
 
+With --ha-workers W (20 in the issue), instead: per round the bring-up of one
+control plane and W workers, then of three control planes behind a virtual IP
+(joining one at a time, each after a snapshot) and W workers, and the ratio of
+their median wall times.
+
 Usage: sudo scripts/bench_lab.py [--scale 100] [--sizes 1,3,10,20] [--repeat 3] [--steps]
+       sudo scripts/bench_lab.py --ha-workers 20 [--scale 100] [--repeat 3]
        sudo scripts/bench_lab.py --etcd-keys 10000 [--repeat 3]
        sudo scripts/bench_lab.py --upgrade [--workers 20] [--batches 1,5] [--scale 100]
 """
@@ -58,7 +64,7 @@ if __name__ == "__main__":  # a command, not an import (tests import it)
     project_venv.ensure()
 
 from lab.cpu_group import CpuGroup  # noqa: E402
-from lab.nodes import Lab, unavailable_reason  # noqa: E402
+from lab.nodes import ADDRESS_PREFIX, Lab, unavailable_reason  # noqa: E402
 from lab.runner import COMMAND, LabRunner, SshExecutor, lab_runner  # noqa: E402
 
 # Seconds each step takes on a real Ubuntu 22.04 VM with a decent network. These
@@ -231,25 +237,50 @@ def busy_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def bench(size: int, scale: float) -> dict:
+# The node scripts of three control planes behind a virtual IP (tests/test_lab_ha.py):
+# haproxy and keepalived (their stand-ins), the join keys, the joins, the check of
+# the control-plane list, the snapshots before each join and the timer's install.
+HA_SCRIPTS = frozenset({"ha-endpoint.sh", "control-plane-join-key.sh", "join-control-plane.sh",
+                        "control-plane-change.sh", "etcd-snapshot.sh", "etcd-backup-install.sh"})
+
+
+def bench(size: int, scale: float, control_planes: int = 1) -> dict:
     group = CpuGroup.create("kserve-lab-bench")
     try:
         with Lab(cpu_group=group) as lab:
-            return _bench_in(lab, size, scale)
+            if control_planes == 1:
+                return _bench_in(lab, size, scale)
+            from lab import etcd
+            with etcd.lab_release(lab):
+                return _bench_in(lab, size, scale, control_planes)
     finally:
         if group:
             group.remove()
 
 
-def _bench_in(lab: Lab, size: int, scale: float) -> dict:
+def _stack(lab: Lab, control_planes: int) -> dict:
+    config = lab.stack_config()
+    if control_planes > 1:
+        for entry in config["nodes"]:
+            entry["role"] = "control-plane" if entry["name"].startswith("cp") else "worker"
+        config["kubernetes"] = {"highAvailability": {"virtualIP": f"{ADDRESS_PREFIX}20",
+                                                     "interface": lab.vrrp_interface()}}
+    return config
+
+
+def _bench_in(lab: Lab, size: int, scale: float, control_planes: int = 1) -> dict:
+    """`size` nodes in all, the first `control_planes` of them control planes."""
     started = time.monotonic()
-    names = ["cp1"] + [f"worker{i}" for i in range(1, size)]
+    names = [f"cp{i}" for i in range(1, control_planes + 1)] + \
+        [f"worker{i}" for i in range(1, size - control_planes + 1)]
     nodes = lab.start(names)
     start_seconds = time.monotonic() - started
     for node in nodes:
         for step, real in REAL_SECONDS.items():
             node.fault(step, delay=real / scale)
-    runner = lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5))
+    runner = lab_runner(lab, executor=SshExecutor(dial_backoff=0.1, max_backoff=0.5),
+                        also_run=HA_SCRIPTS if control_planes > 1 else frozenset())
+    config = _stack(lab, control_planes)
     lab_before = lab.cpu_group.cpu_seconds() if lab.cpu_group else float("nan")
     own_before, busy_before = time.process_time(), busy_cpu_seconds()
     began_wall = time.time()
@@ -258,7 +289,7 @@ def _bench_in(lab: Lab, size: int, scale: float) -> dict:
     warnings = io.StringIO()
     with CpuSampler() as cpu, contextlib.redirect_stderr(warnings):
         try:
-            runner.up(lab.stack_config(), lab.key.private_openssh)
+            runner.up(config, lab.key.private_openssh)
         except BaseException:
             print(warnings.getvalue(), file=sys.stderr)
             raise
@@ -269,7 +300,7 @@ def _bench_in(lab: Lab, size: int, scale: float) -> dict:
     steps, path_seconds = critical_path(runner, measured_seconds(runner))
     planted_steps, planted_path = critical_path(runner, planted)
     assert sorted(lab.cluster()["nodes"]) == sorted(names)  # the cluster really formed
-    return {"nodes": size, "start": start_seconds, "wall": wall, "steps": steps,
+    return {"nodes": size, "control_planes": control_planes, "start": start_seconds, "wall": wall, "steps": steps,
             "path": path_seconds, "planted_steps": planted_steps, "planted_path": planted_path,
             "total": sum(r.seconds for r in runner.last_run), "commands": len(runner.last_run),
             "table": steps_table(runner, began_wall, planted, names, cpu),
@@ -429,6 +460,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,3,10,20")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of every size (median of them)")
     parser.add_argument("--steps", action="store_true", help="print the per-step table of each run")
+    parser.add_argument("--ha-workers", type=int, default=0,
+                        help="instead: bring-up of 1 and of 3 control planes with this many "
+                             "workers (20 in the issue), side by side")
     parser.add_argument("--etcd-keys", type=int, default=0,
                         help="benchmark snapshot and restore of an etcd holding this many keys instead")
     parser.add_argument("--upgrade", action="store_true",
@@ -446,6 +480,8 @@ def main() -> int:
     if args.upgrade:
         bench_upgrade(args.workers, [int(b) for b in args.batches.split(",")], args.scale)
         return 0
+    if args.ha_workers:
+        return bench_ha(args.ha_workers, args.scale, args.repeat, args.steps)
     print(f"step durations: real estimates / {args.scale:g}; lab node start-up not included in wall; "
           f"{os.cpu_count()} CPUs; {args.repeat} round(s)")
     print(HEAD, flush=True)
@@ -468,6 +504,28 @@ def main() -> int:
         verdict = "met" if median <= GOAL_RATIO else "NOT met"
         print(f"median T({found[0][0]})/T(1) over {len(found)} round(s) = {median:.2f} "
               f"(goal at --scale 10: T(20)/T(1) <= {GOAL_RATIO}: {verdict} at --scale {args.scale:g})")
+    return 0
+
+
+# --- one control plane against three behind a virtual IP -------------------------------
+
+def bench_ha(workers: int, scale: float, repeat: int, steps: bool) -> int:
+    """1 + W against 3 + W nodes: what the joins one at a time (a snapshot, a fresh
+    key, kubeadm join, the Node registered, for each) add to the bring-up."""
+    print(f"1 and 3 control planes with {workers} workers; step durations: real estimates / "
+          f"{scale:g}; {os.cpu_count()} CPUs; {repeat} round(s)")
+    print(f"{'cps':>3} " + HEAD, flush=True)
+    walls: dict[int, list[float]] = {1: [], 3: []}
+    for number in range(1, repeat + 1):
+        for control_planes in (1, 3):
+            r = bench(control_planes + workers, scale, control_planes)
+            walls[control_planes].append(r["wall"])
+            print(f"{control_planes:>3} " + summary_row(number, r), flush=True)
+            if steps:
+                print_steps(r)
+    one, three = statistics.median(walls[1]), statistics.median(walls[3])
+    print(f"median wall: 1+{workers} {one:.2f} s, 3+{workers} {three:.2f} s, "
+          f"3 control planes / 1 = {three / one:.2f}")
     return 0
 
 

@@ -84,13 +84,26 @@ def test_a_leaving_control_plane_loses_its_etcd_member_before_its_node(tmp_path)
         real.rename(bin_dir / f"{tool}.answers")
         real.write_text(f'#!/bin/bash\necho "{tool} $*" >> {log}\nexec {bin_dir}/{tool}.answers "$@"\n')
         real.chmod(0o755)
+    snapshot = bin_dir / "kserve-etcd-snapshot"
+    snapshot.write_text(f'#!/bin/bash\necho "snapshot" >> {log}\necho snapshot=/x/etcd-1.db\n')
+    snapshot.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ETCDCTL": str(bin_dir / "etcdctl"),
-           "ACTION": "remove-control-plane", "NODE_NAME": "cp3"}
+           "ACTION": "remove-control-plane", "NODE_NAME": "cp3", "SNAPSHOT": str(snapshot)}
     result = subprocess.run(["bash", "-c", script_text("node-membership.sh"), "membership"],
                             env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     drain = next(i for i, c in enumerate(calls) if c.startswith("kubectl") and " drain cp3" in c)
+    taken = calls.index("snapshot")
     remove = next(i for i, c in enumerate(calls) if c.startswith("etcdctl") and c.endswith("member remove 3"))
     delete = next(i for i, c in enumerate(calls) if c.startswith("kubectl") and " delete node cp3" in c)
-    assert drain < remove < delete
+    assert drain < taken < remove < delete
+
+    # No snapshot, no removal: a failed one stops the script before the member goes.
+    log.write_text("")
+    snapshot.write_text('#!/bin/bash\necho "etcdctl snapshot save failed" >&2\nexit 1\n')
+    failed = subprocess.run(["bash", "-c", script_text("node-membership.sh"), "membership"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert failed.returncode == 1
+    assert "the etcd snapshot before removing cp3 failed" in failed.stderr
+    assert not [c for c in log.read_text().splitlines() if "member remove" in c]

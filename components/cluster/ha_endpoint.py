@@ -12,7 +12,9 @@ files on every control plane before kubeadm init or join.
   node outranks every unhealthy one, and when all checks fail (before the first
   API server is up) the order, and so the address, stays where it is.
 - VRRP adverts go unicast to the other control planes: no multicast needed on
-  the network, and a keepalived elsewhere on it is never a peer.
+  the network, and a keepalived elsewhere on it is never a peer. A lone control
+  plane (the first step of growing to three) has no peer, and no unicast keyword:
+  keepalived refuses an empty peer list.
 """
 from __future__ import annotations
 
@@ -106,10 +108,11 @@ def render_keepalived_config(ha: HighAvailability, node: Node,
         f"    virtual_router_id {ha.router_id}",
         f"    priority {priority(index)}",
         "    advert_int 1",
-        f"    unicast_src_ip {node.address}",
-        "    unicast_peer {",
-        *peers,
-        "    }",
+        # keepalived -t refuses unicast keywords without a peer (exit 5: "unicast
+        # keyword ... without any unicast peers"): one control plane, the first
+        # step of growing to three, has none and sends its adverts nowhere else.
+        *([f"    unicast_src_ip {node.address}", "    unicast_peer {", *peers, "    }"]
+          if peers else []),
         "    virtual_ipaddress {",
         f"        {ha.virtual_ip}/{ha.prefix_length}",
         "    }",

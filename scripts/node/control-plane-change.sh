@@ -14,8 +14,13 @@ SCRIPT_NAME=control-plane-change
 : "${CONTROL_PLANES:?}"
 ETCDCTL=${ETCDCTL:-/usr/local/bin/etcdctl}
 ETCD_PKI=${ETCD_PKI:-/etc/kubernetes/pki/etcd}
+# kubeadm's etcd listens on 127.0.0.1 and on the address etcd.yaml advertises
+# (the one the SSH lab's members have, as they share one network): that one first.
+advertised=$(sed -n 's/^ *- --advertise-client-urls=//p' /etc/kubernetes/manifests/etcd.yaml 2>/dev/null | head -n1 || true)
+ETCD_ENDPOINT=${ETCD_ENDPOINT:-${advertised%%,*}}
+ETCD_ENDPOINT=${ETCD_ENDPOINT:-https://127.0.0.1:2379}
 etcdctl() {
-  ETCDCTL_API=3 "$ETCDCTL" --endpoints https://127.0.0.1:2379 --cacert "$ETCD_PKI/ca.crt" \
+  ETCDCTL_API=3 "$ETCDCTL" --endpoints "$ETCD_ENDPOINT" --cacert "$ETCD_PKI/ca.crt" \
     --cert "$ETCD_PKI/healthcheck-client.crt" --key "$ETCD_PKI/healthcheck-client.key" "$@"
 }
 

@@ -29,9 +29,14 @@ fi
 apt-mark hold haproxy keepalived >/dev/null
 
 if [ -z "$INTERFACE" ]; then
-  INTERFACE=$(ip -o route get "$VIRTUAL_IP" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n1)
+  # On the node that holds the virtual IP already (a re-run) the route to it is
+  # local, through lo: the interface is then the one that carries the address.
+  INTERFACE=$(ip -o addr show to "$VIRTUAL_IP" 2>/dev/null | awk '$2 != "lo" {print $2; exit}')
+  [ -n "$INTERFACE" ] || INTERFACE=$(ip -o route get "$VIRTUAL_IP" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n1)
   [ -n "$INTERFACE" ] || die "no route from this node to the virtual IP ${VIRTUAL_IP}. Set kubernetes.highAvailability.interface to the interface on the nodes' network, or fix kubernetes.highAvailability.virtualIP."
 fi
+# keepalived refuses it ("cannot use a loopback interface (lo) for vrrp").
+[ "$INTERFACE" != lo ] || die "the route from this node to the virtual IP ${VIRTUAL_IP} goes through the loopback interface lo, where keepalived cannot run VRRP (the address is local to this node?). Set kubernetes.highAvailability.interface to the interface on the nodes' network, or give a virtualIP on that network."
 ip link show "$INTERFACE" >/dev/null 2>&1 \
   || die "interface '${INTERFACE}' does not exist on this node. Set kubernetes.highAvailability.interface to the interface on the nodes' network (ip -br link lists them)."
 

@@ -73,8 +73,8 @@ UBUNTU_FSTAB = """\
 """
 PREINSTALLED = {"ca-certificates": "20240203~22.04.1", "curl": "7.81.0-1ubuntu1.20",
                 "gpg": "2.2.27-3ubuntu2.1"}
-BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "apt-cache", "systemctl", "curl", "gpg", "lspci",
-                           "mokutil"],
+BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "apt-cache", "dpkg-query", "systemctl", "curl", "gpg",
+                           "lspci", "mokutil"],
               "usr-sbin": ["modprobe", "sysctl", "swapoff", "swapon", "iptables"]}
 # A VM's PCI functions as `lspci` lists them (slot, class, vendor:device, revision,
 # class name, device name): no NVIDIA device until Node.plant_gpus adds some.
@@ -82,6 +82,8 @@ VM_PCI = [("00:00.0", "0600", "8086:1237", "02", "Host bridge", "Intel Corporati
           ("00:01.0", "0601", "8086:7000", "", "ISA bridge", "Intel Corporation 82371SB PIIX3 ISA"),
           ("00:02.0", "0300", "1234:1111", "02", "VGA compatible controller", "Device 1234:1111"),
           ("00:03.0", "0200", "1af4:1000", "", "Ethernet controller", "Red Hat, Inc. Virtio network device")]
+# Real tools the stand-ins check configs with, where the host has them (.ci/run installs them).
+REAL_CONFIG_CHECKERS = ("haproxy", "keepalived")
 REQUIRED_TOOLS = ("/usr/sbin/sshd", "unshare", "nsenter", "sudo", "flock", "fuser", "useradd")
 
 # The node's start-up, run by `unshare --uts --mount --propagation private`. It ends
@@ -579,6 +581,7 @@ class Lab:
         self.user = LAB_USER
         self.key = KeyPair.generate()
         self.nodes: dict[str, Node] = {}
+        self._interfaces: list[str] = []
         self._lock = threading.Lock()
         (self.dir / "user_key.pub").write_text(self.key.public_line + "\n")
         (self.dir / "cluster").mkdir()
@@ -599,6 +602,12 @@ class Lab:
         subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py"),
                         str(target / "etcd_member.py")], check=True)
         etcd.install(target)  # the real etcd kubeadm init starts (tests/lab/etcd.py)
+        # Debian's haproxy and keepalived, for the stand-ins' config checks (-c, -t):
+        # copied, since the stand-ins take their paths inside a node.
+        (target / "real-tools").mkdir()
+        for tool in REAL_CONFIG_CHECKERS:
+            if shutil.which(tool):
+                shutil.copy2(shutil.which(tool), target / "real-tools" / tool)
         for layer, tools in BASE_TOOLS.items():
             (self.dir / "layers" / layer).mkdir(parents=True)
             source_dir = "bin" if layer == "usr-bin" else "sbin"
@@ -703,6 +712,16 @@ class Lab:
         return {p.relative_to(base).as_posix(): p.read_bytes()
                 for p in sorted(base.rglob("*")) if p.is_file()}
 
+    def vrrp_interface(self) -> str:
+        """An empty bridge (no port, no address) in the network the nodes share, for
+        keepalived's config test: it refuses lo, the only interface the nodes'
+        loopback addresses are on. One per address prefix; removed by close()."""
+        name = "kslab" + ADDRESS_PREFIX.strip(".").rsplit(".", 1)[-1]
+        subprocess.run(["ip", "link", "del", name], capture_output=True)  # a crashed lab's
+        subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True, capture_output=True)
+        self._interfaces.append(name)
+        return name
+
     def close(self) -> None:
         errors = []
         for node in self.nodes.values():
@@ -710,6 +729,8 @@ class Lab:
                 node.stop()
             except Exception as error:  # keep tearing the others down
                 errors.append(f"{node.name}: {error}")
+        for name in self._interfaces:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
         if errors:
             raise RuntimeError("lab teardown: " + "; ".join(errors))

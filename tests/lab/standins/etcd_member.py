@@ -393,7 +393,16 @@ def join(name: str, address: str, existing: str, valid_for: datetime.timedelta) 
     if not (ETCD_PKI / "ca.key").exists():
         fail("lab: no etcd CA on this node (copy /etc/kubernetes/pki/etcd/ca.* from a control plane)")
     issue_certificates(name, address, valid_for)
-    result = etcdctl(["member", "add", name, f"--peer-urls=https://{address}:2380"], existing)
+    # kubeadm retries the add for up to EtcdAPICallTimeout (2 min, every 500 ms;
+    # app/util/etcd/etcd.go addMember): etcd refuses one ("unhealthy cluster") until
+    # its members have been connected for 5 s, as right after the previous join.
+    deadline = time.monotonic() + 120
+    while True:
+        result = etcdctl(["member", "add", name, f"--peer-urls=https://{address}:2380"], existing)
+        if result.returncode == 0 or time.monotonic() > deadline \
+                or "unhealthy cluster" not in result.stderr:
+            break
+        time.sleep(0.5)
     if result.returncode != 0:
         fail(f"etcdctl member add failed: {result.stderr.strip()}")
     initial = next((line.split("=", 1)[1].strip('"') for line in result.stdout.splitlines()

@@ -94,6 +94,9 @@ UBUNTU_JAMMY = {
     "conntrack": ["1:1.4.6-2build2"],
     "nfs-common": ["1:2.6.1-1ubuntu1.2"],
     "socat": ["1.7.4.1-3ubuntu4"],
+    # jammy-updates' haproxy 2.4 and jammy's keepalived (the pinned ones).
+    "haproxy": ["2.4.22-0ubuntu0.22.04.3", "2.4.24-0ubuntu0.22.04.2"],
+    "keepalived": ["1:2.2.4-0.2build1"],
 }
 DOCKER_JAMMY = {
     "containerd.io": ["1.7.27-1", "1.7.28-1~ubuntu.22.04~jammy", "1.7.28-2~ubuntu.22.04~jammy",
@@ -140,7 +143,8 @@ def running_kernel_headers() -> str:
     """linux-headers-$(uname -r): the archive has the headers of the kernel the node runs
     (an empty package here: /lib/modules is the host's, never written)."""
     return f"linux-headers-{os.uname().release}"
-UNITS = {"containerd.io": ["containerd"], "kubelet": ["kubelet"]}
+UNITS = {"containerd.io": ["containerd"], "kubelet": ["kubelet"], "haproxy": ["haproxy"],
+         "keepalived": ["keepalived"]}
 K8S_REPO = re.compile(r"^https://pkgs\.k8s\.io/core:/stable:/v(\d+)\.(\d+)/deb/?$")
 
 
@@ -826,6 +830,137 @@ def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
         upload_certificates(None)
 
 
+# --- the virtual IP: keepalived's choice of owner, haproxy's choice of backend -------
+#
+# keepalived and haproxy do not run in a node (the nodes share the host's network:
+# no interface of their own for VRRP, and one port for three haproxy). Their
+# configs are checked by the real binaries when systemctl (the stand-in) starts
+# them, and each node publishes what it runs under CLUSTER/vrrp/<node>.json. The
+# owner of the virtual IP is then chosen the way VRRP chooses it: among the live
+# nodes whose keepalived runs, the highest priority after the weight of a failing
+# check (the check: the local haproxy runs and has a ready backend). A node is
+# live while its sshd answers (Node.stop kills its namespace, keepalived with it);
+# an API server is ready while the etcd member of its node answers a quorum read
+# (the lab's API server is the etcd behind it).
+VRRP = CLUSTER / "vrrp"
+
+
+def keepalived_settings(text: str) -> dict:
+    settings = {"weight": 0}
+    lines = [line.strip() for line in text.splitlines()]
+    for index, line in enumerate(lines):
+        words = line.split()
+        if not words:
+            continue
+        if words[0] in ("priority", "weight", "virtual_router_id") and len(words) > 1:
+            settings[words[0]] = int(words[1])
+        elif words[0] == "unicast_src_ip":
+            settings["address"] = words[1]
+        elif words[0] == "interface":
+            settings["interface"] = words[1]
+        elif words[0] == "virtual_ipaddress":
+            settings["vip"] = lines[index + 1].split()[0].split("/")[0]
+    return settings
+
+
+def haproxy_settings(text: str) -> dict:
+    port, backends = 0, []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "bind":
+            port = int(words[1].rsplit(":", 1)[1])
+        elif len(words) >= 3 and words[0] == "server":
+            backends.append(words[2].rsplit(":", 1)[0].strip("[]"))
+    return {"port": port, "backends": backends}
+
+
+def vrrp_publish(unit: str, active: bool) -> None:
+    """systemctl start/restart/stop of haproxy or keepalived on this node."""
+    import socket
+    VRRP.mkdir(parents=True, exist_ok=True)
+    path = VRRP / f"{socket.gethostname()}.json"
+    with cluster_state():  # the cluster's lock
+        entry = json.loads(path.read_text()) if path.exists() else {}
+        if unit == "keepalived":
+            entry["keepalived"] = active
+            if active:
+                entry.update(keepalived_settings(Path("/etc/keepalived/keepalived.conf").read_text()))
+        else:
+            entry["haproxy"] = active
+            if active:
+                entry["haproxy_config"] = haproxy_settings(Path("/etc/haproxy/haproxy.cfg").read_text())
+        path.write_text(json.dumps(entry, sort_keys=True))
+
+
+def _answers(address: str, port: int) -> bool:
+    import socket
+    try:
+        socket.create_connection((address, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def api_server_ready(address: str, known: dict) -> bool:
+    """/readyz of the API server at `address`: its etcd member answers a quorum
+    read (etcdctl endpoint health), as kube-apiserver's etcd check needs."""
+    if address not in known:
+        import etcd_member
+        known[address] = _answers(address, 2379) and etcd_member.etcdctl(
+            ["endpoint", "health", "--command-timeout=3s"], f"https://{address}:2379",
+            etcd_member.API_CREDENTIALS, "apiserver-etcd-client").returncode == 0
+    return known[address]
+
+
+def vrrp_view() -> list[dict]:
+    """Every published node: live, keepalived, healthy, effective priority, best first."""
+    view, known = [], {}
+    for path in sorted(VRRP.glob("*.json")) if VRRP.is_dir() else []:
+        entry = json.loads(path.read_text())
+        entry["node"] = path.stem
+        entry["live"] = bool(entry.get("address")) and _answers(entry["address"], 22)
+        ready = [b for b in (entry.get("haproxy_config") or {}).get("backends", [])
+                 if entry.get("haproxy") and api_server_ready(b, known)]
+        entry["ready_backends"] = ready
+        entry["healthy"] = bool(entry.get("haproxy")) and bool(ready)
+        entry["effective"] = entry.get("priority", 0) + (0 if entry["healthy"] else entry.get("weight", 0))
+        view.append(entry)
+    return sorted(view, key=lambda e: -e["effective"])
+
+
+def vrrp_owner(vip: str) -> dict | None:
+    candidates = [e for e in vrrp_view() if e.get("vip") == vip and e["live"] and e.get("keepalived")]
+    return candidates[0] if candidates else None
+
+
+def through_virtual_ip(server: str) -> None:
+    """A request to https://VIP:PORT: refused unless a node holds the address and its
+    haproxy listens on PORT with a ready API server behind it."""
+    host, _, port = server.removeprefix("https://").rpartition(":")
+    published = [e for e in vrrp_view() if e.get("vip") == host.strip("[]")]
+    if not published:
+        return  # not a virtual IP (the first control plane's address)
+    owner = vrrp_owner(host.strip("[]"))
+    if owner is None:
+        fail(f"Unable to connect to the server: dial tcp {host}:{port}: connect: no route to host")
+    config = owner.get("haproxy_config") or {}
+    if not owner.get("haproxy") or str(config.get("port")) != port:
+        fail(f"Unable to connect to the server: dial tcp {host}:{port}: connect: connection refused")
+    if not owner["ready_backends"]:
+        fail(f"Unable to connect to the server: EOF (haproxy on {owner['node']}: no API server ready)")
+
+
+def vrrp(args: list[str]) -> None:
+    """`standin.py vrrp owner VIP` | `vrrp view` | `vrrp publish UNIT on|off`."""
+    if args[0] == "publish":
+        vrrp_publish(args[1], args[2] == "on")
+    elif args[0] == "owner":
+        owner = vrrp_owner(args[1])
+        print(owner["node"] if owner else "")
+    else:
+        print(json.dumps(vrrp_view(), indent=1))
+
+
 def admin_cluster(kubeconfig_path: str) -> None:
     """Fail like kubeadm/kubectl do when the kubeconfig does not reach this lab's API server."""
     import base64
@@ -840,6 +975,8 @@ def admin_cluster(kubeconfig_path: str) -> None:
             server = cluster["server"]
             fail(f"Unable to connect to the server: dial tcp {server.removeprefix('https://')}: "
                  "connect: connection refused")
+    through_virtual_ip(cluster["server"])
+    with cluster_state() as state:
         if base64.b64decode(cluster["certificate-authority-data"]).decode() != state["ca_pem"]:
             fail("Unable to connect to the server: tls: failed to verify certificate: "
                  "x509: certificate signed by unknown authority")
@@ -1840,6 +1977,17 @@ def kubectl(args: list[str]) -> None:
             for name in names:
                 if name not in nodes:
                     fail(f'Error from server (NotFound): nodes "{name}" not found')
+            selector = options.get("-l") or options.get("--selector")
+            if selector is not None:
+                # The one label selector the scripts use: kubeadm's control-plane role label.
+                if selector != "node-role.kubernetes.io/control-plane":
+                    fail(f"lab kubectl: selector {selector!r} is not emulated")
+                names = [n for n in names if nodes[n]["role"] == "control-plane"]
+            if output == "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}":
+                print("".join(f"{n}\n" for n in names), end="")
+                return
+            if output.startswith("jsonpath="):
+                fail(f"lab kubectl: output {output!r} is not emulated for nodes")
             if output.startswith("custom-columns="):
                 custom_columns(state, names, output[len("custom-columns="):], "--no-headers" in flags)
                 return
@@ -2234,7 +2382,7 @@ def main() -> None:
     {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
      "kubelet-restart": lambda _: kubelet_restart(),
      "runc": runc, "apt-cache": apt_cache, "containerd": containerd, "nvidia-ctk": nvidia_ctk,
-     "crictl-ps": crictl_ps}[tool](args)
+     "crictl-ps": crictl_ps, "vrrp": vrrp}[tool](args)
 
 
 if __name__ == "__main__":
