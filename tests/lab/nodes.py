@@ -74,7 +74,7 @@ UBUNTU_FSTAB = """\
 PREINSTALLED = {"ca-certificates": "20240203~22.04.1", "curl": "7.81.0-1ubuntu1.20",
                 "gpg": "2.2.27-3ubuntu2.1"}
 BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "apt-cache", "systemctl", "curl", "gpg", "lspci",
-                           "mokutil"],
+                           "mokutil", "ss"],
               "usr-sbin": ["modprobe", "sysctl", "swapoff", "swapon", "iptables"]}
 # A VM's PCI functions as `lspci` lists them (slot, class, vendor:device, revision,
 # class name, device name): no NVIDIA device until Node.plant_gpus adds some.
@@ -591,7 +591,8 @@ class Lab:
         for path in target.rglob("*"):
             if path.is_file():
                 text = path.read_text()
-                filled = text.replace("@LAB_STANDINS@", str(target)).replace("@LAB_PYTHON@", python)
+                filled = text.replace("@LAB_STANDINS@", str(target)).replace("@LAB_PYTHON@", python) \
+                    .replace("@LAB_ADDRESS_PREFIX@", ADDRESS_PREFIX)
                 if filled != text:
                     path.write_text(filled)
         (target / "served.tsv").write_text("".join(f"{url}\t{kind}\n" for url, kind in served_urls()))
