@@ -35,7 +35,7 @@ def test_a_worker_added_later_joins_and_nothing_reruns_elsewhere(lab):
     # Removed again: drained and deleted from the cluster first, then reset.
     up(lab, runner, NAMES)
     deletes = [r.resource for r in runner.last_run if r.phase == "delete"]
-    assert deletes == ["worker3-membership", "worker3-kubeadm-join"]
+    assert deletes == ["worker3-membership", "worker3-reset"]
     assert {r.resource for r in runner.last_run if r.phase != "delete"} <= {"nodes-ready"}
     drain = cp.calls_matching("kubectl", "drain", "worker3")
     assert len(drain) == 1 and drain[0].time < worker3.calls_matching("kubeadm", "reset")[0].time
