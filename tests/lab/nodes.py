@@ -598,7 +598,7 @@ class Lab:
         (target / "served.tsv").write_text("".join(f"{url}\t{kind}\n" for url, kind in served_urls()))
         # Compiled once here, with the Python the nodes run, rather than on every call.
         subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py"),
-                        str(target / "etcd_member.py")], check=True)
+                        str(target / "etcd_member.py"), str(target / "certs.py")], check=True)
         etcd.install(target)  # the real etcd kubeadm init starts (tests/lab/etcd.py)
         for layer, tools in BASE_TOOLS.items():
             (self.dir / "layers" / layer).mkdir(parents=True)
