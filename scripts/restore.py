@@ -5,19 +5,26 @@
     restore.py STACK SNAPSHOT --yes    no question (for scripts)
 
 SNAPSHOT is a file on this machine, e.g. one scripts/backup.py saved (its
-.sha256 next to it is checked when present). It is sent to the control plane
-(root-only, 0600) and scripts/node/etcd-restore.sh restores it the documented
-stacked-etcd way: the control-plane static pods stopped (manifests moved aside),
-`etcdutl snapshot restore` into a new data directory with the member's name and
-peer URL, the data directories swapped (the old one kept), the manifests put
-back, kubelet restarted, then etcd and the API server awaited.
-Everything written to the cluster after the snapshot is lost. One control plane
-only (this project builds one). Never run by `pulumi up`.
+.sha256 next to it is checked when present). It is sent to every control plane
+of the stack (1, 3 or 5; root-only, 0600) and scripts/node/etcd-restore.sh
+restores the stacked etcd the documented way (etcd.io v3.5 op-guide/recovery,
+kubernetes.io "Restoring an etcd cluster"), each phase on every control plane
+before the next: the control-plane static pods stopped everywhere (manifests
+moved aside); every member restored from this one snapshot with `etcdutl
+snapshot restore` (its own --name and peer URL, the whole --initial-cluster, a
+new --initial-cluster-token) into a new data directory; the data directories
+swapped (the old ones kept), the manifests put back and kubelet restarted (so
+the scheduler and controller manager restart too); etcd and the API server
+awaited; then kubelet restarted on every worker. A failure before the swap
+puts every node back as it was.
+Everything written to the cluster after the snapshot is lost. Every control
+plane of the stack must answer over SSH. Never run by `pulumi up`.
 Exit status: 0 restored, 1 failed, 2 bad usage or config, 3 not confirmed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -29,13 +36,14 @@ from components import project_venv  # noqa: E402
 if __name__ == "__main__":  # a command, not an import (tests import it)
     project_venv.ensure()
 
-from components.backup.remote import BackupError, upload_and_restore  # noqa: E402
+from components.backup.remote import (  # noqa: E402
+    BackupError, restart_kubelet_command, restore_cluster)
 from components.stack_config import ConfigError  # noqa: E402
 from components.stack_file import parse_stack_file, print_warnings  # noqa: E402
 
 
-def confirmed(stack: str, node: str, snapshot: Path, ask: Callable[[str], str]) -> bool:
-    print(f"This replaces ALL of stack {stack}'s cluster state (etcd on {node}) with "
+def confirmed(stack: str, nodes: list[str], snapshot: Path, ask: Callable[[str], str]) -> bool:
+    print(f"This replaces ALL of stack {stack}'s cluster state (etcd on {', '.join(nodes)}) with "
           f"{snapshot}.\nEverything changed since that snapshot is lost, and the API "
           "server is down during the restore.", file=sys.stderr)
     try:
@@ -63,28 +71,50 @@ def main(argv: Optional[list[str]] = None, executor_for=None,
         print(f"restore.py: {args.snapshot}: no such file", file=sys.stderr)
         return 2
     control_planes = [n for n in config.nodes if n.is_control_plane]
-    if len(control_planes) != 1:
-        print("restore.py: only a single control plane can be restored today "
-              f"(the stack has {len(control_planes)}).", file=sys.stderr)
+    if len(control_planes) not in (1, 3, 5):
+        print(f"restore.py: the stack lists {len(control_planes)} control planes; a stacked etcd "
+              "is restored on 1, 3 or 5 (fix kserve-cluster:nodes first).", file=sys.stderr)
         return 2
-    node = control_planes[0]
-    if not args.yes and not confirmed(args.stack, node.name, args.snapshot, ask):
+    names = [n.name for n in control_planes]
+    if not args.yes and not confirmed(args.stack, names, args.snapshot, ask):
         print("restore.py: not confirmed; nothing was changed.", file=sys.stderr)
         return 3
     if executor_for is None:
         from components.backup.ssh import ssh_executor as executor_for  # tests need no paramiko
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    where = ""  # the node being connected to; the restore's own errors name theirs
     try:
-        with executor_for(config, node, args.key_file) as executor:
-            result = upload_and_restore(executor, args.snapshot,
-                                        say=lambda line: print(line, file=sys.stderr))
+        with contextlib.ExitStack() as opened:
+            executors = []
+            for node in control_planes:  # every connection first: none touched if one is missing
+                where = f"{node.name}: "
+                executors.append((node.name, opened.enter_context(
+                    executor_for(config, node, args.key_file))))
+            where = ""
+            result = restore_cluster(executors, args.snapshot, say=say)
     except (BackupError, ConfigError, OSError) as error:
-        print(f"restore.py: {node.name}: {error}", file=sys.stderr)
+        print(f"restore.py: {where}{error}", file=sys.stderr)
         return 1
-    print(f"restored {args.snapshot.name} on {node.name}; kube-system UID "
-          f"{result.get('kube_system_uid', '?')}; previous etcd data kept in "
+    restart_workers(config, executor_for, args.key_file, say)
+    print(f"restored {args.snapshot.name} on {', '.join(names)} (members {result['members']}); "
+          f"kube-system UID {result.get('kube_system_uid', '?')}; previous etcd data kept in "
           f"{result.get('previous_data_dir', '?')} on the node")
     return 0
 
+
+def restart_workers(config, executor_for, key_file, say) -> None:
+    """kubernetes.io recommends restarting the kubelets after a restore so that none
+    keeps state the snapshot does not have; a worker that does not answer is a warning."""
+    for node in (n for n in config.nodes if not n.is_control_plane):
+        try:
+            with executor_for(config, node, key_file) as executor:
+                status, _, err = executor.run(restart_kubelet_command())
+            if status != 0:
+                raise BackupError(f"exit {status}: {err.strip()[-200:]}")
+            say(f"{node.name}: kubelet restarted")
+        except (BackupError, ConfigError, OSError) as error:
+            say(f"WARNING: {node.name}: could not restart kubelet ({error}); "
+                "run `sudo systemctl restart kubelet` there")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -241,10 +241,17 @@ def test_backup_output_says_when_and_where(evaluated):
 # ------------------------------------------------------------ backup.py and restore.py
 
 class FakeExecutor:
-    def __init__(self, snapshot=b"etcd-bytes" * 1000, reported_sha=None, restore_status=0):
+    """A control plane as backup.py and restore.py see it: the snapshot script, and
+    each phase of etcd-restore.sh (fail_phase makes that phase fail)."""
+
+    def __init__(self, snapshot=b"etcd-bytes" * 1000, reported_sha=None, restore_status=0,
+                 name="cp1", address="10.0.2.21", fail_phase="", log=None):
         self.snapshot, self.calls, self.uploaded = snapshot, [], b""
         self.sha = reported_sha or hashlib.sha256(snapshot).hexdigest()
-        self.restore_status = restore_status
+        self.name, self.address, self.fail_phase = name, address, fail_phase
+        self.log = log if log is not None else []
+        if restore_status:
+            self.fail_phase = "restore"
 
     def run(self, command):
         self.calls.append(("run", command))
@@ -252,7 +259,17 @@ class FakeExecutor:
             return 0, (f"snapshot={SNAPSHOT_DIR}/etcd-20260101T000000Z-cp1.db\n"
                        f"sha256={self.sha}\nsize={len(self.snapshot)}\nnode=cp1\nnfs=off\n"), ""
         if "etcd-restore.sh" in command:
-            return self.restore_status, "kube_system_uid=abc\nprevious_data_dir=/var/lib/etcd.old\n", "boom"
+            phase = next(w for w in command.split() if w.startswith("PHASE=")).split("=", 1)[1]
+            self.log.append((self.name, phase))
+            if phase == self.fail_phase:
+                return 1, "", f"boom in {phase}"
+            return 0, {
+                "check": f"name={self.name}\npeer=https://{self.address}:2380\ndata=/var/lib/etcd\n"
+                         f"endpoint=https://{self.address}:2379\n",
+                "start": "previous_data_dir=/var/lib/etcd.old\n",
+                "wait": "kube_system_uid=abc\n" if "WAIT_API=1" in command else ""}.get(phase, ""), ""
+        if command == remote.restart_kubelet_command():
+            return 0, "", ""
         return 127, "", "unexpected"
 
     def read(self, command, sink):
@@ -272,6 +289,13 @@ def executor_for(fake):
     def opened(config, node, key_file):
         assert node.name == "cp1"
         yield fake
+    return opened
+
+
+def executors_for(fakes):
+    @contextmanager
+    def opened(config, node, key_file):
+        yield fakes[node.name]
     return opened
 
 
@@ -326,6 +350,11 @@ def test_restore_py_asks_and_does_nothing_unconfirmed(tmp_path, stacks_dir):
     assert status == 3 and fake.calls == []
 
 
+def phases_of(fake):
+    return [next(w for w in c[1].split() if w.startswith("PHASE=")).split("=", 1)[1]
+            for c in fake.calls if c[0] == "run" and "etcd-restore.sh" in c[1]]
+
+
 def test_restore_py_uploads_then_restores_with_the_checksum(tmp_path, stacks_dir, capsys):
     import restore
     snap = tmp_path / "etcd-1.db"
@@ -336,9 +365,133 @@ def test_restore_py_uploads_then_restores_with_the_checksum(tmp_path, stacks_dir
                           executor_for=executor_for(fake), ask=lambda prompt: "t")
     assert status == 0
     assert fake.uploaded == b"snapshot"
-    assert fake.calls == [("write", remote.upload_command("etcd-1.db")),
-                          ("run", remote.restore_command(f"{remote.RESTORE_DIR}/etcd-1.db", sha))]
+    assert fake.calls[0] == ("write", remote.upload_command("etcd-1.db"))
+    assert phases_of(fake) == ["check", "stop", "restore", "start", "wait"]
+    restore_call = next(c[1] for c in fake.calls if "PHASE=restore" in c[1])
+    words = restore_call.split()
+    assert f"SNAPSHOT_SHA256={sha}" in words and "NAME=cp1" in words
+    assert "INITIAL_CLUSTER=cp1=https://10.0.2.21:2380" in words
     assert "kube-system UID abc" in capsys.readouterr().out
+
+
+MEMBERS = [remote.Member("cp1", "cp1", "https://10.0.2.21:2380", "/var/lib/etcd"),
+           remote.Member("cp2", "cp2", "https://10.0.2.22:2380", "/var/lib/etcd"),
+           remote.Member("cp3", "cp3", "https://10.0.2.23:2380", "/var/lib/etcd")]
+
+
+def test_each_member_is_restored_with_its_name_and_peer_url_and_the_whole_cluster():
+    stamp = "20260101T000000Z"
+    args = [remote.restore_arguments(m, MEMBERS, stamp, "/s.db") for m in MEMBERS]
+    cluster = "cp1=https://10.0.2.21:2380,cp2=https://10.0.2.22:2380,cp3=https://10.0.2.23:2380"
+    assert args[1] == ["snapshot", "restore", "/s.db", "--name", "cp2", "--initial-cluster", cluster,
+                       "--initial-cluster-token", "kserve-restore-20260101t000000z",
+                       "--initial-advertise-peer-urls", "https://10.0.2.22:2380",
+                       "--data-dir", "/var/lib/etcd.restore-20260101T000000Z"]
+    # one snapshot, one cluster, one token; a name and a peer URL per member
+    assert {a[2] for a in args} == {"/s.db"}
+    assert {a[a.index("--initial-cluster") + 1] for a in args} == {cluster}
+    assert len({a[a.index("--initial-cluster-token") + 1] for a in args}) == 1
+    assert [a[a.index("--name") + 1] for a in args] == ["cp1", "cp2", "cp3"]
+    env = remote.restore_env(MEMBERS[2], MEMBERS, stamp, "/s.db", "ab" * 32)
+    assert env == {"SNAPSHOT": "/s.db", "SNAPSHOT_SHA256": "ab" * 32, "NAME": "cp3",
+                   "INITIAL_CLUSTER": cluster, "CLUSTER_TOKEN": "kserve-restore-20260101t000000z",
+                   "PEER_URL": "https://10.0.2.23:2380"}
+    # a new token per restore: the restored members never join the old cluster
+    assert remote.cluster_token("20260102T000000Z") != remote.cluster_token(stamp)
+    with pytest.raises(remote.BackupError, match="share a name"):
+        remote.restore_arguments(MEMBERS[0], MEMBERS + [MEMBERS[0]], stamp, "/s.db")
+
+
+@pytest.fixture
+def three_cp_stacks(tmp_path):
+    d = tmp_path / "stacks3"
+    d.mkdir()
+    nodes = "".join(f"    - {{name: cp{i}, address: 10.0.2.2{i}, role: control-plane}}\n" for i in (1, 2, 3))
+    (d / "Pulumi.t.yaml").write_text(
+        "config:\n  kserve-cluster:nodes:\n" + nodes +
+        "    - {name: w1, address: 10.0.2.24, role: worker}\n"
+        "  kserve-cluster:kubernetes:\n    highAvailability: {virtualIP: 10.0.2.20}\n"
+        "  kserve-cluster:ssh: {useAgent: true}\n")
+    return d
+
+
+def test_restore_py_with_three_control_planes_runs_each_phase_everywhere_first(tmp_path, three_cp_stacks,
+                                                                              capsys):
+    import restore
+    snap = tmp_path / "etcd-1.db"
+    snap.write_bytes(b"snapshot")
+    log = []
+    fakes = {f"cp{i}": FakeExecutor(name=f"cp{i}", address=f"10.0.2.2{i}", log=log) for i in (1, 2, 3)}
+    fakes["w1"] = FakeExecutor(name="w1", log=log)
+    asked = []
+    status = restore.main(["t", str(snap), "--stacks-dir", str(three_cp_stacks)],
+                          executor_for=executors_for(fakes), ask=lambda p: asked.append(p) or "t")
+    assert status == 0 and asked
+    # every control plane stopped before any member is restored, every member
+    # restored before any starts, all started before any is awaited
+    assert [p for _, p in log] == ["check"] * 3 + ["stop"] * 3 + ["restore"] * 3 + ["start"] * 3 + ["wait"] * 3
+    assert [n for n, _ in log[:3]] == ["cp1", "cp2", "cp3"]
+    cluster = "INITIAL_CLUSTER=cp1=https://10.0.2.21:2380,cp2=https://10.0.2.22:2380,cp3=https://10.0.2.23:2380"
+    for name, fake in fakes.items():
+        if name == "w1":
+            assert fake.calls == [("run", remote.restart_kubelet_command())]
+            continue
+        assert fake.uploaded == b"snapshot"
+        words = next(c[1] for c in fake.calls if "PHASE=restore" in c[1]).split()
+        assert cluster in words and f"NAME={name}" in words
+        assert f"PEER_URL=https://10.0.2.2{name[-1]}:2380" in words
+    stamps = {w for f in fakes.values() for c in f.calls for w in c[1].split() if w.startswith("STAMP=")}
+    assert len(stamps) == 1, "one restore, one stamp on every node"
+    out = capsys.readouterr()
+    assert "kube-system UID abc" in out.out and "w1: kubelet restarted" in out.err
+
+
+def test_a_member_that_fails_to_restore_puts_every_node_back(tmp_path, three_cp_stacks, capsys):
+    import restore
+    snap = tmp_path / "etcd-1.db"
+    snap.write_bytes(b"snapshot")
+    log = []
+    fakes = {f"cp{i}": FakeExecutor(name=f"cp{i}", address=f"10.0.2.2{i}", log=log,
+                                    fail_phase="restore" if i == 2 else "") for i in (1, 2, 3)}
+    fakes["w1"] = FakeExecutor(name="w1", log=log)
+    assert restore.main(["t", str(snap), "--yes", "--stacks-dir", str(three_cp_stacks)],
+                        executor_for=executors_for(fakes)) == 1
+    assert [p for _, p in log] == ["check"] * 3 + ["stop"] * 3 + ["restore"] * 2 + ["abort"] * 3
+    assert "start" not in phases_of(fakes["cp1"])
+    assert fakes["w1"].calls == []
+    err = capsys.readouterr().err
+    assert "cp2: the restore failed" in err and "boom in restore" in err
+    assert err.count("put back as it was") == 3
+
+
+def test_restore_py_refuses_an_even_number_of_control_planes(tmp_path, three_cp_stacks, capsys):
+    import restore
+    text = (three_cp_stacks / "Pulumi.t.yaml").read_text()
+    (three_cp_stacks / "Pulumi.t.yaml").write_text(
+        text.replace("    - {name: w1", "    - {name: cp4, address: 10.0.2.25, role: control-plane}\n    - {name: w1"))
+    snap = tmp_path / "etcd-1.db"
+    snap.write_bytes(b"snapshot")
+    assert restore.main(["t", str(snap), "--yes", "--stacks-dir", str(three_cp_stacks)],
+                        executor_for=executors_for({})) == 2
+
+
+def test_a_control_plane_that_does_not_answer_stops_the_restore_before_anything_changes(
+        tmp_path, three_cp_stacks, capsys):
+    import restore
+    snap = tmp_path / "etcd-1.db"
+    snap.write_bytes(b"snapshot")
+    log = []
+    fakes = {f"cp{i}": FakeExecutor(name=f"cp{i}", log=log) for i in (1, 2)}
+
+    @contextmanager
+    def opened(config, node, key_file):
+        if node.name == "cp3":
+            raise remote.BackupError("connection refused")
+        yield fakes[node.name]
+    assert restore.main(["t", str(snap), "--yes", "--stacks-dir", str(three_cp_stacks)],
+                        executor_for=opened) == 1
+    assert log == [] and all(f.calls == [] for f in fakes.values())
+    assert "restore.py: cp3: connection refused" in capsys.readouterr().err
 
 
 def test_restore_py_refuses_a_file_that_does_not_match_its_sha256(tmp_path, stacks_dir):
@@ -352,19 +505,19 @@ def test_restore_py_refuses_a_file_that_does_not_match_its_sha256(tmp_path, stac
     assert fake.calls == []
 
 
-def test_restore_command_runs_the_node_script_with_its_inputs():
-    words = remote.restore_command("/var/lib/kserve-cluster/etcd-restore/a.db", "ab" * 32).split()
+def test_restore_command_runs_the_node_script_phase_by_phase():
+    words = remote.restore_command("restore", "20260101T000000Z", {"NAME": "cp1"}).split()
     assert words[:3] == ["sudo", "-n", "env"]
-    assert "SNAPSHOT=/var/lib/kserve-cluster/etcd-restore/a.db" in words
+    assert "PHASE=restore" in words and "STAMP=20260101T000000Z" in words and "NAME=cp1" in words
     text = (SCRIPTS_DIR / "etcd-restore.sh").read_text()
-    for step in ("\"$ETCDUTL\" snapshot restore", "--initial-cluster \"$name=$peer\"",
-                 "--initial-advertise-peer-urls \"$peer\"", "systemctl restart kubelet",
+    for step in ("\"$ETCDUTL\" snapshot restore", "--initial-cluster \"$INITIAL_CLUSTER\"",
+                 "--initial-cluster-token \"$CLUSTER_TOKEN\"", "--name \"$NAME\"",
+                 "--initial-advertise-peer-urls \"$PEER_URL\"", "systemctl restart kubelet",
                  "endpoint health", "/readyz", "kube-controller-manager kube-scheduler"):
         assert step in text, step
-    # manifests aside before the restore, back after the swap
-    assert text.index('mv "$MANIFESTS/$pod.yaml" "$stash/$pod.yaml"') < \
-        text.index("snapshot restore \"$SNAPSHOT\"") < text.index('mv "$restored" "$data"') < \
-        text.index("put_back\nsystemctl restart kubelet")
+    # the restore writes a new directory; only start swaps it in, then the manifests go back
+    assert text.index("  restore)") < text.index('--data-dir "$restored"') < text.index("  start)") \
+        < text.index('mv "$restored" "$data"') < text.index("    put_back\n    systemctl restart kubelet")
 
 
 def test_the_default_backup_directory_is_ignored_by_git(tmp_path):

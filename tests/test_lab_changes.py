@@ -35,7 +35,7 @@ def test_a_worker_added_later_joins_and_nothing_reruns_elsewhere(lab):
     # Removed again: drained and deleted from the cluster first, then reset.
     up(lab, runner, NAMES)
     deletes = [r.resource for r in runner.last_run if r.phase == "delete"]
-    assert deletes == ["worker3-membership", "worker3-kubeadm-join"]
+    assert deletes == ["worker3-membership", "worker3-reset"]
     assert {r.resource for r in runner.last_run if r.phase != "delete"} <= {"nodes-ready"}
     drain = cp.calls_matching("kubectl", "drain", "worker3")
     assert len(drain) == 1 and drain[0].time < worker3.calls_matching("kubeadm", "reset")[0].time
@@ -100,3 +100,46 @@ def test_preflight_is_not_run_again_on_nodes_the_stack_already_runs(lab):
     rerun = {r.resource for r in runner.last_run}
     assert not {"cp1-preflight", "worker1-preflight"} & rerun, rerun
     assert lab.nodes["cp1"].exists("/etc/kubernetes/admin.conf")  # the cluster is there, untouched
+
+
+def test_an_unreachable_worker_dropped_from_the_stack_is_removed_with_a_warning(lab):
+    """A worker that is gone for good (its machine stopped: nothing answers at its
+    address) and removed from the stack: the control plane drains and deletes its
+    Node, its reset gives up after a bounded number of dials with a WARNING, and
+    `up` succeeds, once and for all (the next run has nothing left to delete)."""
+    cp, worker1, worker2 = lab.start(NAMES)
+    runner = runner_for(lab)
+    up(lab, runner)
+    assert "worker2" in lab.cluster()["nodes"]
+    worker2.stop()
+
+    up(lab, runner, ["cp1", "worker1"])
+    deletes = [r for r in runner.last_run if r.phase == "delete"]
+    assert [r.resource for r in deletes] == ["worker2-membership", "worker2-reset"]
+    membership, reset = deletes
+    assert membership.node == "cp1" and membership.exit_status == 0
+    assert reset.node == "local" and reset.exit_status == 0
+    assert f"WARNING: worker2 ({worker2.address}) did not answer 3 SSH attempts and was not reset" \
+        in reset.stderr
+    assert "SSH connection refused" in reset.stderr
+    assert "PRIVATE KEY" not in reset.stderr + reset.stdout
+    assert cp.calls_matching("kubectl", "drain", "worker2")
+    assert "worker2" not in lab.cluster()["nodes"]
+    assert sorted(lab.cluster()["nodes"]) == ["cp1", "worker1"]
+    assert worker1.calls_matching("kubeadm", "reset") == []
+    assert not any(name.startswith("worker2-") for _, name in runner.state)
+
+    up(lab, runner, ["cp1", "worker1"])
+    assert [r for r in runner.last_run if r.phase == "delete"] == []
+
+
+def test_a_reachable_worker_dropped_from_the_stack_is_reset_from_this_machine(lab):
+    cp, worker1, worker2 = lab.start(NAMES)
+    runner = runner_for(lab)
+    up(lab, runner)
+    up(lab, runner, ["cp1", "worker1"])
+    [reset] = [r for r in runner.last_run if r.phase == "delete" and r.resource == "worker2-reset"]
+    assert reset.exit_status == 0 and "WARNING" not in reset.stderr and "worker2: reset" in reset.stderr
+    [kubeadm_reset] = worker2.calls_matching("kubeadm", "reset")
+    assert kubeadm_reset.time > cp.calls_matching("kubectl", "drain", "worker2")[0].time
+    assert not worker2.exists("/etc/kubernetes/kubelet.conf")

@@ -220,3 +220,88 @@ def test_members_join_leave_and_lose_quorum_for_real(lab):
     members = json.loads(etcd.etcdctl(cp1, "member", "list", "-w", "json").stdout)["members"]
     assert [m["name"] for m in members] == ["cp1"]
     etcd.etcdctl(cp1, "put", "/lab/alone", "x")
+
+
+def install_etcd_tools(node) -> None:
+    """etcdctl and etcdutl where the backup timer's install puts them (a control plane
+    joined here by tests/lab/etcd.py, not by the program, has no timer step)."""
+    for tool in ("etcdctl", "etcdutl"):
+        node.run(f"install -m 0755 {etcd.binaries() / tool} /usr/local/bin/{tool}")
+
+
+def test_three_members_lose_quorum_and_restore_py_brings_all_back_from_one_snapshot(lab, tmp_path, capsys):
+    """Three real members; a snapshot; the cluster changes (a new kube-system UID, a key);
+    two members stop and the cluster loses its quorum; restore.py restores all three
+    from the one snapshot (each phase on every control plane before the next): the
+    kube-system UID is the snapshot's again (k0sctl's check), the later key is gone,
+    and the three members form one healthy cluster that takes writes."""
+    cp1, cp2, cp3 = lab.start(["cp1", "cp2", "cp3"])
+    runner = runner_with_backup(lab)
+    # The program prepares all three and joins cp2 and cp3 (as workers: the HA joins
+    # are another lab's subject); their etcd members join below, kubeadm's way.
+    with etcd.lab_release(lab):
+        runner.up(lab.stack_config(), lab.key.private_openssh)
+    first = f"https://{cp1.address}:2379"
+    for node in (cp2, cp3):
+        etcd.copy_ca(cp1, node)
+        # etcd's strict reconfiguration check refuses a member add ("unhealthy
+        # cluster") until the newest member has been connected for 5 s.
+        for _ in range(40):
+            added = etcd.member(node, "join", node.name, node.address, first, check=False)
+            if added.returncode == 0:
+                break
+            assert "unhealthy cluster" in added.stderr, added.stderr
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"{node.name} could not join: {added.stderr}")
+        install_etcd_tools(node)
+    members = json.loads(etcd.etcdctl(cp1, "member", "list", "-w", "json").stdout)["members"]
+    assert sorted(m["name"] for m in members) == ["cp1", "cp2", "cp3"]
+    cluster_id_before = json.loads(etcd.etcdctl(cp1, "member", "list", "-w", "json").stdout)["header"]["cluster_id"]
+
+    uid_before = kube_system_uid(cp1)
+    snapshot = fields(cp1.run(f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {RUNNER}").stdout)["snapshot"]
+    local = tmp_path / snapshot.rsplit("/", 1)[1]
+    local.write_bytes(cp1.path(snapshot).read_bytes())
+    # After the snapshot: the cluster changes (as a rebuilt one would) and gets a key.
+    stored = json.loads(etcd.etcdctl(cp1, "get", "/registry/namespaces/kube-system",
+                                     "--print-value-only").stdout)
+    stored["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000"
+    etcd.etcdctl(cp2, "put", "/registry/namespaces/kube-system", json.dumps(stored))
+    etcd.etcdctl(cp3, "put", "/lab/written-after-the-snapshot", "yes")
+    assert kube_system_uid(cp1) == stored["metadata"]["uid"]
+
+    # Quorum lost: two of three stopped, no write goes through, the API is away.
+    etcd.stop(cp2)
+    etcd.stop(cp3)
+    assert etcd.etcdctl(cp1, "put", "/lab/no-quorum", "x", check=False).returncode != 0
+    assert cp1.run("kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz",
+                   check=False).returncode != 0
+
+    config = lab.stack_config(["cp1", "cp2", "cp3"])
+    for entry in config["nodes"]:
+        entry["role"] = "control-plane"
+    config["kubernetes"] = {"highAvailability": {"virtualIP": lab.address_for(200)}}
+    args, stack = stack_files(lab, tmp_path, config, stack="labrestore3")
+    capsys.readouterr()
+    assert restore_py.main([stack, str(local), "--yes", *args]) == 0
+    said = capsys.readouterr()
+    assert f"kube-system UID {uid_before}" in said.out
+    assert "cp1=https://" in said.out and f"cp3=https://{cp3.address}:2380" in said.out
+    for node in (cp1, cp2, cp3):
+        # stopped while its manifest was aside, then running the restored data
+        assert etcd.running(node), node.name
+        assert node.exists("/etc/kubernetes/manifests/etcd.yaml")
+        assert not list(node.path("/etc/kubernetes").glob("kserve-restore-*"))
+        [kept] = node.path("/var/lib").glob("etcd.before-restore-*")
+        assert (kept / "member" / "snap" / "db").exists(), "the data dir before the restore is kept"
+        assert node.calls_matching("crictl", "ps")
+    assert kube_system_uid(cp1) == uid_before
+    for node in (cp1, cp2, cp3):
+        assert etcd.etcdctl(node, "get", "/lab/written-after-the-snapshot").stdout == ""
+    listed = json.loads(etcd.etcdctl(cp2, "member", "list", "-w", "json").stdout)
+    assert sorted(m["name"] for m in listed["members"]) == ["cp1", "cp2", "cp3"]
+    assert listed["header"]["cluster_id"] != cluster_id_before, "a new cluster (a new token)"
+    assert etcd.etcdctl(cp1, "endpoint", "health", "--cluster").returncode == 0
+    etcd.etcdctl(cp3, "put", "/lab/after-the-restore", "yes")
+    assert etcd.etcdctl(cp1, "get", "/lab/after-the-restore", "--print-value-only").stdout.strip() == "yes"

@@ -133,12 +133,32 @@ def test_destroy_resets_workers_before_the_control_plane(stack):
     assert "reset.sh" in init.inputs["delete"]
     for worker in names(config, "worker"):
         join = evaluation.named(f"{worker}-kubeadm-join")
-        assert "reset.sh" in join.inputs["delete"]
-        # Pulumi deletes dependents first: a join that waits for init is reset before it.
-        assert graph.waits_for(join.name, init.name)
+        # The worker's reset runs from this machine (scripts/reset_node.py), which
+        # tolerates a worker that is gone (components/cluster/leave.py).
+        assert not join.inputs.get("delete")
+        reset = evaluation.named(f"{worker}-reset")
+        assert reset.type == "command:local:Command"
+        assert reset.inputs["delete"] == "python3 scripts/reset_node.py"
+        assert not reset.inputs.get("create")
+        assert "stdin" in reset.secret_paths
+        # Pulumi deletes dependents first: a reset that waits for init runs before its delete.
+        assert graph.waits_for(reset.name, join.name) and graph.waits_for(join.name, init.name)
         membership = evaluation.named(f"{worker}-membership")
         assert "ACTION=remove" in membership.inputs["delete"]
-        assert graph.waits_for(membership.name, join.name)  # drained before it is reset
+        assert graph.waits_for(membership.name, reset.name)  # drained before it is reset
+
+
+def test_a_leaving_workers_reset_document_names_the_node_and_its_key(stack):
+    import json
+    config, evaluation, _ = stack
+    for entry in (n for n in config["nodes"] if n["role"] == "worker"):
+        reset = evaluation.named(f"{entry['name']}-reset")
+        document = json.loads(reset.inputs["stdin"])
+        assert document["node"]["name"] == entry["name"]
+        assert document["node"]["address"] == entry["address"]
+        assert document["node"]["host_key"] == entry.get("hostKey")
+        assert document["privateKey"] or document["useAgent"]
+        assert entry["name"] not in reset.inputs["delete"], "nothing about the node on the command line"
 
 
 def test_stack_outputs(stack):
@@ -181,7 +201,7 @@ def test_adding_a_worker_leaves_the_others_inputs_unchanged():
     after = {r.name: r.plain for r in evaluate(bigger).registrations}
     added = set(after) - set(before)
     assert added == {"worker3", "worker3-preflight", "worker3-prepare", "worker3-join-token",
-                     "worker3-kubeadm-join",
+                     "worker3-kubeadm-join", "worker3-reset",
                      "worker3-membership", "worker3-upgrade"}
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"nodes-ready", "cluster"} or changed == {"nodes-ready"}, changed

@@ -8,6 +8,7 @@ and no snapshot byte is ever printed.
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import shlex
@@ -65,8 +66,57 @@ def upload_command(name: str) -> str:
     return f"sudo -n sh -c {shlex.quote(inner)}"
 
 
-def restore_command(remote_path: str, sha256: str) -> str:
-    return render_command("etcd-restore.sh", {"SNAPSHOT": remote_path, "SNAPSHOT_SHA256": sha256})
+def restore_command(phase: str, stamp: str, env: Optional[dict[str, str]] = None) -> str:
+    """One PHASE of scripts/node/etcd-restore.sh (check, stop, restore, start, wait, abort)."""
+    return render_command("etcd-restore.sh", {"PHASE": phase, "STAMP": stamp, **(env or {})})
+
+
+@dataclass(frozen=True)
+class Member:
+    """A control plane's etcd member, as its etcd.yaml names it (the check phase)."""
+    node: str
+    name: str
+    peer_url: str
+    data_dir: str
+
+
+def initial_cluster(members: list[Member]) -> str:
+    """etcd's --initial-cluster: every member's name=peer URL, in the stack's order."""
+    return ",".join(f"{m.name}={m.peer_url}" for m in members)
+
+
+def cluster_token(stamp: str) -> str:
+    """A new --initial-cluster-token per restore: the restored members form a new
+    cluster (a new cluster ID) and refuse a member left running on the old data."""
+    return f"kserve-restore-{stamp.lower()}"
+
+
+def restore_arguments(member: Member, members: list[Member], stamp: str,
+                      snapshot: str) -> list[str]:
+    """`etcdutl snapshot restore` for one member (etcd.io v3.5 op-guide/recovery):
+    each member restored from the same snapshot with its own --name and peer URL,
+    the whole --initial-cluster and one token."""
+    if member not in members:
+        raise BackupError(f"{member.name} is not one of the members to restore")
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise BackupError(f"two members share a name: {', '.join(names)}")
+    return ["snapshot", "restore", snapshot, "--name", member.name,
+            "--initial-cluster", initial_cluster(members),
+            "--initial-cluster-token", cluster_token(stamp),
+            "--initial-advertise-peer-urls", member.peer_url,
+            "--data-dir", f"{member.data_dir}.restore-{stamp}"]
+
+
+def restore_env(member: Member, members: list[Member], stamp: str, snapshot: str,
+                sha256: str) -> dict[str, str]:
+    """The restore phase's inputs for one member (the script builds
+    restore_arguments' command line from them)."""
+    arguments = restore_arguments(member, members, stamp, snapshot)
+    value = lambda flag: arguments[arguments.index(flag) + 1]  # noqa: E731
+    return {"SNAPSHOT": snapshot, "SNAPSHOT_SHA256": sha256, "NAME": member.name,
+            "INITIAL_CLUSTER": value("--initial-cluster"),
+            "CLUSTER_TOKEN": value("--initial-cluster-token"), "PEER_URL": member.peer_url}
 
 
 def safe_name(path: str) -> str:
@@ -138,25 +188,82 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def upload_and_restore(executor: Executor, snapshot: Path,
-                       say: Callable[[str], None] = print) -> dict[str, str]:
-    """Send the snapshot to the control plane and run etcd-restore.sh there."""
+def restore_stamp(now: Optional[datetime.datetime] = None) -> str:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _run(executor: Executor, node: str, command: str, what: str) -> dict[str, str]:
+    status, out, err = executor.run(command)
+    if status != 0:
+        raise BackupError(f"{node}: {what} failed (exit {status}):\n{err.strip()[-2000:]}")
+    return parse_fields(out)
+
+
+def restore_cluster(executors: list[tuple[str, Executor]], snapshot: Path,
+                    say: Callable[[str], None] = print, stamp: Optional[str] = None) -> dict[str, str]:
+    """Restore every control plane's member from `snapshot`, each phase of
+    etcd-restore.sh on every node before the next phase anywhere (kubernetes.io
+    "Restoring an etcd cluster": stop all API servers, restore all members, start
+    them, restart the other components). `executors`: (node name, Executor), the
+    first control plane first. Until the data directories are swapped a failure
+    puts every node back as it was (`abort`)."""
+    if not executors:
+        raise BackupError("no control plane to restore")
     sha = file_sha256(snapshot)
     expected = _expected_sha(snapshot)
     if expected and expected != sha:
         raise BackupError(f"{snapshot} does not match {snapshot}.sha256: not restored")
     name = safe_name(str(snapshot))
     remote = f"{RESTORE_DIR}/{name}"
-    say(f"sending {snapshot.name} ({snapshot.stat().st_size} bytes, sha256 {sha}) to {remote}")
-    with open(snapshot, "rb") as handle:
-        status, err = executor.write(upload_command(name), handle)
-    if status != 0:
-        raise BackupError(f"uploading the snapshot failed (exit {status}): {err.strip()[-300:]}")
-    say("restoring (the API server is down until it finishes)")
-    status, out, err = executor.run(restore_command(remote, sha))
-    if status != 0:
-        raise BackupError(f"the restore failed (exit {status}):\n{err.strip()[-2000:]}")
-    return parse_fields(out)
+    stamp = stamp or restore_stamp()
+    snap_env = {"SNAPSHOT": remote, "SNAPSHOT_SHA256": sha}
+    members = []
+    for node, executor in executors:
+        say(f"{node}: sending {snapshot.name} ({snapshot.stat().st_size} bytes, sha256 {sha}) to {remote}")
+        with open(snapshot, "rb") as handle:
+            status, err = executor.write(upload_command(name), handle)
+        if status != 0:
+            raise BackupError(f"{node}: uploading the snapshot failed (exit {status}): {err.strip()[-300:]}")
+        fields = _run(executor, node, restore_command("check", stamp, snap_env), "checking the snapshot")
+        try:
+            members.append(Member(node, fields["name"], fields["peer"], fields["data"]))
+        except KeyError as missing:
+            raise BackupError(f"{node}: the check did not report the member's {missing}") from None
+    plans = {m.node: restore_env(m, members, stamp, remote, sha) for m in members}
+
+    stopped = []
+    try:
+        for node, executor in executors:
+            say(f"{node}: stopping etcd and the control plane (the API server is down until the end)")
+            stopped.append((node, executor))
+            _run(executor, node, restore_command("stop", stamp), "stopping the control plane")
+        for node, executor in executors:
+            say(f"{node}: etcdutl snapshot restore as member {plans[node]['NAME']}")
+            _run(executor, node, restore_command("restore", stamp, plans[node]), "the restore")
+    except BackupError:
+        for node, executor in stopped:
+            status, _, err = executor.run(restore_command("abort", stamp))
+            say(f"{node}: " + ("put back as it was" if status == 0 else
+                               f"could not be put back (exit {status}): {err.strip()[-300:]}"))
+        raise
+
+    result: dict[str, str] = {"members": initial_cluster(members)}
+    for node, executor in executors:
+        say(f"{node}: swapping the data directory in and starting the control plane")
+        fields = _run(executor, node, restore_command("start", stamp), "starting the member")
+        result[f"previous_data_dir.{node}"] = fields.get("previous_data_dir", "")
+    for index, (node, executor) in enumerate(executors):
+        fields = _run(executor, node, restore_command("wait", stamp, {"WAIT_API": "1" if index == 0 else "0"}),
+                      "waiting for etcd" + (" and the API server" if index == 0 else ""))
+        say(f"{node}: etcd member healthy")
+        result.update({k: v for k, v in fields.items() if k == "kube_system_uid"})
+    result["previous_data_dir"] = result[f"previous_data_dir.{executors[0][0]}"]
+    return result
+
+
+def restart_kubelet_command() -> str:
+    return "sudo -n systemctl restart kubelet"
 
 
 def _expected_sha(snapshot: Path) -> Optional[str]:

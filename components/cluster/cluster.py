@@ -110,7 +110,7 @@ class Cluster(pulumi.ComponentResource):
         self.workers = {node.name: WorkerNode(
             self.prepared[node.name], self.control_plane, opts=child,
             before_join=self.gpu_nodes[node.name].ready if node.name in self.gpu_nodes else None,
-            after=after_control_planes)
+            after=after_control_planes, ssh=config.ssh, private_key=private_key)
             for node in config.workers}
         self.provider = k8s.Provider(
             "kubernetes",

@@ -47,6 +47,7 @@ NOT_RUN_NOTE = ("Offline plan: evaluated under Pulumi's mock runtime with a plac
 COMPONENT_PREFIX = f"{PROJECT}:"
 REMOTE_COMMAND = "command:remote:Command"
 COPY_TO_REMOTE = "command:remote:CopyToRemote"
+LOCAL_COMMAND = "command:local:Command"
 UPLOAD_SCRIPT = "upload-to-claim.sh"
 HELM_RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 MANIFEST_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup",
@@ -279,6 +280,10 @@ def describe(registration: Registration, node_by_address: dict[str, str]) -> Ste
     inputs = registration.inputs
     step = Step(urn=registration.urn, name=registration.name, type=registration.type,
                 kind="other", summary=registration.type)
+    if registration.type == LOCAL_COMMAND and not inputs.get("create"):
+        # A worker's reset (components/cluster/leave.py): it runs only on delete.
+        step.summary = (f"on this machine, only when removed: {_text(inputs.get('delete'))} "
+                        "(resets the worker, or warns when it does not answer)")
     if registration.type == REMOTE_COMMAND:
         connection = inputs.get("connection") if isinstance(inputs.get("connection"), dict) else {}
         host = connection.get("host") if isinstance(connection.get("host"), str) else None
@@ -367,7 +372,7 @@ def describe(registration: Registration, node_by_address: dict[str, str]) -> Ste
 
 
 def estimate_for(step: Step) -> int:
-    if step.kind == "provider":
+    if step.kind == "provider" or (step.type == LOCAL_COMMAND and "only when removed" in step.summary):
         return 0
     if step.kind == "command":
         return SCRIPT_ESTIMATES.get(step.script or "", UNKNOWN_SCRIPT_ESTIMATE)

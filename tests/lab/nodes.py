@@ -74,7 +74,7 @@ UBUNTU_FSTAB = """\
 PREINSTALLED = {"ca-certificates": "20240203~22.04.1", "curl": "7.81.0-1ubuntu1.20",
                 "gpg": "2.2.27-3ubuntu2.1"}
 BASE_TOOLS = {"usr-bin": ["apt-get", "apt-mark", "apt-cache", "dpkg-query", "systemctl", "curl", "gpg",
-                           "lspci", "mokutil"],
+                           "lspci", "mokutil", "ss"],
               "usr-sbin": ["modprobe", "sysctl", "swapoff", "swapon", "iptables"]}
 # A VM's PCI functions as `lspci` lists them (slot, class, vendor:device, revision,
 # class name, device name): no NVIDIA device until Node.plant_gpus adds some.
@@ -594,13 +594,14 @@ class Lab:
         for path in target.rglob("*"):
             if path.is_file():
                 text = path.read_text()
-                filled = text.replace("@LAB_STANDINS@", str(target)).replace("@LAB_PYTHON@", python)
+                filled = text.replace("@LAB_STANDINS@", str(target)).replace("@LAB_PYTHON@", python) \
+                    .replace("@LAB_ADDRESS_PREFIX@", ADDRESS_PREFIX)
                 if filled != text:
                     path.write_text(filled)
         (target / "served.tsv").write_text("".join(f"{url}\t{kind}\n" for url, kind in served_urls()))
         # Compiled once here, with the Python the nodes run, rather than on every call.
         subprocess.run([python, "-m", "compileall", "-q", str(target / "impl.py"),
-                        str(target / "etcd_member.py")], check=True)
+                        str(target / "etcd_member.py"), str(target / "certs.py")], check=True)
         etcd.install(target)  # the real etcd kubeadm init starts (tests/lab/etcd.py)
         # Debian's haproxy and keepalived, for the stand-ins' config checks (-c, -t):
         # copied, since the stand-ins take their paths inside a node.

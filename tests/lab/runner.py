@@ -42,6 +42,10 @@ from components.offline import program as offline_program
 
 COMMAND = "command:remote:Command"
 COPY_TO_REMOTE = "command:remote:CopyToRemote"
+# Run on this machine, as pulumi-command runs it on the operator's: `sh -c` in the
+# project directory, with its stdin; scripts/*.py find the test's Python first on
+# the PATH (KSERVE_CLUSTER_NO_VENV: no venv of their own).
+LOCAL_COMMAND = "command:local:Command"
 SECRET_SIG = offline_program.SECRET_SIG
 Key = tuple[str, str]  # (type, name): unique per run for the resources this program makes
 
@@ -327,6 +331,23 @@ class LabRunner:
             raise self._fail(name, node, host, phase, f"exit status {status}: {tail}")
         return _trim_newline(stdout), _trim_newline(stderr)
 
+    def _execute_local(self, name: str, inputs: dict, phase: str, script: str) -> tuple[str, str]:
+        import os
+        import subprocess
+        import sys
+        env = {**os.environ, **(inputs.get("environment") or {}), "KSERVE_CLUSTER_NO_VENV": "1",
+               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        started = time.time()
+        result = subprocess.run(["/bin/sh", "-c", script], cwd=str(offline_program.ROOT),
+                                input=inputs.get("stdin"), env=env, capture_output=True, text=True,
+                                timeout=900)
+        self._record(CommandRun(name, "local", "localhost", phase, result.returncode, result.stdout,
+                                result.stderr, started, time.time(), 0))
+        if result.returncode != 0:
+            tail = "\n".join(result.stderr.strip().splitlines()[-5:])
+            raise self._fail(name, "local", "localhost", phase, f"exit status {result.returncode}: {tail}")
+        return _trim_newline(result.stdout), _trim_newline(result.stderr)
+
     def _copy(self, name: str, inputs: dict) -> None:
         connection = inputs["connection"]
         host = connection["host"]
@@ -378,6 +399,16 @@ class LabRunner:
                 outputs = dict(inputs, stdout=offline_program.ClusterMocks.default_stdout(name, inputs),
                                stderr="")
                 new = ResourceState(type_, name, previous.id if previous else f"{name}-id", inputs, outputs)
+                self._save(new, previous)
+                return new.id, new.outputs
+            if type_ == LOCAL_COMMAND:
+                if previous is not None and previous.inputs == inputs:
+                    return previous.id, previous.outputs
+                stdout = stderr = ""
+                if inputs.get("create") and (previous is None or inputs.get("triggers") != previous.inputs.get("triggers")):
+                    stdout, stderr = self._execute_local(name, inputs, "create", inputs["create"])
+                new = ResourceState(type_, name, previous.id if previous else f"{name}-{uuid.uuid4().hex[:8]}",
+                                    inputs, dict(inputs, stdout=stdout, stderr=stderr))
                 self._save(new, previous)
                 return new.id, new.outputs
             if type_ not in (COMMAND, COPY_TO_REMOTE):
@@ -557,6 +588,9 @@ class LabRunner:
         if resource.type == COMMAND and resource.inputs.get("delete") \
                 and script_of(resource.inputs.get("create")) in self.emulated:
             self._execute(resource.name, resource.inputs, "delete", resource.inputs["delete"], None)
+        elif resource.type == LOCAL_COMMAND:
+            if resource.inputs.get("delete"):
+                self._execute_local(resource.name, resource.inputs, "delete", resource.inputs["delete"])
         elif resource.type not in (COMMAND, COPY_TO_REMOTE) and self.on_delete is not None:
             self.on_delete(resource.type, resource.name, resource.inputs)
 

@@ -528,7 +528,8 @@ def kubeconfig(server: str, ca_pem: str, user: str, credentials: dict) -> str:
     }, sort_keys=False)
 
 
-def client_certificate(ca_pem: str, ca_key_pem: str, common_name: str, groups: list[str]) -> dict:
+def client_certificate(ca_pem: str, ca_key_pem: str, common_name: str, groups: list[str],
+                       valid_days: float = 365) -> dict:
     """A kubeconfig user's client-certificate-data and client-key-data: a certificate
     signed by the cluster CA with CN the user and O each group, as the API server
     reads an identity from it. The key is ECDSA P-256 (kubeadm's encryptionAlgorithm
@@ -548,7 +549,7 @@ def client_certificate(ca_pem: str, ca_key_pem: str, common_name: str, groups: l
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=365))
+            .not_valid_after(now + datetime.timedelta(days=valid_days))
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = lambda data: base64.b64encode(data).decode()  # noqa: E731
@@ -768,7 +769,8 @@ def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
             ("controller-manager.conf", "system:kube-controller-manager", []),
             ("scheduler.conf", "system:kube-scheduler", [])):
         write(f"/etc/kubernetes/{conf}",
-              kubeconfig(f"https://{endpoint}", ca_pem, user, client_certificate(ca_pem, ca_key_pem, user, groups)))
+              kubeconfig(f"https://{endpoint}", ca_pem, user, client_certificate(
+                  ca_pem, ca_key_pem, user, groups, valid_for.total_seconds() / 86400)))
     networking = cluster.get("networking") or {}
     write("/etc/kubernetes/manifests/kube-apiserver.yaml", yaml.safe_dump({
         "apiVersion": "v1", "kind": "Pod",
@@ -1450,6 +1452,9 @@ KUBEADM_COMMANDS = {
     "upgrade node": ({"--kubeconfig", "--ignore-preflight-errors", "--patches", "--skip-phases"},
                      {"--dry-run", "--etcd-upgrade", "--certificate-renewal"}),
     "certs certificate-key": (set(), set()),
+    "certs check-expiration": ({"-o", "--output", "--config", "--cert-dir", "--kubeconfig"},
+                               {"--allow-missing-template-keys", "--show-managed-fields"}),
+    "certs renew all": ({"--config", "--cert-dir", "--kubeconfig"}, set()),
     "init phase upload-certs": ({"--certificate-key", "--config", "--kubeconfig"},
                                 {"--upload-certs", "--skip-certificate-key-print", "--dry-run"}),
 }
@@ -1497,6 +1502,12 @@ def kubeadm(args: list[str]) -> None:
             upload_certificates(options.get("--certificate-key"))
     elif command == "certs certificate-key":
         print(new_certificate_key())
+    elif command == "certs check-expiration":
+        import certs
+        certs.check_expiration(options.get("-o", options.get("--output", "")))
+    elif command == "certs renew all":
+        import certs
+        certs.renew_all(options.get("--config", ""))
     elif command == "join":
         if "--config" not in options:
             fail("lab kubeadm: join is only emulated with --config (a JoinConfiguration)")
@@ -2078,6 +2089,9 @@ def kubectl_from_etcd(words: list[str], output: str, flags: set) -> bool:
     if "--raw" in flags:
         if words not in (["/readyz"], ["/livez"], ["/healthz"], ["/readyz/etcd"]):
             return False  # raw_get answers the others
+        # The kubelet's own pass over the static pod manifests (every 20 s for the
+        # real one): a manifest put back, as by a restart, runs its pod again.
+        etcd_member.sync()
         with cluster_state() as state:
             here = state.get("control_plane_host") == socket.gethostname()
         if (here and not Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists()) \
@@ -2378,6 +2392,10 @@ def main() -> None:
     if tool == "etcd-member":
         import etcd_member
         etcd_member.main(args)
+        return
+    if tool == "certs-plant":  # the harness: a certificate with only args[1] left
+        import certs
+        certs.plant(args[0], args[1])
         return
     {"apt-get": apt_get, "apt-mark": apt_mark, "kubeadm": kubeadm, "kubectl": kubectl,
      "kubelet-restart": lambda _: kubelet_restart(),
