@@ -1,7 +1,7 @@
 """etcd snapshots and restore (issue 17, section 2): the config rules, the
 snapshot script run for real against stand-in etcdctl/etcdutl, the timer's
 place in the program's graph, and backup.py/restore.py against a stand-in
-executor. The lab with a real etcd is not here yet (docs/testing.md)."""
+executor. The same scripts against a real etcd: tests/test_lab_etcd.py."""
 import hashlib
 import io
 import os

@@ -116,7 +116,8 @@ def ci_packages() -> set[str]:
 def test_what_ci_installs_is_listed_in_the_documentation():
     assert ci_packages() == {"shellcheck", "openssh-server", "sudo", "psmisc", "python3-yaml",
                              "python3-cryptography", "iproute2", "python3-venv", "unzip",
-                             "python3-pip", "librsvg2-bin", "vagrant", "vagrant-libvirt"}
+                             "python3-pip", "librsvg2-bin", "vagrant", "vagrant-libvirt",
+                             "haproxy", "keepalived"}
     for package in ci_packages():
         assert f"`{package}`" in TESTING, f"docs/testing.md does not say that .ci/run installs {package}"
 
