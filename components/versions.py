@@ -548,3 +548,92 @@ def end_of_life_warning(train: Train, today: datetime.date) -> str | None:
     return (f"Kubernetes {train.kubernetes_minor} reached end of life on "
             f"{train.end_of_life.isoformat()} ({KUBERNETES_RELEASES_PAGE}); it gets no more "
             f"security fixes: {move}.")
+
+
+# ============================================================================== layers across trains
+# When kubernetes.version moves to the next train, each layer walks to the new train's
+# version through the releases upstream requires in between (components/upgrade/layers.py
+# plans one step per layer per `pulumi up`). Istio in place and Knative Serving must pass
+# every minor; cert-manager recommends it; Calico and KServe state no such rule (research:
+# /work/briefs/layer-facts.md). Each intermediate is the newest patch of its minor.
+# `when` places a step around the Kubernetes upgrade of the move:
+#   BEFORE: it must run while the cluster is on the old minor (the layer's version before it
+#           does not support the new minor), so the nodes wait for it;
+#   AFTER:  it needs the new minor (Knative's controller refuses an older Kubernetes);
+#   EITHER: it supports both minors.
+BEFORE, AFTER, EITHER = "before", "after", "either"
+# The layer names are SUPPORT's component names; Knative's steps carry their net-istio.
+LAYERS = ("Calico", "cert-manager", "Istio", "Knative Serving", "KServe")
+# Layers that must not skip a minor (and cert-manager, which recommends it).
+ONE_MINOR_AT_A_TIME = ("cert-manager", "Istio", "Knative Serving")
+_ISTIO_IN_PLACE_PAGE = ("https://istio.io/latest/docs/setup/upgrade/in-place/ (each intermediate "
+                        "minor) and " + _ISTIO_PAGE)
+_KNATIVE_UPGRADE_PAGE = "https://knative.dev/docs/install/upgrade/ (one minor at a time)"
+_CERT_MANAGER_UPGRADE_PAGE = ("https://cert-manager.io/docs/installation/upgrade/ (one minor at a "
+                              "time, newest patch) and " + _CERT_MANAGER_PAGE)
+_KSERVE_UPGRADE_PAGE = "https://kserve.github.io/website/docs/install/upgrade-guide"
+_CALICO_UPGRADE_PAGE = ("https://docs.tigera.io/calico/{}/operations/upgrading/kubernetes-upgrade "
+                        "(from v3.15 or later: no intermediate minor)")
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    layer: str  # one of LAYERS
+    version: str
+    when: str  # BEFORE, AFTER or EITHER (the Kubernetes upgrade of the move)
+    page: str
+    net_istio: str = ""  # Knative Serving steps: the net-istio release installed with it
+
+
+def _knative(serving: str, net_istio: str, when: str) -> LayerStep:
+    return LayerStep("Knative Serving", f"knative-v{serving}", when,
+                     f"{_KNATIVE_UPGRADE_PAGE}; {_KNATIVE_PAGE}", f"knative-v{net_istio}")
+
+
+# The move to a train (its Kubernetes minor) -> the steps, each layer's in order; each layer's
+# last step is that train's version (tests/test_layer_path.py checks it, and every step
+# against SUPPORT and NET_ISTIO_TESTED_ISTIO).
+LAYER_PATHS: dict[str, tuple[LayerStep, ...]] = {
+    "1.32": (
+        LayerStep("Calico", "v3.30.7", EITHER, _CALICO_UPGRADE_PAGE.format("3.30")),
+        LayerStep("cert-manager", "v1.17.4", EITHER, _CERT_MANAGER_UPGRADE_PAGE),
+        LayerStep("cert-manager", "v1.18.6", EITHER, _CERT_MANAGER_UPGRADE_PAGE),
+        LayerStep("cert-manager", "v1.19.6", EITHER, _CERT_MANAGER_UPGRADE_PAGE),
+        LayerStep("Istio", "1.25.5", BEFORE, _ISTIO_IN_PLACE_PAGE),  # 1.24 stops at 1.31
+        LayerStep("Istio", "1.26.8", EITHER, _ISTIO_IN_PLACE_PAGE),
+        _knative("1.18.2", "1.18.1", BEFORE),  # pairs with Istio 1.25
+        _knative("1.19.9", "1.19.6", AFTER),  # knative/pkg release-1.19: Kubernetes >= 1.32
+        LayerStep("KServe", "v0.15.2", EITHER, _KSERVE_UPGRADE_PAGE),
+    ),
+    "1.33": (
+        LayerStep("Calico", "v3.31.7", EITHER, _CALICO_UPGRADE_PAGE.format("3.31")),
+        LayerStep("cert-manager", "v1.20.3", EITHER, _CERT_MANAGER_UPGRADE_PAGE),
+        LayerStep("Istio", "1.27.9", EITHER, _ISTIO_IN_PLACE_PAGE),
+        LayerStep("Istio", "1.28.10", EITHER, _ISTIO_IN_PLACE_PAGE),
+        _knative("1.20.3", "1.20.4", EITHER),
+        _knative("1.21.3", "1.21.3", AFTER),  # Kubernetes >= 1.33
+        LayerStep("KServe", "v0.16.0", EITHER, _KSERVE_UPGRADE_PAGE),
+    ),
+    "1.34": (
+        LayerStep("cert-manager", "v1.21.1", EITHER, _CERT_MANAGER_UPGRADE_PAGE),
+        LayerStep("Istio", "1.29.6", EITHER, _ISTIO_IN_PLACE_PAGE),
+        _knative("1.22.1", "1.22.0", AFTER),  # Kubernetes >= 1.34
+        LayerStep("KServe", "v0.17.1", EITHER, _KSERVE_UPGRADE_PAGE),
+    ),
+    "1.35": (
+        LayerStep("Calico", "v3.32.1", EITHER, _CALICO_UPGRADE_PAGE.format("3.32")),
+        LayerStep("KServe", "v0.20.0", EITHER, _KSERVE_UPGRADE_PAGE),
+    ),
+}
+
+
+def train_layer_versions(train: Train) -> dict[str, str]:
+    """Layer -> the version the train installs (the keys of LAYERS)."""
+    return {"Calico": train.calico_version, "cert-manager": train.cert_manager_version,
+            "Istio": train.istio_version, "Knative Serving": train.knative_serving_version,
+            "KServe": train.kserve_version}
+
+
+def support_of(layer: str, version: str) -> Support | None:
+    """The SUPPORT line of a layer's version (None: the layer states no range)."""
+    return next((s for s in SUPPORT if s.component == layer and s.covers(version)), None)
