@@ -15,6 +15,7 @@ from components.pulumi_config import load_stack_config
 from components.serving.context import ClusterHandle
 from components.serving.serving import Serving
 from components.stack_config import ConfigError
+from components.upgrade.layer_run import LAYERS_OUTPUT, layer_run
 from components.storage.storage import Storage
 
 try:
@@ -22,6 +23,9 @@ try:
     config, secret_key = load_stack_config()
 except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
+# A train move walks each layer through upstream's intermediate releases, one step per
+# run; the nodes move when the layers allow (components/upgrade/layer_run.py).
+config, layer_plan = layer_run(config)
 
 # A project dropped while its models stay would open them: refused before any node is
 # touched, from the last run's outputs (components/access/project_removal.py).
@@ -45,6 +49,8 @@ if config.monitoring.enabled:
                             admin_password(), gpu_ready=gpu.ready if gpu else None)
 
 pulumi.export("kubeconfig", cluster.kubeconfig)
+# What the cluster runs once this run is done: the next run plans its layer steps from it.
+pulumi.export(LAYERS_OUTPUT, layer_plan.recorded())
 pulumi.export("apiEndpoint", cluster.api_endpoint)
 pulumi.export("nodes", cluster.nodes)
 pulumi.export("backup", cluster.backup)

@@ -35,9 +35,12 @@ def calico_values(kubernetes: KubernetesSettings) -> dict:
 
 class Calico(pulumi.ComponentResource):
     def __init__(self, kubernetes: KubernetesSettings, provider: k8s.Provider,
-                 teardown: pulumi.Resource, opts: Optional[pulumi.ResourceOptions] = None):
+                 teardown: pulumi.Resource, opts: Optional[pulumi.ResourceOptions] = None,
+                 train: Optional[versions.Train] = None):
+        """`train`: this run's versions (components/upgrade/layer_run.py); by default the
+        train of kubernetes.version."""
         super().__init__("kserve-cluster:cluster:Calico", "calico", None, opts)
-        train = kubernetes.train
+        train = train or kubernetes.train
         # Calico v3.32+: the CRDs come from their own chart, before the operator that
         # reads them. As templates (not crds/), Helm upgrades them with the release. (A
         # cluster coming from an older train has them already, unowned by any release:

@@ -118,7 +118,8 @@ class Cluster(pulumi.ComponentResource):
             # A lab that was torn down outside Pulumi must not block `pulumi destroy`.
             delete_unreachable=True,
             opts=pulumi.ResourceOptions(parent=self))
-        self.calico = Calico(config.kubernetes, self.provider, self.teardown, opts=child)
+        self.calico = Calico(config.kubernetes, self.provider, self.teardown, opts=child,
+                             train=config.serving.train)
         self.nodes_ready = node_command(
             "nodes-ready", self.control_plane.connection, "wait-nodes-ready.sh",
             {"NODE_NAMES": " ".join(node.name for node in config.nodes),

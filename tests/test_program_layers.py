@@ -1,0 +1,82 @@
+"""A train move under Pulumi's mock runtime: the layers take one step per run from the
+last run's `layerVersions` output, and the nodes wait until every layer allows them."""
+import copy
+
+import pytest
+
+from components import versions
+from components.offline.program import ClusterMocks, evaluate
+from components.stack_file import stack_file_config
+from components.upgrade.layers import KUBERNETES, NET_ISTIO
+
+OLD, NEW = versions.TRAINS["1.31"], versions.TRAINS["1.32"]
+
+
+def lab(version):
+    config = copy.deepcopy(stack_file_config("lab"))
+    config.setdefault("kubernetes", {})["version"] = version
+    return config
+
+
+def recorded(train, **changes):
+    return {KUBERNETES: train.kubernetes_version, **versions.train_layer_versions(train),
+            NET_ISTIO: train.knative_net_istio_version, **changes}
+
+
+def run(version, previous, preview=False):
+    def answers(name, inputs):
+        if name == "upgrade-versions":
+            running = previous[KUBERNETES] if previous else ""
+            return f"api_server={running}\n" + "".join(
+                f"node={n} {running} Ready\n" for n in ("cp1", "worker1", "worker2"))
+        return ClusterMocks.default_stdout(name, inputs)
+    outputs = {"layerVersions": previous} if previous else None
+    return evaluate(lab(version), preview=preview,
+                    mocks=ClusterMocks(preview=preview, command_stdout=answers,
+                                       previous_outputs=outputs))
+
+
+def chart_version(evaluation, name):
+    return evaluation.named(name).inputs["version"]
+
+
+def test_the_first_run_of_the_1_32_move_steps_the_layers_and_holds_the_nodes():
+    evaluation = run(NEW.kubernetes_version, recorded(OLD))
+    assert chart_version(evaluation, "istiod-chart") == "1.25.5"
+    assert chart_version(evaluation, "istio-base-chart") == "1.25.5"
+    assert chart_version(evaluation, "cert-manager-chart") == "v1.17.4"
+    assert chart_version(evaluation, "tigera-operator-chart") == NEW.calico_version
+    assert chart_version(evaluation, "kserve-chart") == NEW.kserve_version
+    assert "knative-v1.18.2/serving-core.yaml" in evaluation.named("knative-serving-core").inputs["file"]
+    assert "knative-v1.18.1/net-istio.yaml" in evaluation.named("knative-net-istio").inputs["file"]
+    # The nodes stay: the upgrade commands keep the old version as their target.
+    assert evaluation.named("cp1-upgrade").inputs["triggers"] == [OLD.kubernetes_version]
+    assert evaluation.outputs["layerVersions"][KUBERNETES] == OLD.kubernetes_version
+    assert evaluation.outputs["layerVersions"]["Istio"] == "1.25.5"
+
+
+def test_the_second_run_moves_the_nodes_then_the_layers_after_them():
+    previous = recorded(OLD, **{"Istio": "1.25.5", "Knative Serving": "knative-v1.18.2",
+                                NET_ISTIO: "knative-v1.18.1", "cert-manager": "v1.17.4",
+                                "Calico": NEW.calico_version, "KServe": NEW.kserve_version})
+    evaluation = run(NEW.kubernetes_version, previous)
+    assert evaluation.named("cp1-upgrade").inputs["triggers"] == [NEW.kubernetes_version]
+    assert chart_version(evaluation, "istiod-chart") == NEW.istio_version
+    assert chart_version(evaluation, "cert-manager-chart") == "v1.18.6"
+    assert evaluation.outputs["layerVersions"][KUBERNETES] == NEW.kubernetes_version
+
+
+def test_the_preview_shows_the_same_versions():
+    evaluation = run(NEW.kubernetes_version, recorded(OLD), preview=True)
+    assert chart_version(evaluation, "istiod-chart") == "1.25.5"
+
+
+def test_a_fresh_stack_takes_the_train_and_records_it():
+    evaluation = run(NEW.kubernetes_version, None)
+    assert chart_version(evaluation, "istiod-chart") == NEW.istio_version
+    assert evaluation.outputs["layerVersions"] == recorded(NEW)
+
+
+def test_a_layer_ahead_of_the_train_is_refused_before_anything():
+    with pytest.raises(Exception, match="newer than the 1.32 train"):
+        run(NEW.kubernetes_version, recorded(OLD, Istio="1.29.6"))
