@@ -228,11 +228,13 @@ def test_shrinking_three_to_two_then_one_runs_with_a_warning():
     after = {r.name: r.plain for r in two.registrations}
     gone = set(before) - set(after)
     assert {"cp3-kubeadm-join", "cp3-membership", "cp3-ha-endpoint", "cp3-etcd-backup-timer",
-            "cp3-cert-renewal"} <= gone
-    assert not [n for n in gone if not n.startswith("cp3-")], gone
-    # cp2 stays as it was; cp1's check runs again with the new list, and the VIP stays.
-    for name in ("cp2-kubeadm-join", "cp2-membership", "cp1-ha-endpoint", "cp1-kubeadm-init"):
+            "cp3-cert-renewal", "cp3-reset"} <= gone
+    assert not [n for n in gone if n != "cp3" and not n.startswith("cp3-")], gone
+    # cp2 stays as it was; cp1's check runs again with the new list, and the VIP stays
+    # (keepalived's peers lose cp3).
+    for name in ("cp2-kubeadm-join", "cp2-membership", "cp1-kubeadm-init"):
         assert before[name] == after[name], name
+    assert "10.0.2.23" not in after["cp1-ha-endpoint"]
     assert "CONTROL_PLANES='cp1 cp2'" in two.named("control-plane-change").inputs["create"]
     one = evaluate(with_control_planes(["cp1"]),
                    mocks=ClusterMocks(False, previous_outputs=previous_run(["cp1", "cp2"])))
@@ -274,3 +276,23 @@ def test_preflight_wants_haproxys_port_free_on_control_planes_only(ha):
     for name in ADDRESS:
         ports = evaluation.named(f"{name}-preflight").inputs["create"].split("PORTS=")[1].split("'")[1]
         assert ("8443" in ports.split()) == name.startswith("cp"), (name, ports)
+
+
+def test_a_leaving_control_plane_is_reset_from_this_machine(ha):
+    """A control plane gone for good: its etcd member goes from cp1 (membership), and
+    its own steps run no delete over SSH: `<cp>-reset` (scripts/reset_node.py) removes
+    the timers and keepalived/haproxy and resets it, or warns when it does not answer."""
+    evaluation, graph = ha
+    for cp in CPS[1:]:
+        reset = evaluation.named(f"{cp}-reset")
+        assert reset.type == "command:local:Command"
+        assert reset.inputs["delete"] == "python3 scripts/reset_node.py"
+        assert "create" not in reset.inputs or not reset.inputs["create"]
+        assert "stdin" in reset.secret_paths and "PRIVATE KEY" not in reset.plain
+        for step in (f"{cp}-kubeadm-join", f"{cp}-etcd-backup-timer", f"{cp}-cert-renewal",
+                     f"{cp}-ha-endpoint"):
+            assert evaluation.named(step).deleted_with == graph.urn(f"{cp}-reset"), step
+        # Deleted first (it waits for the reset): the member goes from cp1 before the reset.
+        assert graph.waits_for(f"{cp}-membership", f"{cp}-reset")
+        assert "remove-control-plane" in evaluation.named(f"{cp}-membership").inputs["delete"]
+    assert not [r for r in evaluation.registrations if r.name == "cp1-reset"]
