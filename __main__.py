@@ -8,9 +8,11 @@ from components.access.admission import storage_accounts
 from components.access.project_removal import removal_gate
 from components.access.projects import Projects
 from components.cluster.cluster import Cluster
+from components.cluster.control_plane_change import change_gate
 from components.cluster.connection import private_key_output
 from components.gpu.device_plugin import GpuDevicePlugin
 from components.monitoring.monitoring import Monitoring, admin_password
+from components.previous_outputs import PreviousOutputs
 from components.pulumi_config import load_stack_config
 from components.serving.context import ClusterHandle
 from components.serving.serving import Serving
@@ -27,10 +29,14 @@ except ConfigError as error:
 # run; the nodes move when the layers allow (components/upgrade/layer_run.py).
 config, layer_plan = layer_run(config)
 
-# A project dropped while its models stay would open them: refused before any node is
-# touched, from the last run's outputs (components/access/project_removal.py).
+# Refused before any node is touched, from the last run's outputs: a project dropped
+# while its models stay would open them (components/access/project_removal.py); a
+# change of the control planes that can lose quorum or leaves an even count that is
+# no one-step shrink (components/cluster/control_plane_change.py).
+previous = PreviousOutputs()
 cluster = Cluster(config, private_key_output(config.ssh, secret_key),
-                  gates=[removal_gate(config.access, config.serving.models)])
+                  gates=[removal_gate(config.access, config.serving.models, previous),
+                         change_gate(previous, [n.name for n in config.control_planes])])
 handle = ClusterHandle(provider=cluster.provider, teardown=cluster.teardown, ready=cluster.ready,
                        control_plane_connection=cluster.control_plane.connection,
                        control_plane_address=config.control_plane.address)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from components.offline.graph import Graph
-from components.offline.program import evaluate, fake_control_plane_join_command
+from components.offline.program import ClusterMocks, evaluate, fake_control_plane_join_command
 
 CPS = ["cp1", "cp2", "cp3"]
 ADDRESS = {"cp1": "10.0.2.21", "cp2": "10.0.2.22", "cp3": "10.0.2.23",
@@ -164,13 +164,101 @@ def test_preview_of_a_fresh_ha_stack_succeeds_with_unknowns():
     assert "stdin" in join.unknown_paths or join.inputs.get("stdin") is None
 
 
-def test_two_control_planes_stop_before_any_resource():
+def previous_run(control_planes, workers=WORKERS):
+    """The `nodes` output of the last `pulumi up` with these control planes."""
+    return {"nodes": [{"name": n, "address": ADDRESS.get(n, "10.0.2.29"), "role": "control-plane"}
+                      for n in control_planes]
+            + [{"name": w, "address": ADDRESS[w], "role": "worker"} for w in workers]}
+
+
+def with_control_planes(names):
     stack = copy.deepcopy(HA_STACK)
-    stack["nodes"] = [n for n in stack["nodes"] if n["name"] != "cp3"]
+    nodes = [{"name": n, "address": ADDRESS.get(n, "10.0.2.24"), "role": "control-plane"}
+             for n in names]
+    stack["nodes"] = nodes + [n for n in stack["nodes"] if n["role"] == "worker"]
+    return stack
+
+
+def assert_stopped_at_the_gate(caught):
+    message = str(caught.value)
+    assert "Traceback" not in message
+    registered = {r.name for r in caught.value.registrations}
+    assert "cp1-preflight" in registered
+    # Nothing past the gate: no node prepared, no keepalived/haproxy rewritten on cp1.
+    assert not [n for n in registered
+                if n.endswith(("-prepare", "-ha-endpoint", "-kubeadm-init", "-kubeadm-join"))]
+    assert "control-plane-change" not in registered
+    return message
+
+
+def test_two_control_planes_on_a_first_up_stop_before_any_node():
     with pytest.raises(Exception) as caught:
-        evaluate(stack)
-    assert "found 2 control-plane nodes" in str(caught.value)
-    assert not [r for r in caught.value.registrations if r.type == "command:remote:Command"]
+        evaluate(with_control_planes(["cp1", "cp2"]))
+    message = assert_stopped_at_the_gate(caught)
+    assert "2 control planes as the cluster's first count" in message
+
+
+def test_removing_two_at_once_stops_before_cp1_is_touched():
+    """3 -> 1 used to rewrite cp1's keepalived and haproxy before cp1's check refused."""
+    with pytest.raises(Exception) as caught:
+        evaluate(with_control_planes(["cp1"]),
+                 mocks=ClusterMocks(False, previous_outputs=previous_run(CPS)))
+    message = assert_stopped_at_the_gate(caught)
+    assert "removes 2 control planes in one run (cp2, cp3)" in message
+
+
+def test_growing_to_an_even_count_stops_before_any_node():
+    with pytest.raises(Exception) as caught:
+        evaluate(with_control_planes(["cp1", "cp2", "cp3", "cp4"]),
+                 mocks=ClusterMocks(False, previous_outputs=previous_run(CPS)))
+    assert "4 control planes (from 3)" in assert_stopped_at_the_gate(caught)
+
+
+def test_the_preview_refuses_too():
+    with pytest.raises(Exception, match="removes 2 control planes in one run"):
+        evaluate(with_control_planes(["cp1"]), preview=True,
+                 mocks=ClusterMocks(True, previous_outputs=previous_run(CPS)))
+
+
+def test_shrinking_three_to_two_then_one_runs_with_a_warning():
+    three = evaluate(copy.deepcopy(HA_STACK))
+    two = evaluate(with_control_planes(["cp1", "cp2"]),
+                   mocks=ClusterMocks(False, previous_outputs=previous_run(CPS)))
+    before = {r.name: r.plain for r in three.registrations}
+    after = {r.name: r.plain for r in two.registrations}
+    gone = set(before) - set(after)
+    assert {"cp3-kubeadm-join", "cp3-membership", "cp3-ha-endpoint", "cp3-etcd-backup-timer",
+            "cp3-cert-renewal", "cp3-reset"} <= gone
+    assert not [n for n in gone if n != "cp3" and not n.startswith("cp3-")], gone
+    # cp2 stays as it was; cp1's check runs again with the new list, and the VIP stays
+    # (keepalived's peers lose cp3).
+    for name in ("cp2-kubeadm-join", "cp2-membership", "cp1-kubeadm-init"):
+        assert before[name] == after[name], name
+    assert "10.0.2.23" not in after["cp1-ha-endpoint"]
+    assert "CONTROL_PLANES='cp1 cp2'" in two.named("control-plane-change").inputs["create"]
+    one = evaluate(with_control_planes(["cp1"]),
+                   mocks=ClusterMocks(False, previous_outputs=previous_run(["cp1", "cp2"])))
+    assert "CONTROL_PLANES=cp1 " in one.named("control-plane-change").inputs["create"]
+    assert one.named("cp1-ha-endpoint")
+    assert one.outputs["apiEndpoint"] == "https://10.0.2.20:8443"
+
+
+def test_replacing_cp3_by_cp4_in_one_run_joins_cp4_before_cp3_goes():
+    """Pulumi deletes what left the program after every create and update; cp4's steps
+    are new, cp3's only leave, so cp4 joins (and is a registered node) first."""
+    replaced = evaluate(with_control_planes(["cp1", "cp2", "cp4"]),
+                        mocks=ClusterMocks(False, previous_outputs=previous_run(CPS)))
+    graph = Graph(replaced)
+    registered = {r.name for r in replaced.registrations}
+    assert not [n for n in registered if n.startswith("cp3-")]
+    assert graph.waits_for("cp4-snapshot-before-join", "cp2-membership")
+    assert graph.waits_for("cp4-kubeadm-join", "cp4-join-key")
+    assert graph.waits_for("nodes-ready", "cp4-membership")
+    # cp1's check sees the new list (cp3 leaves, one member) before cp4 joins.
+    assert graph.waits_for("cp4-snapshot-before-join", "control-plane-change")
+    assert "CONTROL_PLANES='cp1 cp2 cp4'" in replaced.named("control-plane-change").inputs["create"]
+    for worker in WORKERS:
+        assert graph.waits_for(f"{worker}-join-token", "cp4-membership")
 
 
 def test_a_change_of_control_planes_is_checked_on_the_first_before_any_join(ha):
@@ -183,24 +271,28 @@ def test_a_change_of_control_planes_is_checked_on_the_first_before_any_join(ha):
     assert gate.deleted_with == graph.urn("cp1-kubeadm-init")
 
 
-def test_removing_a_control_plane_changes_only_the_check_and_what_follows():
-    """5 -> 3 is refused (4 is even); 3 -> 1 keeps the VIP: cp3's steps go, and the
-    check on cp1 runs again with the new list (Pulumi deletes come after it)."""
-    three = evaluate(copy.deepcopy(HA_STACK))
-    stack = copy.deepcopy(HA_STACK)
-    stack["nodes"] = [n for n in stack["nodes"] if n["name"] not in ("cp2", "cp3")]
-    one = evaluate(stack)
-    before = {r.name: r.plain for r in three.registrations}
-    after = {r.name: r.plain for r in one.registrations}
-    gone = set(before) - set(after)
-    assert {"cp3-kubeadm-join", "cp3-membership", "cp3-ha-endpoint", "cp3-etcd-backup-timer",
-            "cp3-cert-renewal", "cp2-kubeadm-join"} <= gone
-    assert before["control-plane-change"] != after["control-plane-change"]
-    assert "CONTROL_PLANES=cp1 " in one.named("control-plane-change").inputs["create"]
-
-
 def test_preflight_wants_haproxys_port_free_on_control_planes_only(ha):
     evaluation, _ = ha
     for name in ADDRESS:
         ports = evaluation.named(f"{name}-preflight").inputs["create"].split("PORTS=")[1].split("'")[1]
         assert ("8443" in ports.split()) == name.startswith("cp"), (name, ports)
+
+
+def test_a_leaving_control_plane_is_reset_from_this_machine(ha):
+    """A control plane gone for good: its etcd member goes from cp1 (membership), and
+    its own steps run no delete over SSH: `<cp>-reset` (scripts/reset_node.py) removes
+    the timers and keepalived/haproxy and resets it, or warns when it does not answer."""
+    evaluation, graph = ha
+    for cp in CPS[1:]:
+        reset = evaluation.named(f"{cp}-reset")
+        assert reset.type == "command:local:Command"
+        assert reset.inputs["delete"] == "python3 scripts/reset_node.py"
+        assert "create" not in reset.inputs or not reset.inputs["create"]
+        assert "stdin" in reset.secret_paths and "PRIVATE KEY" not in reset.plain
+        for step in (f"{cp}-kubeadm-join", f"{cp}-etcd-backup-timer", f"{cp}-cert-renewal",
+                     f"{cp}-ha-endpoint"):
+            assert evaluation.named(step).deleted_with == graph.urn(f"{cp}-reset"), step
+        # Deleted first (it waits for the reset): the member goes from cp1 before the reset.
+        assert graph.waits_for(f"{cp}-membership", f"{cp}-reset")
+        assert "remove-control-plane" in evaluation.named(f"{cp}-membership").inputs["delete"]
+    assert not [r for r in evaluation.registrations if r.name == "cp1-reset"]

@@ -102,3 +102,24 @@ def test_the_command_reads_its_document_on_stdin(monkeypatch, capsys):
     monkeypatch.setattr(reset_node, "reset_leaving_node", lambda text, say: seen.append(json.loads(text)) or 0)
     assert reset_node.main(io.StringIO(document())) == 0
     assert seen[0]["node"]["name"] == "worker3"
+
+
+def test_a_control_planes_removals_run_before_its_reset_and_a_failure_still_resets():
+    text = leave.leave_document(NODE, SshSettings(user="ubuntu"), KEY,
+                                before=["etcd-backup-remove.sh", "ha-endpoint-remove.sh"])
+    assert leave.leave_steps(text) == ["etcd-backup-remove.sh", "ha-endpoint-remove.sh"]
+    assert leave.leave_steps(document()) == []  # a worker's document is as it was
+    assert "before" not in json.loads(document())
+    ran, said = [], []
+
+    @contextmanager
+    def connected():
+        yield object(), None
+
+    def run(client, command, timeout):
+        ran.append(command.split("' ")[-1])
+        return (1, "", "haproxy is not here") if "ha-endpoint-remove" in command else (0, "", "")
+
+    status = leave.reset_leaving_node(text, said.append, connect=lambda *a: connected(), run=run)
+    assert ran == ["etcd-backup-remove.sh", "ha-endpoint-remove.sh", "reset.sh"]
+    assert status == 1 and any("ha-endpoint-remove.sh failed (exit 1)" in s for s in said)

@@ -5,17 +5,12 @@ from `access.projects` while its models stay would serve them to anyone, silentl
 The refusal has to know which namespaces were projects at the last `pulumi up`.
 
 Where "the last run's projects" come from: the stack's own outputs, read back through
-a StackReference to this very stack (the `projects` output, and for stacks deployed
+components/previous_outputs.py (the `projects` output, and for stacks deployed
 before it existed, the `project` field of the `models` output). Why this and not the
-`kserve-cluster/project` label read from the cluster over SSH:
-- it is read in `pulumi preview` too, so the preview already refuses; a command on the
-  control plane does not run in a preview;
-- a failed `pulumi up` leaves the outputs of the last successful one, so a run that
-  failed half-way (after the namespace lost its label, say) cannot make the next one
-  forget the project; the cluster would already say "no project";
-- no extra command on the control plane, no new diff in every preview, and it works
-  under the mock runtime like any stack output;
-- a first `up` (no cluster, no outputs yet) has nothing to compare with: not refused.
+`kserve-cluster/project` label read from the cluster over SSH: a command on the
+control plane does not run in a preview; a run that failed half-way (after the
+namespace lost its label, say) cannot make the next one forget the project; no extra
+command on the control plane. A first `up` has nothing to compare with: not refused.
 What it cannot see: a stack whose state was thrown away (then the cluster is usually
 new too) or projects changed outside Pulumi.
 
@@ -30,13 +25,13 @@ from typing import Any, Iterable, Mapping, Optional
 import pulumi
 
 from components.access.config import AccessConfig
+from components.previous_outputs import PreviousOutputs
 from components.problems import ConfigError, Problems
 from components.serving.config import Model
 
 # The stack output that lists the project namespaces (exported by __main__.py).
 PROJECTS_OUTPUT = "projects"
 MODELS_OUTPUT = "models"
-REFERENCE_NAME = "previous-run"
 KEPT = "no project removed while its models stay"
 
 
@@ -103,19 +98,10 @@ def verdict(outputs: Optional[Mapping[str, Any]], access: AccessConfig,
     return KEPT
 
 
-def self_reference_name() -> str:
-    """This stack's fully qualified name; a DIY backend's organization is `organization`."""
-    organization = pulumi.get_organization() or "organization"
-    return f"{organization}/{pulumi.get_project()}/{pulumi.get_stack()}"
-
-
-def removal_gate(access: AccessConfig, models: Iterable[Model]) -> pulumi.Output[str]:
+def removal_gate(access: AccessConfig, models: Iterable[Model],
+                 previous: Optional[PreviousOutputs] = None) -> pulumi.Output[str]:
     """`KEPT`, or a refusal raised when the last run's outputs are read."""
     models = list(models)
-    previous = pulumi.StackReference(REFERENCE_NAME, stack_name=self_reference_name())
-    # Only these two outputs, which are not secret: the gate stays a plain value.
-    read = pulumi.Output.all(previous.get_output(PROJECTS_OUTPUT),
-                             previous.get_output(MODELS_OUTPUT))
-    return pulumi.Output.unsecret(read.apply(
-        lambda values: verdict({PROJECTS_OUTPUT: values[0], MODELS_OUTPUT: values[1]},
-                               access, models)))
+    previous = previous or PreviousOutputs()
+    return previous.read(PROJECTS_OUTPUT, MODELS_OUTPUT).apply(
+        lambda outputs: verdict(outputs, access, models))

@@ -54,7 +54,10 @@ class EtcdBackup(pulumi.ComponentResource):
     """Installs the snapshot timer after kubeadm init; removes it on delete."""
 
     def __init__(self, node: Node, connection, backup: BackupConfig, after: pulumi.Resource,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 deleted_with: Optional[pulumi.Resource] = None):
+        """`deleted_with`: a step whose delete removes the timer too (a leaving control
+        plane's reset, components/cluster/node_reset.py)."""
         super().__init__("kserve-cluster:backup:EtcdBackup", node.name, None, opts)
         inputs = install_inputs(backup)
         runner = script_text(SNAPSHOT_SCRIPT)
@@ -66,7 +69,8 @@ class EtcdBackup(pulumi.ComponentResource):
             # the control plane is initialised again.
             triggers=[*(f"{k}={v}" for k, v in sorted(inputs.items())),
                       f"runner={_digest(runner)}", after.id],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[after]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[after],
+                                        deleted_with=deleted_with))
         self.register_outputs({})
 
 

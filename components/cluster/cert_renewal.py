@@ -22,6 +22,8 @@ from components.cluster.node_scripts import script_text
 
 RENEW_PROGRAM = "cert-renew.sh"
 
+REMOVE_SCRIPT = "cert-renewal-remove.sh"
+
 
 def renewal_inputs(settings: CertificateSettings, login_user: str) -> dict[str, str]:
     return {"RENEW_BEFORE_DAYS": str(settings.renew_before_days), "LOGIN_USER": login_user}
@@ -53,16 +55,18 @@ def kubeconfig_read_triggers(init_id: pulumi.Input[str], settings: CertificateSe
 
 def certificate_renewal(name: str, connection: remote.ConnectionArgs, login_user: str,
                         settings: CertificateSettings, init: remote.Command,
-                        parent: pulumi.Resource) -> remote.Command:
-    """`<name>-cert-renewal`, after kubeadm init; its delete removes the timer."""
+                        parent: pulumi.Resource,
+                        deleted_with: Optional[pulumi.Resource] = None) -> remote.Command:
+    """`<name>-cert-renewal`, after kubeadm init; its delete removes the timer (or
+    `deleted_with`'s delete does: a leaving control plane's reset)."""
     return node_command(
         f"{name}-cert-renewal", connection, "cert-renewal.sh",
         renewal_inputs(settings, login_user),
         stdin=script_text(RENEW_PROGRAM),
-        delete_script="cert-renewal-remove.sh",
+        delete_script=REMOVE_SCRIPT,
         # Installed again on a new control plane, a new renewal program or setting.
         triggers=[init.id, program_digest(), str(settings.renew_before_days)],
         opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=[init],
+            parent=parent, depends_on=[init], deleted_with=deleted_with,
             # A replacement must not remove the timer its replacement just installed.
             delete_before_replace=True))

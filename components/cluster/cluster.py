@@ -6,7 +6,9 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.backup.timer import EtcdBackup, backup_output
+from components.backup.timer import REMOVE_SCRIPT, EtcdBackup, backup_output
+from components.cluster.cert_renewal import REMOVE_SCRIPT as RENEWAL_REMOVE_SCRIPT
+from components.cluster.virtual_ip import REMOVE_SCRIPT as HA_ENDPOINT_REMOVE_SCRIPT
 from components.cluster.calico import Calico
 from components.cluster.commands import node_command
 from components.cluster.connection import node_connection
@@ -14,6 +16,7 @@ from components.cluster.control_plane import ControlPlane
 from components.cluster.joined_control_plane import JoinedControlPlane
 from components.cluster.virtual_ip import VirtualIp
 from components.cluster.node_preparation import PreparedNode
+from components.cluster.node_reset import node_reset
 from components.cluster.worker import WorkerNode
 from components.gpu.config import model_gpus
 from components.gpu.node import GpuNode
@@ -68,8 +71,19 @@ class Cluster(pulumi.ComponentResource):
         # The virtual IP's haproxy and keepalived on every control plane, before kubeadm.
         ha = config.kubernetes.high_availability
         control_planes = config.control_planes
+        # A joined control plane that leaves is reset from this machine, with its
+        # timers and keepalived/haproxy, or only warned about when it does not answer
+        # (its etcd member is removed from the first control plane before).
+        leaving_steps = [REMOVE_SCRIPT, RENEWAL_REMOVE_SCRIPT] + \
+            ([HA_ENDPOINT_REMOVE_SCRIPT] if ha is not None else [])
+        self.resets = {
+            node.name: node_reset(node, config.ssh, private_key,
+                                  pulumi.ResourceOptions(parent=self,
+                                                         depends_on=[self.prepared[node.name].prepare]),
+                                  before=leaving_steps)
+            for node in control_planes[1:]}
         self.virtual_ip = VirtualIp(ha, [self.prepared[n.name] for n in control_planes],
-                                    opts=child) if ha is not None else None
+                                    opts=child, resets=self.resets) if ha is not None else None
         endpoints = self.virtual_ip.endpoints if self.virtual_ip is not None else {}
         first = config.control_plane
         # With no workers the control planes must run workloads themselves.
@@ -102,6 +116,7 @@ class Cluster(pulumi.ComponentResource):
             joined = JoinedControlPlane(
                 self.prepared[node.name], self.control_plane, config.kubernetes, config.backup,
                 after=previous, first_backup=self.etcd_backup.timer,
+                reset=self.resets[node.name],
                 before_join=endpoints.get(node.name), schedulable=not config.workers,
                 opts=child)
             self.joined[node.name] = joined

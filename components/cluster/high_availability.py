@@ -132,23 +132,23 @@ def _check_address(problems: Problems, vip: str, prefix: int,
 
 def check_control_plane_count(problems: Problems, names: Sequence[str],
                               ha: Optional[HighAvailability], ha_given: bool) -> None:
-    """1, 3 or 5 control planes; more than one only behind a virtual IP."""
+    """1 to 5 control planes (even counts: see control_plane_change.py); more than one
+    only behind a virtual IP."""
     count = len(names)
     if count == 0:
         problems.add("nodes", None, "found 0 control-plane nodes.",
                      "give one node (or three, or five, with kubernetes.highAvailability) "
                      "role: control-plane.")
         return
-    if count not in ALLOWED_CONTROL_PLANES:
-        even = count % 2 == 0
-        why = (f"an even count tolerates no more failures than {count - 1} and splits the etcd "
-               "vote" if even else f"more than {ALLOWED_CONTROL_PLANES[-1]} etcd members only "
-               "slow every write")
+    if count > ALLOWED_CONTROL_PLANES[-1]:
         problems.add("nodes", list(names),
-                     f"found {count} control-plane nodes; {why}.",
-                     "give 1, 3 or 5 nodes role: control-plane "
-                     f"(e.g. {'remove' if count > 1 else 'add'} one).")
+                     f"found {count} control-plane nodes; more than "
+                     f"{ALLOWED_CONTROL_PLANES[-1]} etcd members only slow every write.",
+                     "give 1, 3 or 5 nodes role: control-plane (remove one per run).")
         return
+    # An even count (2, 4) is the step of removing one from an odd count, or a mistake:
+    # which, only the last run's control planes say (components/cluster/
+    # control_plane_change.py decides before any node is touched).
     if count > 1 and not ha_given:
         problems.add(KEY, None,
                      f"{count} control planes need one address in front of them (the "
@@ -158,6 +158,6 @@ def check_control_plane_count(problems: Problems, names: Sequence[str],
     if count == 1 and ha is not None:
         problems.warn(KEY, {"virtualIP": ha.virtual_ip},
                       "one control plane behind a virtual IP is not highly available; this is "
-                      "only the first step of growing to three.",
+                      "only the first step of growing to three (or the last of shrinking).",
                       "add two nodes with role: control-plane next (docs/operations.md, "
                       "'Grow to three control planes').")

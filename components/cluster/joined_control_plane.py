@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 import pulumi
+from pulumi_command import local
 
 from components.backup.config import BackupConfig
 from components.backup.timer import EtcdBackup
@@ -28,20 +29,27 @@ class JoinedControlPlane(pulumi.ComponentResource):
       is added (scripts/node/etcd-snapshot.sh, the backup timer's own program).
     - `join_key`, on the first control plane: the certificates uploaded again
       under a fresh key, and a fresh token; the join command is a secret.
-    - `join`, on the node: kubeadm join --control-plane (guarded); on delete the
-      node is reset, which also removes its etcd member.
+    - `join`, on the node: kubeadm join --control-plane (guarded). When the node
+      leaves the stack, its `reset` (on this machine) runs the timers' and
+      keepalived/haproxy removals and kubeadm reset there, or only warns when the
+      node does not answer; the steps on the node are deleted with it.
     - `membership`, on the first control plane: waits for the Node object; on
       delete drains it, removes its etcd member and deletes it (Pulumi deletes
-      it before the join, whose reset then finds the member gone).
+      it before the reset, which then finds the member gone).
     - the etcd snapshot timer and the certificate renewal timer, as on the first.
     """
 
     def __init__(self, prepared: PreparedNode, first: ControlPlane,
                  kubernetes: KubernetesSettings, backup: BackupConfig,
                  after: pulumi.Resource, first_backup: pulumi.Resource,
+                 reset: local.Command,
                  before_join: Optional[pulumi.Resource] = None,
                  schedulable: bool = False,
                  opts: Optional[pulumi.ResourceOptions] = None):
+        """`reset`: the node's `<node>-reset` (components/cluster/node_reset.py), made
+        before its virtual-IP step: when the node leaves, it resets the node from this
+        machine (or warns that it does not answer), and the node's own steps, deleted
+        with it, run no delete over SSH."""
         node = prepared.node
         super().__init__("kserve-cluster:cluster:JoinedControlPlane", node.name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -66,11 +74,14 @@ class JoinedControlPlane(pulumi.ComponentResource):
             {"NODE_NAME": node.name, **login},
             stdin=join_config,
             delete_script="reset.sh", delete_env=login,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join_key]))
-        self.etcd_backup = EtcdBackup(node, prepared.connection, backup, self.join, opts=child)
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join_key],
+                                        deleted_with=reset))
+        self.reset = reset
+        self.etcd_backup = EtcdBackup(node, prepared.connection, backup, self.join, opts=child,
+                                      deleted_with=reset)
         self.cert_renewal = certificate_renewal(
             node.name, prepared.connection, node.ssh_user, kubernetes.certificates,
-            self.join, self)
+            self.join, self, deleted_with=reset)
         self.membership = node_command(
             f"{node.name}-membership", on_first, "node-membership.sh",
             {"ACTION": "wait", "NODE_NAME": node.name},
@@ -80,6 +91,7 @@ class JoinedControlPlane(pulumi.ComponentResource):
             # After the timers, so that on delete it runs first, on the first control
             # plane: the etcd member goes even if the node cannot be reached.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                                            self.join, self.etcd_backup.timer, self.cert_renewal],
+                                            self.join, self.etcd_backup.timer, self.cert_renewal,
+                                            reset],
                                         deleted_with=first.init))
         self.register_outputs({"joined": self.membership.stdout})

@@ -1,4 +1,8 @@
-"""A worker's reset when it leaves the stack, tolerant of a node that is gone.
+"""A node's reset when it leaves the stack, tolerant of a node that is gone.
+
+Workers and joined control planes alike (a control plane's etcd member is removed
+from cp1 first, scripts/node/node-membership.sh; its timers and keepalived/haproxy
+go in the same SSH session as its reset: `before`).
 
 A remote.Command's delete fails when its node does not answer: pulumi-command
 dials `dial_error_limit` times (components/cluster/connection.py: about five
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from components.cluster.node_scripts import render_command
 from components.stack_config import Bastion, Node, SshSettings
@@ -33,12 +37,26 @@ PAUSE_SECONDS = 5.0
 RESET_TIMEOUT_SECONDS = 600.0
 
 
-def leave_document(node: Node, ssh: SshSettings, private_key: Optional[str]) -> str:
-    """What scripts/reset_node.py reads on stdin (JSON)."""
-    return json.dumps({"node": asdict(node),
-                       "bastion": asdict(ssh.bastion) if ssh.bastion is not None else None,
-                       "useAgent": private_key is None,
-                       "privateKey": private_key}, sort_keys=True)
+def leave_document(node: Node, ssh: SshSettings, private_key: Optional[str],
+                   before: Sequence[str] = ()) -> str:
+    """What scripts/reset_node.py reads on stdin (JSON). `before`: node scripts (no
+    inputs) that run there before reset.sh, e.g. a control plane's timer removals."""
+    doc = {"node": asdict(node),
+           "bastion": asdict(ssh.bastion) if ssh.bastion is not None else None,
+           "useAgent": private_key is None,
+           "privateKey": private_key}
+    if before:  # a worker's document stays as it was
+        doc["before"] = list(before)
+    return json.dumps(doc, sort_keys=True)
+
+
+def leave_steps(text: str) -> list[str]:
+    """The scripts to run before reset.sh, from a leave document."""
+    try:
+        before = json.loads(text).get("before") or []
+    except (ValueError, AttributeError):
+        return []
+    return [b for b in before if isinstance(b, str)]
 
 
 def parse_leave_document(text: str) -> tuple[Node, SshSettings, Optional[str]]:
@@ -82,7 +100,15 @@ def reset_leaving_node(text: str, say: Callable[[str], None], connect=None, run=
             if attempt < attempts:
                 sleep(pause)
             continue
+        failed = []
         try:  # connected: from here a failure is the reset's, not the network's
+            for script in leave_steps(text):
+                # A removal that fails is reported, and the reset still runs.
+                say(f"{node.name}: {script}")
+                status, _, err = run(client, render_command(script),
+                                     timeout=RESET_TIMEOUT_SECONDS)
+                if status != 0:
+                    failed.append(f"{script} failed (exit {status}):\n{err.strip()[-1500:]}")
             say(f"{node.name}: resetting (kubeadm reset and what it leaves behind)")
             status, _, err = run(client, reset_command(node), timeout=RESET_TIMEOUT_SECONDS)
         except Exception as error:  # the connection broke, or the reset hung
@@ -91,7 +117,10 @@ def reset_leaving_node(text: str, say: Callable[[str], None], connect=None, run=
         finally:
             opened.__exit__(None, None, None)
         if status != 0:
-            say(f"{node.name}: reset.sh failed (exit {status}):\n{err.strip()[-1500:]}")
+            failed.append(f"reset.sh failed (exit {status}):\n{err.strip()[-1500:]}")
+        if failed:
+            for line in failed:
+                say(f"{node.name}: {line}")
             return 1
         say(f"{node.name}: reset")
         return 0

@@ -4,20 +4,17 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import pulumi
-from pulumi_command import local
 
 from components.cluster.commands import node_command
 from components.cluster.control_plane import ControlPlane
 from components.cluster.kubeadm_config import parse_join_command, render_join_config
-from components.cluster.leave import leave_document
 from components.cluster.node_preparation import PreparedNode
+from components.cluster.node_reset import node_reset
 from components.stack_config import SshSettings
 
 # Long enough for one join, short enough that a leaked token is soon useless.
 JOIN_TOKEN_TTL = "1h"
 DRAIN_TIMEOUT = "120s"
-# Run by Pulumi on the operator's machine, in the project directory.
-RESET_COMMAND = "python3 scripts/reset_node.py"
 
 
 class WorkerNode(pulumi.ComponentResource):
@@ -65,15 +62,8 @@ class WorkerNode(pulumi.ComponentResource):
             stdin=join_config,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
                 self.join_token, *([before_join] if before_join is not None else [])]))
-        key = private_key if private_key is not None else pulumi.Output.from_input(None)
-        self.reset = local.Command(
-            f"{node.name}-reset",
-            delete=RESET_COMMAND,
-            # The node, bastion and key for the delete: secret, on stdin only.
-            stdin=pulumi.Output.secret(key.apply(lambda k: leave_document(node, ssh, k))),
-            logging=local.Logging.STDERR,
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.join]))
+        self.reset = node_reset(node, ssh, private_key,
+                                pulumi.ResourceOptions(parent=self, depends_on=[self.join]))
         self.membership = node_command(
             f"{node.name}-membership", cp_connection, "node-membership.sh",
             {"ACTION": "wait", "NODE_NAME": node.name},
