@@ -25,15 +25,16 @@ try:
     config, secret_key = load_stack_config()
 except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
+# The last successful run's outputs, read through one StackReference to this stack.
+previous = PreviousOutputs()
 # A train move walks each layer through upstream's intermediate releases, one step per
 # run; the nodes move when the layers allow (components/upgrade/layer_run.py).
-config, layer_plan = layer_run(config)
+config, layer_plan = layer_run(config, previous)
 
 # Refused before any node is touched, from the last run's outputs: a project dropped
 # while its models stay would open them (components/access/project_removal.py); a
 # change of the control planes that can lose quorum or leaves an even count that is
 # no one-step shrink (components/cluster/control_plane_change.py).
-previous = PreviousOutputs()
 cluster = Cluster(config, private_key_output(config.ssh, secret_key),
                   gates=[removal_gate(config.access, config.serving.models, previous),
                          change_gate(previous, [n.name for n in config.control_planes])])

@@ -21,12 +21,11 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
-from components.access.project_removal import self_reference_name
+from components.previous_outputs import PreviousOutputs
 from components.stack_config import StackConfig
 from components.upgrade.layers import KUBERNETES, LayerPlan, plan_layers
 
 LAYERS_OUTPUT = "layerVersions"
-REFERENCE_NAME = "previous-layers"
 
 
 class LayerPlanRefused(pulumi.RunError):
@@ -40,12 +39,11 @@ def recorded_versions(value: Any) -> Optional[dict[str, str]]:
     return None
 
 
-def read_previous() -> Optional[dict[str, str]]:
+def read_previous(previous: PreviousOutputs) -> Optional[dict[str, str]]:
     """The last successful run's record (None: a first `up`, or no record yet). Read
     synchronously, as Pulumi's own synchronous invokes are, so that it is a plain value
-    before the components are built."""
-    reference = pulumi.StackReference(REFERENCE_NAME, stack_name=self_reference_name())
-    details = _sync_await(reference.get_output_details(LAYERS_OUTPUT))
+    before the components are built (the same StackReference as the other checks)."""
+    details = _sync_await(previous.reference.get_output_details(LAYERS_OUTPUT))
     return recorded_versions(details.value if details.value is not None else details.secret_value)
 
 
@@ -67,9 +65,9 @@ def run_config(config: StackConfig, plan: LayerPlan) -> StackConfig:
     return dataclasses.replace(config, kubernetes=kubernetes, serving=serving)
 
 
-def layer_run(config: StackConfig) -> tuple[StackConfig, LayerPlan]:
+def layer_run(config: StackConfig, previous: PreviousOutputs) -> tuple[StackConfig, LayerPlan]:
     """This run's config and plan; logs the steps of this run and the runs left."""
-    plan = plan_for(config, read_previous())
+    plan = plan_for(config, read_previous(previous))
     if plan.moves:
         pulumi.log.info("layers in this run: " + ", ".join(m.text() for m in plan.moves))
     warning = plan.warning()
