@@ -239,26 +239,18 @@ def test_one_control_plane_down_the_api_answers_and_up_changes_nothing(lab, rele
 def test_control_plane_removals_refused_and_the_quorum_guard_against_real_etcd(lab, release):
     (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
 
-    # An even count the last run's outputs do not make a one-step shrink: refused
-    # before any node is touched (the lab runner reads no previous stack outputs yet,
-    # so the gate sees a first `up`; components/cluster/control_plane_change.py).
-    even = ha_config(lab, ["cp1", "cp2"], ["worker1"], interface=lab._interfaces[0])
-    with pytest.raises(LabRunError) as refused:
-        runner.up(even, lab.key.private_openssh)
-    assert "even count" in str(refused.value)
-    assert runner.last_run == []
-
-    # 3 -> 1: two at once, refused by control-plane-change.sh on cp1 before any delete.
+    # The lab runner hands the program its last up's outputs (the StackReference to
+    # its own stack), so the count rules judge the change before any node is touched
+    # (components/cluster/control_plane_change.py).
+    # 3 -> 1: two at once, refused before any node is touched (cp1's keepalived and
+    # haproxy included: the gate comes before them).
     one = ha_config(lab, ["cp1"], ["worker1"], interface=lab._interfaces[0])
     with pytest.raises(LabRunError) as refused:
         runner.up(one, lab.key.private_openssh)
-    assert "removes 2 control planes at once" in str(refused.value)
-    assert not [r for r in runner.last_run if r.phase == "delete"]
+    assert "removes 2 control planes in one run" in str(refused.value)
+    assert runner.last_run == []
     assert members(cp1) == ["cp1", "cp2", "cp3"]
     assert {"cp2", "cp3"} <= set(lab.cluster()["nodes"])
-    # Known gap (docs/testing.md): cp1's keepalived and haproxy config is updated to
-    # the new list before the check refuses, since they precede kubeadm init.
-    assert "cp1-ha-endpoint" in [r.resource for r in runner.last_run]
 
     # The quorum guard against the real members: with cp2's member stopped, cp3 may
     # not leave (1 healthy of the 2 left); with it back, it may.
@@ -271,12 +263,14 @@ def test_control_plane_removals_refused_and_the_quorum_guard_against_real_etcd(l
     assert guard.returncode == 0, guard.stderr
     assert "cp3 leaves: 2 healthy of the 2 etcd members left (quorum 2)" in guard.stdout
 
-    # The removal path (cp3-membership's delete) takes a snapshot before the member goes.
+    # 3 -> 2 through the program: allowed as one step of a shrink, with a warning; cp3's
+    # membership step on cp1 drains it, takes a snapshot and removes its etcd member,
+    # then its reset runs from this machine.
     before = snapshot_times(cp1)
-    removal = run_script(cp1, "node-membership.sh", {"ACTION": "remove-control-plane",
-                                                      "NODE_NAME": "cp3", "DRAIN_TIMEOUT": "10s"})
-    assert removal.returncode == 0, removal.stderr
+    two = ha_config(lab, ["cp1", "cp2"], ["worker1"], interface=lab._interfaces[0])
+    runner.up(two, lab.key.private_openssh)
+    deleted = [r.resource for r in runner.last_run if r.phase == "delete"]
+    assert "cp3-membership" in deleted, deleted
     assert len(snapshot_times(cp1)) == len(before) + 1
-    assert "etcd snapshot before cp3's etcd member is removed" in removal.stdout + removal.stderr
     assert members(cp1) == ["cp1", "cp2"]
     assert "cp3" not in lab.cluster()["nodes"]

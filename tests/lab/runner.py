@@ -259,6 +259,19 @@ def script_of(command: Optional[str]) -> str:
     return command.rsplit(" ", 1)[-1].strip("'") if command else ""
 
 
+def plain_outputs(outputs: dict) -> dict:
+    """The stack outputs that are not secret, as plain values (the engine hands a
+    StackReference the secret ones encrypted; the program reads only plain ones)."""
+    plain = {}
+    for name, value in outputs.items():
+        if isinstance(value, pulumi.Output):
+            if sync_await._sync_await(value.is_secret()):
+                continue
+            value = sync_await._sync_await(value.future())
+        plain[name] = value
+    return plain
+
+
 class LabMocks(pulumi.runtime.Mocks):
     """Mocks whose remote commands really run; everything else is echoed back."""
 
@@ -297,6 +310,9 @@ class LabRunner:
         self.ssh = executor or SshExecutor()
         self.stack = stack
         self.state: dict[Key, ResourceState] = {}
+        # The stack outputs of the last successful `up`, not secret ones: what the
+        # program's StackReference to its own stack reads (components/previous_outputs.py).
+        self.stack_outputs: dict[str, Any] = {}
         self.transcript: list[CommandRun] = []
         self.last_run: list[CommandRun] = []
         self._lock = threading.Lock()
@@ -414,8 +430,10 @@ class LabRunner:
             if type_ not in (COMMAND, COPY_TO_REMOTE):
                 if previous is None and self.on_resource is not None:
                     self.on_resource(type_, name, inputs)
-                # What a provider computes (a pulumi-tls key's PEMs), as the offline mocks give it.
-                outputs = dict(inputs, **offline_program.provider_outputs(type_, inputs))
+                # What a provider computes (a pulumi-tls key's PEMs, a StackReference's
+                # outputs: the last successful up's), as the offline mocks give it.
+                outputs = dict(inputs, **offline_program.provider_outputs(type_, inputs,
+                                                                          self.stack_outputs))
                 new = ResourceState(type_, name, previous.id if previous else f"{name}-id", inputs, outputs)
                 self._save(new, previous)
                 return new.id, new.outputs
@@ -467,6 +485,7 @@ class LabRunner:
         removed = [s for k, s in self.state.items() if k not in self._registered]
         self._delete(removed + self._pending_deletes)
         self._pending_deletes = []
+        self.stack_outputs = self._evaluated_outputs  # a failed up keeps the last good ones
         return evaluation
 
     def destroy(self) -> None:
@@ -510,6 +529,7 @@ class LabRunner:
                 result["evaluation"] = offline_program.evaluate(
                     config, stack=self.stack, secret_private_key=secret_private_key,
                     mocks=LabMocks(self))
+                result["outputs"] = plain_outputs(result["evaluation"].outputs)
             except BaseException as error:  # reported by up()
                 result["error"] = error
             finally:
@@ -528,6 +548,7 @@ class LabRunner:
         thread.start()
         thread.join()
         self._monitor = result.get("monitor")
+        self._evaluated_outputs = result.get("outputs", {})
         return result.get("evaluation"), result.get("error")
 
     def _wait_idle(self) -> None:
