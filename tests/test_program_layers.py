@@ -80,3 +80,24 @@ def test_a_fresh_stack_takes_the_train_and_records_it():
 def test_a_layer_ahead_of_the_train_is_refused_before_anything():
     with pytest.raises(Exception, match="newer than the 1.32 train"):
         run(NEW.kubernetes_version, recorded(OLD, Istio="1.29.6"))
+
+
+def test_kserve_0_16_sets_the_mode_annotations_between_its_webhook_and_the_models():
+    from components.offline.graph import Graph
+    train = versions.TRAINS["1.33"]
+    evaluation = run(train.kubernetes_version, recorded(versions.TRAINS["1.32"]))
+    assert chart_version(evaluation, "kserve-chart") == "v0.16.0"
+    command = evaluation.named("kserve-mode-annotations")
+    assert "NORMALIZE=false" in command.inputs["create"]
+    assert command.inputs["triggers"] == ["v0.16.0"]
+    graph = Graph(evaluation)
+    assert graph.waits_for("kserve-mode-annotations", "kserve-webhook-ready")
+    models = [r.name for r in evaluation.registrations if r.name.startswith("isvc-")]
+    assert models and all(graph.waits_for(m, "kserve-mode-annotations") for m in models)
+
+
+def test_kserve_0_20_writes_the_new_names_and_0_13_needs_no_command():
+    evaluation = run(versions.TRAINS["1.35"].kubernetes_version, None)
+    assert "NORMALIZE=true" in evaluation.named("kserve-mode-annotations").inputs["create"]
+    old = run(OLD.kubernetes_version, None)
+    assert not [r for r in old.registrations if r.name == "kserve-mode-annotations"]

@@ -7,6 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
+from components.cluster.commands import node_command
+from components.serving import deployment_mode
 from components.serving.config import RAW_DEPLOYMENT, ServingConfig
 from components.serving.context import ClusterHandle, k8s_options, wait_for_endpoints
 
@@ -73,7 +75,8 @@ def controller_images(values: dict) -> set[str]:
 
 
 class KServe(pulumi.ComponentResource):
-    """CRDs, then the controller; `webhook_ready` is the gate for runtimes and models."""
+    """CRDs, then the controller; `webhook_ready` is the gate for runtimes, `models_ready`
+    for models."""
 
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
                  after: Sequence[pulumi.Resource],
@@ -115,6 +118,22 @@ class KServe(pulumi.ComponentResource):
                 chart=train.kserve_runtimes_chart, version=train.kserve_version,
                 namespace=NAMESPACE, values=runtime_config_values(),
                 opts=k8s_options(self, cluster, depends_on=[self.webhook_ready]))
+        # KServe v0.16+ renamed the deployment modes and its webhook refuses an update whose
+        # annotation is not the recorded mode's name (components/serving/deployment_mode.py):
+        # before the models are touched, each annotation is set to the accepted name. Once
+        # per KServe version: the webhook's rule and the recorded names change only then.
+        self.mode_annotations = None
+        if deployment_mode.renames(train.kserve_version):
+            self.mode_annotations = node_command(
+                "kserve-mode-annotations", cluster.control_plane_connection,
+                "kserve-mode-annotations.sh",
+                {"NORMALIZE": "true" if deployment_mode.normalizes_status(train.kserve_version)
+                 else "false"},
+                triggers=[train.kserve_version],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.webhook_ready],
+                                            deleted_with=cluster.teardown))
+        # What models wait for: the webhook, and the annotations it accepts.
+        self.models_ready = self.mode_annotations or self.webhook_ready
         # The release that installs the cluster serving runtimes models may use.
         self.cluster_runtimes = self.runtime_configs or self.controller
         self.register_outputs({"version": self.controller.version,
