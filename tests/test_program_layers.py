@@ -101,3 +101,32 @@ def test_kserve_0_20_writes_the_new_names_and_0_13_needs_no_command():
     assert "NORMALIZE=true" in evaluation.named("kserve-mode-annotations").inputs["create"]
     old = run(OLD.kubernetes_version, None)
     assert not [r for r in old.registrations if r.name == "kserve-mode-annotations"]
+
+
+def test_calico_crds_are_applied_server_side_before_the_operator_chart():
+    from components.offline.graph import Graph
+    evaluation = run(OLD.kubernetes_version, None)
+    command = evaluation.named("calico-crds")
+    url = (f"https://raw.githubusercontent.com/projectcalico/calico/{OLD.calico_version}"
+           "/manifests/operator-crds.yaml")
+    assert "CRDS_URL=" + url in command.inputs["create"]
+    assert "RELEASE=" not in command.inputs["create"]
+    assert command.inputs["triggers"] == [OLD.calico_version]
+    graph = Graph(evaluation)
+    assert graph.waits_for("tigera-operator-chart", "calico-crds")
+    assert graph.waits_for("calico-crds", "cp1-kubeadm-init")
+
+
+def test_calico_3_32_adopts_the_crds_into_the_crd_release_before_creating_it():
+    from components.offline.graph import Graph
+    moving = versions.TRAINS["1.35"]
+    evaluation = run(moving.kubernetes_version, recorded(versions.TRAINS["1.34"]))
+    assert chart_version(evaluation, "tigera-operator-chart") == moving.calico_version
+    create = evaluation.named("calico-crds").inputs["create"]
+    assert (f"CRDS_URL=https://raw.githubusercontent.com/projectcalico/calico/"
+            f"{moving.calico_version}/manifests/v1_crd_projectcalico_org.yaml") in create
+    assert "RELEASE=calico-crds" in create and "RELEASE_NAMESPACE=tigera-operator" in create
+    assert evaluation.named("calico-crds-chart").inputs["name"] == "calico-crds"
+    graph = Graph(evaluation)
+    assert graph.waits_for("calico-crds-chart", "calico-crds")
+    assert graph.waits_for("tigera-operator-chart", "calico-crds-chart")

@@ -5,9 +5,9 @@ Up to v0.15 the defaulting webhook writes `serving.kserve.io/deploymentMode: Raw
 on every InferenceService when the default mode is RawDeployment, and the controller records
 the mode in `status.deploymentMode`. The validating webhook then refuses every update whose
 annotation differs from the recorded mode (`validateDeploymentMode`,
-pkg/apis/serving/v1beta1/inference_service_validation.go):
-- v0.16.0 .. v0.18.x compare the raw annotation with the raw status;
-- v0.19.0 .. v0.20.0 compare the raw annotation with the status *normalized* to the new
+pkg/apis/serving/v1beta1/inference_service_validation.go at each tag):
+- v0.16 .. v0.18 compare the raw annotation with the raw status;
+- v0.19 and later (up to the pinned 0.20 at least) compare the raw annotation with the status *normalized* to the new
   name (constants.ParseDeploymentMode), so an unchanged legacy annotation is refused
   (kserve/kserve#5885; the fix, commit db25ef9b9, is in no tag).
 Which name the status holds after the move is not something the program can know from
