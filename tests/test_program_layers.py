@@ -130,3 +130,21 @@ def test_calico_3_32_adopts_the_crds_into_the_crd_release_before_creating_it():
     graph = Graph(evaluation)
     assert graph.waits_for("calico-crds-chart", "calico-crds")
     assert graph.waits_for("tigera-operator-chart", "calico-crds-chart")
+
+
+def test_kserve_0_17_keeps_crds_and_hands_the_runtimes_over_before_the_charts_move():
+    from components.offline.graph import Graph
+    moving = versions.TRAINS["1.34"]
+    evaluation = run(moving.kubernetes_version, recorded(versions.TRAINS["1.33"]))
+    assert chart_version(evaluation, "kserve-chart") == moving.kserve_version
+    handover = evaluation.named("kserve-chart-handover")
+    assert "RUNTIMES_RELEASE=kserve-runtime-configs" in handover.inputs["create"]
+    assert "RELEASE_NAMESPACE=kserve" in handover.inputs["create"]
+    assert evaluation.named("kserve-runtime-configs-chart").inputs["name"] == "kserve-runtime-configs"
+    graph = Graph(evaluation)
+    assert graph.waits_for("kserve-crd-chart", "kserve-chart-handover")
+    assert graph.waits_for("kserve-chart", "kserve-chart-handover")
+    assert graph.waits_for("kserve-runtime-configs-chart", "kserve-chart")
+    # The 0.16 chart layout needs none.
+    before = run(versions.TRAINS["1.33"].kubernetes_version, None)
+    assert not [r for r in before.registrations if r.name == "kserve-chart-handover"]

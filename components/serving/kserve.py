@@ -14,6 +14,7 @@ from components.serving.context import ClusterHandle, k8s_options, wait_for_endp
 
 NAMESPACE = "kserve"
 WEBHOOK_SERVICE = "kserve-webhook-server-service"
+RUNTIMES_RELEASE = "kserve-runtime-configs"
 # KServe's RawDeployment hosts (inferenceservice-config `ingress.domainTemplate`, chart
 # value kserve.controller.gateway.domainTemplate; KServe at the pinned tag,
 # charts/kserve-resources/values.yaml:39, templates/configmap.yaml:508). KServe's default
@@ -83,10 +84,25 @@ class KServe(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:serving:KServe", "kserve", None, opts)
         train = serving.train
+        # v0.17+ chart layout: before kserve-crd and the controller move, the CRDs and the
+        # cluster serving runtimes are kept by Helm and the runtimes handed to
+        # kserve-runtime-configs (KServe's upgrade guide, v0.16 -> v0.17), so that no
+        # upgrade deletes them; that release adopts them after the controller's webhook.
+        # Once per KServe version; on a fresh cluster it finds nothing.
+        self.chart_handover = None
+        if train.kserve_runtimes_chart:
+            self.chart_handover = node_command(
+                "kserve-chart-handover", cluster.control_plane_connection,
+                "kserve-chart-handover.sh",
+                {"RUNTIMES_RELEASE": RUNTIMES_RELEASE, "RELEASE_NAMESPACE": NAMESPACE},
+                triggers=[train.kserve_version],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(after),
+                                            deleted_with=cluster.teardown))
+        handover = [self.chart_handover] if self.chart_handover else []
         self.crds = k8s.helm.v3.Release(
             "kserve-crd-chart", name="kserve-crd", chart=versions.KSERVE_CRD_CHART,
             version=train.kserve_version, namespace=NAMESPACE, create_namespace=True,
-            opts=k8s_options(self, cluster, depends_on=list(after)))
+            opts=k8s_options(self, cluster, depends_on=[*after, *handover]))
         self.values = kserve_values(serving)
         # The Helm release keeps its name `kserve` on every train: only the chart it
         # installs was renamed (v0.17), and a new release name would be a second install.
@@ -114,7 +130,7 @@ class KServe(pulumi.ComponentResource):
             triggers=[train.kserve_version, serving.deployment_mode])
         if train.kserve_runtimes_chart:
             self.runtime_configs = k8s.helm.v3.Release(
-                "kserve-runtime-configs-chart", name="kserve-runtime-configs",
+                "kserve-runtime-configs-chart", name=RUNTIMES_RELEASE,
                 chart=train.kserve_runtimes_chart, version=train.kserve_version,
                 namespace=NAMESPACE, values=runtime_config_values(),
                 opts=k8s_options(self, cluster, depends_on=[self.webhook_ready]))
