@@ -85,6 +85,13 @@ CALICO_CHART = "tigera-operator"
 # (projectcalico/calico charts/tigera-operator/README.md at v3.32.1, "Custom Resource
 # Definitions"; the Makefile packages it as crd.projectcalico.org.v1-<version>.tgz).
 CALICO_CRDS_CHART = "crd.projectcalico.org.v1"
+# Helm does not upgrade the CRDs in a chart's crds/ (the tigera-operator chart up to v3.31):
+# Calico's upgrade docs apply the version's CRDs server-side before `helm upgrade`
+# (docs.tigera.io/calico/3.NN/operations/upgrading/kubernetes-upgrade, "Upgrading an
+# installation that was installed using Helm"): manifests/operator-crds.yaml up to v3.31,
+# manifests/v1_crd_projectcalico_org.yaml from v3.32 (the 32 CRDs of the
+# crd.projectcalico.org.v1 chart). Both files are at each pinned Calico tag.
+CALICO_MANIFESTS = "https://raw.githubusercontent.com/projectcalico/calico/{version}/manifests/{file}"
 
 
 # --- Serving layers --------------------------------------------------------------
@@ -353,6 +360,13 @@ class Train:
     def calico_crds_chart(self) -> str | None:
         """The chart that installs Calico's CRDs where the operator chart has none (v3.32+)."""
         return CALICO_CRDS_CHART if release_key(self.calico_version) >= (3, 32) else None
+
+    @property
+    def calico_crds_url(self) -> str:
+        """The CRD manifest Calico's upgrade docs apply before the chart of this version."""
+        file = ("v1_crd_projectcalico_org.yaml" if self.calico_crds_chart
+                else "operator-crds.yaml")
+        return CALICO_MANIFESTS.format(version=self.calico_version, file=file)
 
     # --- Knative release files of this train
     @property

@@ -80,3 +80,71 @@ def test_a_fresh_stack_takes_the_train_and_records_it():
 def test_a_layer_ahead_of_the_train_is_refused_before_anything():
     with pytest.raises(Exception, match="newer than the 1.32 train"):
         run(NEW.kubernetes_version, recorded(OLD, Istio="1.29.6"))
+
+
+def test_kserve_0_16_sets_the_mode_annotations_between_its_webhook_and_the_models():
+    from components.offline.graph import Graph
+    train = versions.TRAINS["1.33"]
+    evaluation = run(train.kubernetes_version, recorded(versions.TRAINS["1.32"]))
+    assert chart_version(evaluation, "kserve-chart") == "v0.16.0"
+    command = evaluation.named("kserve-mode-annotations")
+    assert "NORMALIZE=false" in command.inputs["create"]
+    assert command.inputs["triggers"] == ["v0.16.0"]
+    graph = Graph(evaluation)
+    assert graph.waits_for("kserve-mode-annotations", "kserve-webhook-ready")
+    models = [r.name for r in evaluation.registrations if r.name.startswith("isvc-")]
+    assert models and all(graph.waits_for(m, "kserve-mode-annotations") for m in models)
+
+
+def test_kserve_0_20_writes_the_new_names_and_0_13_needs_no_command():
+    evaluation = run(versions.TRAINS["1.35"].kubernetes_version, None)
+    assert "NORMALIZE=true" in evaluation.named("kserve-mode-annotations").inputs["create"]
+    old = run(OLD.kubernetes_version, None)
+    assert not [r for r in old.registrations if r.name == "kserve-mode-annotations"]
+
+
+def test_calico_crds_are_applied_server_side_before_the_operator_chart():
+    from components.offline.graph import Graph
+    evaluation = run(OLD.kubernetes_version, None)
+    command = evaluation.named("calico-crds")
+    url = (f"https://raw.githubusercontent.com/projectcalico/calico/{OLD.calico_version}"
+           "/manifests/operator-crds.yaml")
+    assert "CRDS_URL=" + url in command.inputs["create"]
+    assert "RELEASE=" not in command.inputs["create"]
+    assert command.inputs["triggers"] == [OLD.calico_version]
+    graph = Graph(evaluation)
+    assert graph.waits_for("tigera-operator-chart", "calico-crds")
+    assert graph.waits_for("calico-crds", "cp1-kubeadm-init")
+
+
+def test_calico_3_32_adopts_the_crds_into_the_crd_release_before_creating_it():
+    from components.offline.graph import Graph
+    moving = versions.TRAINS["1.35"]
+    evaluation = run(moving.kubernetes_version, recorded(versions.TRAINS["1.34"]))
+    assert chart_version(evaluation, "tigera-operator-chart") == moving.calico_version
+    create = evaluation.named("calico-crds").inputs["create"]
+    assert (f"CRDS_URL=https://raw.githubusercontent.com/projectcalico/calico/"
+            f"{moving.calico_version}/manifests/v1_crd_projectcalico_org.yaml") in create
+    assert "RELEASE=calico-crds" in create and "RELEASE_NAMESPACE=tigera-operator" in create
+    assert evaluation.named("calico-crds-chart").inputs["name"] == "calico-crds"
+    graph = Graph(evaluation)
+    assert graph.waits_for("calico-crds-chart", "calico-crds")
+    assert graph.waits_for("tigera-operator-chart", "calico-crds-chart")
+
+
+def test_kserve_0_17_keeps_crds_and_hands_the_runtimes_over_before_the_charts_move():
+    from components.offline.graph import Graph
+    moving = versions.TRAINS["1.34"]
+    evaluation = run(moving.kubernetes_version, recorded(versions.TRAINS["1.33"]))
+    assert chart_version(evaluation, "kserve-chart") == moving.kserve_version
+    handover = evaluation.named("kserve-chart-handover")
+    assert "RUNTIMES_RELEASE=kserve-runtime-configs" in handover.inputs["create"]
+    assert "RELEASE_NAMESPACE=kserve" in handover.inputs["create"]
+    assert evaluation.named("kserve-runtime-configs-chart").inputs["name"] == "kserve-runtime-configs"
+    graph = Graph(evaluation)
+    assert graph.waits_for("kserve-crd-chart", "kserve-chart-handover")
+    assert graph.waits_for("kserve-chart", "kserve-chart-handover")
+    assert graph.waits_for("kserve-runtime-configs-chart", "kserve-chart")
+    # The 0.16 chart layout needs none.
+    before = run(versions.TRAINS["1.33"].kubernetes_version, None)
+    assert not [r for r in before.registrations if r.name == "kserve-chart-handover"]

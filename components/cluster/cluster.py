@@ -134,7 +134,8 @@ class Cluster(pulumi.ComponentResource):
             delete_unreachable=True,
             opts=pulumi.ResourceOptions(parent=self))
         self.calico = Calico(config.kubernetes, self.provider, self.teardown, opts=child,
-                             train=config.serving.train)
+                             train=config.serving.train,
+                             connection=self.control_plane.connection)
         self.nodes_ready = node_command(
             "nodes-ready", self.control_plane.connection, "wait-nodes-ready.sh",
             {"NODE_NAMES": " ".join(node.name for node in config.nodes),

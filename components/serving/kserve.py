@@ -7,11 +7,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
+from components.cluster.commands import node_command
+from components.serving import deployment_mode
 from components.serving.config import RAW_DEPLOYMENT, ServingConfig
 from components.serving.context import ClusterHandle, k8s_options, wait_for_endpoints
 
 NAMESPACE = "kserve"
 WEBHOOK_SERVICE = "kserve-webhook-server-service"
+RUNTIMES_RELEASE = "kserve-runtime-configs"
 # KServe's RawDeployment hosts (inferenceservice-config `ingress.domainTemplate`, chart
 # value kserve.controller.gateway.domainTemplate; KServe at the pinned tag,
 # charts/kserve-resources/values.yaml:39, templates/configmap.yaml:508). KServe's default
@@ -73,17 +76,33 @@ def controller_images(values: dict) -> set[str]:
 
 
 class KServe(pulumi.ComponentResource):
-    """CRDs, then the controller; `webhook_ready` is the gate for runtimes and models."""
+    """CRDs, then the controller; `webhook_ready` is the gate for runtimes, `models_ready`
+    for models."""
 
     def __init__(self, cluster: ClusterHandle, serving: ServingConfig,
                  after: Sequence[pulumi.Resource],
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kserve-cluster:serving:KServe", "kserve", None, opts)
         train = serving.train
+        # v0.17+ chart layout: before kserve-crd and the controller move, the CRDs and the
+        # cluster serving runtimes are kept by Helm and the runtimes handed to
+        # kserve-runtime-configs (KServe's upgrade guide, v0.16 -> v0.17), so that no
+        # upgrade deletes them; that release adopts them after the controller's webhook.
+        # Once per KServe version; on a fresh cluster it finds nothing.
+        self.chart_handover = None
+        if train.kserve_runtimes_chart:
+            self.chart_handover = node_command(
+                "kserve-chart-handover", cluster.control_plane_connection,
+                "kserve-chart-handover.sh",
+                {"RUNTIMES_RELEASE": RUNTIMES_RELEASE, "RELEASE_NAMESPACE": NAMESPACE},
+                triggers=[train.kserve_version],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(after),
+                                            deleted_with=cluster.teardown))
+        handover = [self.chart_handover] if self.chart_handover else []
         self.crds = k8s.helm.v3.Release(
             "kserve-crd-chart", name="kserve-crd", chart=versions.KSERVE_CRD_CHART,
             version=train.kserve_version, namespace=NAMESPACE, create_namespace=True,
-            opts=k8s_options(self, cluster, depends_on=list(after)))
+            opts=k8s_options(self, cluster, depends_on=[*after, *handover]))
         self.values = kserve_values(serving)
         # The Helm release keeps its name `kserve` on every train: only the chart it
         # installs was renamed (v0.17), and a new release name would be a second install.
@@ -111,10 +130,26 @@ class KServe(pulumi.ComponentResource):
             triggers=[train.kserve_version, serving.deployment_mode])
         if train.kserve_runtimes_chart:
             self.runtime_configs = k8s.helm.v3.Release(
-                "kserve-runtime-configs-chart", name="kserve-runtime-configs",
+                "kserve-runtime-configs-chart", name=RUNTIMES_RELEASE,
                 chart=train.kserve_runtimes_chart, version=train.kserve_version,
                 namespace=NAMESPACE, values=runtime_config_values(),
                 opts=k8s_options(self, cluster, depends_on=[self.webhook_ready]))
+        # KServe v0.16+ renamed the deployment modes and its webhook refuses an update whose
+        # annotation is not the recorded mode's name (components/serving/deployment_mode.py):
+        # before the models are touched, each annotation is set to the accepted name. Once
+        # per KServe version: the webhook's rule and the recorded names change only then.
+        self.mode_annotations = None
+        if deployment_mode.renames(train.kserve_version):
+            self.mode_annotations = node_command(
+                "kserve-mode-annotations", cluster.control_plane_connection,
+                "kserve-mode-annotations.sh",
+                {"NORMALIZE": "true" if deployment_mode.normalizes_status(train.kserve_version)
+                 else "false"},
+                triggers=[train.kserve_version],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.webhook_ready],
+                                            deleted_with=cluster.teardown))
+        # What models wait for: the webhook, and the annotations it accepts.
+        self.models_ready = self.mode_annotations or self.webhook_ready
         # The release that installs the cluster serving runtimes models may use.
         self.cluster_runtimes = self.runtime_configs or self.controller
         self.register_outputs({"version": self.controller.version,

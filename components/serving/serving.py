@@ -110,7 +110,7 @@ class Serving(pulumi.ComponentResource):
         # Every model waits for the token policies and the NetworkPolicies.
         guards = [*(self.ingress_tokens.policies if self.ingress_tokens else ()),
                   *(self.network_policies.policies if self.network_policies else ())]
-        self.workloads = ModelWorkloads(cluster, serving, self.kserve.webhook_ready,
+        self.workloads = ModelWorkloads(cluster, serving, self.kserve.models_ready,
                                         self.kserve.cluster_runtimes, opts=child, storage=storage,
                                         namespaces=namespaces, after=guards, gpu_ready=gpu_ready)
 
