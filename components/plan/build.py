@@ -81,6 +81,7 @@ SCRIPT_ESTIMATES = {
     # and returns at once; a real upgrade takes longer (docs/upgrades.md).
     "upgrade-versions.sh": 5,      # kubectl get nodes, read-only
     "upgrade-gates.sh": 5,
+    "calico-crds.sh": 15,          # the Calico version's CRD manifest, applied server-side
     "upgrade-node.sh": 5,
 }
 CERT_RENEWAL_SCRIPT = "cert-renewal.sh"
