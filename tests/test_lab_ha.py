@@ -163,7 +163,9 @@ def bring_up_three(lab: Lab):
     return nodes, runner, config
 
 
-def test_three_control_planes_join_one_at_a_time_behind_the_virtual_ip(lab, release):
+def test_three_control_planes_join_one_at_a_time_then_shrink_one_per_run(lab, release):
+    """Three control planes join behind the virtual IP; then 3 -> 1 is refused before any
+    node, the quorum guard is checked against real etcd, and 3 -> 2 runs through the program."""
     (cp1, cp2, cp3, worker), runner, _ = bring_up_three(lab)
     # Three real etcd members, seen alike from each of them.
     for node in (cp1, cp2, cp3):
@@ -201,43 +203,8 @@ def test_three_control_planes_join_one_at_a_time_behind_the_virtual_ip(lab, rele
     assert vrrp(cp1, "owner", VIP) == "cp1"
     assert "worker1" in kubectl(cp3, "get nodes").stdout
 
-
-def run_script(node, script: str, env: dict[str, str]):
-    """A node script run as the program runs it (sudo bash -c), here by hand."""
-    return node.run(render_command(script, env), check=False, timeout=300)
-
-
-def test_one_control_plane_down_the_api_answers_and_up_changes_nothing(lab, release):
-    """cp1, which holds the virtual IP, goes down (its namespace stopped: sshd, etcd
-    member, keepalived and haproxy with it): the address moves to cp2, the API
-    answers through it, etcd keeps quorum, and an `up` with no change runs nothing."""
-    (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
-    assert vrrp(cp2, "owner", VIP) == "cp1"
-    cp1.stop()
-
-    assert vrrp(cp2, "owner", VIP) == "cp2"
-    listed = kubectl(cp3, "get nodes").stdout
-    assert "cp1" in listed and "worker1" in listed
-    health = etcd.etcdctl(cp2, "endpoint", "health", "--cluster", check=False)
-    assert health.returncode != 0
-    assert f"https://{cp1.address}:2379 is unhealthy" in health.stderr + health.stdout
-    assert members(cp2) == ["cp1", "cp2", "cp3"]
-    etcd.etcdctl(cp3, "put", "/lab/two-of-three", "yes")  # quorum: 2 of 3
-
-    # The same stack again: no command runs, on any node; nothing is deleted.
-    runner.up(config, lab.key.private_openssh)
-    assert runner.last_run == []
-
-    # cp2 down as well: no healthy check left anywhere, no quorum, no API.
-    cp2.stop()
-    assert vrrp(cp3, "owner", VIP) == "cp3"
-    unreachable = kubectl(cp3, "get nodes", check=False)
-    assert unreachable.returncode == 1 and "no API server ready" in unreachable.stderr
-    assert etcd.etcdctl(cp3, "put", "/lab/one-of-three", "x", check=False).returncode != 0
-
-
-def test_control_plane_removals_refused_and_the_quorum_guard_against_real_etcd(lab, release):
-    (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
+    # Then the count rules and the quorum guard on the same three members (one
+    # bring-up for both: it is the slowest part of this file).
 
     # The lab runner hands the program its last up's outputs (the StackReference to
     # its own stack), so the count rules judge the change before any node is touched
@@ -274,3 +241,37 @@ def test_control_plane_removals_refused_and_the_quorum_guard_against_real_etcd(l
     assert len(snapshot_times(cp1)) == len(before) + 1
     assert members(cp1) == ["cp1", "cp2"]
     assert "cp3" not in lab.cluster()["nodes"]
+
+
+def run_script(node, script: str, env: dict[str, str]):
+    """A node script run as the program runs it (sudo bash -c), here by hand."""
+    return node.run(render_command(script, env), check=False, timeout=300)
+
+
+def test_one_control_plane_down_the_api_answers_and_up_changes_nothing(lab, release):
+    """cp1, which holds the virtual IP, goes down (its namespace stopped: sshd, etcd
+    member, keepalived and haproxy with it): the address moves to cp2, the API
+    answers through it, etcd keeps quorum, and an `up` with no change runs nothing."""
+    (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
+    assert vrrp(cp2, "owner", VIP) == "cp1"
+    cp1.stop()
+
+    assert vrrp(cp2, "owner", VIP) == "cp2"
+    listed = kubectl(cp3, "get nodes").stdout
+    assert "cp1" in listed and "worker1" in listed
+    health = etcd.etcdctl(cp2, "endpoint", "health", "--cluster", check=False)
+    assert health.returncode != 0
+    assert f"https://{cp1.address}:2379 is unhealthy" in health.stderr + health.stdout
+    assert members(cp2) == ["cp1", "cp2", "cp3"]
+    etcd.etcdctl(cp3, "put", "/lab/two-of-three", "yes")  # quorum: 2 of 3
+
+    # The same stack again: no command runs, on any node; nothing is deleted.
+    runner.up(config, lab.key.private_openssh)
+    assert runner.last_run == []
+
+    # cp2 down as well: no healthy check left anywhere, no quorum, no API.
+    cp2.stop()
+    assert vrrp(cp3, "owner", VIP) == "cp3"
+    unreachable = kubectl(cp3, "get nodes", check=False)
+    assert unreachable.returncode == 1 and "no API server ready" in unreachable.stderr
+    assert etcd.etcdctl(cp3, "put", "/lab/one-of-three", "x", check=False).returncode != 0
