@@ -21,7 +21,7 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime.sync_await import _sync_await
 
-from components.access.project_removal import self_reference_name
+from components.previous_outputs import self_reference_name
 from components.stack_config import StackConfig
 from components.upgrade.layers import KUBERNETES, LayerPlan, plan_layers
 
