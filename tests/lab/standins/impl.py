@@ -1125,10 +1125,12 @@ def downloaded_certificates(state: dict, key: str) -> None:
              "error decrypting data: cipher: message authentication failed")
 
 
-def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, ca_key_pem: str) -> None:
+def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, ca_key_pem: str,
+                        version: str) -> None:
     """What a control-plane join writes besides the kubelet's files: the shared CA,
-    the static-pod manifests and admin.conf (kubeadm 1.31 writes no super-admin.conf
-    on a join)."""
+    the static-pod manifests at the cluster's version (its ClusterConfiguration's
+    kubernetesVersion) and admin.conf (kubeadm 1.31 writes no super-admin.conf on a
+    join)."""
     import yaml
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/pki/ca.key", ca_key_pem)
@@ -1139,6 +1141,7 @@ def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, c
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
         "spec": {"containers": [{"name": "kube-apiserver",
+                                 "image": f"registry.k8s.io/kube-apiserver:{version}",
                                  "command": ["kube-apiserver", f"--advertise-address={advertise}",
                                              "--secure-port=6443"]}]}}))
     for component in ("kube-controller-manager", "kube-scheduler"):
@@ -1212,7 +1215,7 @@ def kubeadm_join(config_path: str) -> None:
         if control_plane is not None:
             advertise = (control_plane.get("localAPIEndpoint") or {}).get(
                 "advertiseAddress", kubelet_args.get("node-ip", ""))
-            control_plane_files(name, advertise, endpoint, ca_pem, ca_key_pem)
+            control_plane_files(name, advertise, endpoint, ca_pem, ca_key_pem, cluster_version)
         with cluster_state() as state:
             state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""),
                                     "role": "control-plane" if control_plane is not None else "worker",
@@ -1550,6 +1553,11 @@ def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -
             kubeadm_refuse(f"the kubeadm version {own} is older than the cluster's {cluster}: "
                            "upgrade kubeadm first")
         if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+            # The control-plane phase (app/cmd/phases/upgrade/node/controlplane.go) moves
+            # the static pods to the cluster's kubernetesVersion, which only `apply` raises:
+            # before it, a control plane stays at the old version (and a newer kubelet on
+            # it is then refused at its restart).
+            print(f"[upgrade] Upgrading your Static Pod-hosted control plane instance to version \"{cluster}\"...")
             set_manifest_version(cluster)
             print("[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!")
         print("[upgrade] The configuration for this node was successfully updated!\n"

@@ -1,0 +1,69 @@
+"""SSH lab: three control planes and a worker (kubernetes.highAvailability, real etcd
+members, keepalived/haproxy stood in) upgraded 1.31 -> 1.32 by the program: the first
+control plane runs `kubeadm upgrade apply`, the other two `kubeadm upgrade node` one
+at a time after it, then the worker; every kubectl call of the upgrade goes through
+the virtual IP, the etcd members stay, and an ordinary `up` afterwards runs nothing."""
+from components import versions
+from lab import etcd
+from lab.fixtures import lab_marks
+from test_lab_ha import VIP, bring_up_three, kubectl, members, release, vrrp  # noqa: F401
+
+pytestmark = lab_marks
+
+CONTROL_PLANES = ["cp1", "cp2", "cp3"]
+OLD = versions.TRAINS["1.31"].kubernetes_version
+NEW = versions.TRAINS["1.32"].kubernetes_version
+
+
+def api_server_image(node) -> str:
+    return node.read("/etc/kubernetes/manifests/kube-apiserver.yaml").split(
+        "registry.k8s.io/kube-apiserver:")[1].split()[0]
+
+
+def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab, release):
+    (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
+    nodes = {"cp1": cp1, "cp2": cp2, "cp3": cp3, "worker1": worker}
+    assert {api_server_image(n) for n in (cp1, cp2, cp3)} == {f"v{OLD}"}
+    # An ordinary up touches no version.
+    runner.up(config, lab.key.private_openssh)
+    assert runner.last_run == []
+
+    config["kubernetes"]["version"] = NEW
+    runner.up(config, lab.key.private_openssh)
+
+    cluster = lab.cluster()
+    assert cluster["kubernetes_version"] == f"v{NEW}"
+    assert {n: node["kubelet_version"] for n, node in cluster["nodes"].items()} == \
+        {n: f"v{NEW}" for n in nodes}
+    assert {api_server_image(n) for n in (cp1, cp2, cp3)} == {f"v{NEW}"}
+    assert not any(node.get("cordoned") for node in cluster["nodes"].values())
+
+    # kubeadm's order: apply on the first control plane only, `upgrade node` on the
+    # others one at a time after it, then the worker.
+    assert len(cp1.calls_matching("kubeadm", "upgrade", "apply")) == 1
+    assert not cp1.calls_matching("kubeadm", "upgrade", "node")
+    for name in ("cp2", "cp3", "worker1"):
+        assert not nodes[name].calls_matching("kubeadm", "upgrade", "apply"), name
+        assert len(nodes[name].calls_matching("kubeadm", "upgrade", "node")) == 1, name
+    apply = cp1.calls_matching("kubeadm", "upgrade", "apply")[0].time
+    upgraded = {n: nodes[n].calls_matching("kubeadm", "upgrade", "node")[0].time
+                for n in ("cp2", "cp3", "worker1")}
+    drains = {n: nodes[n].calls_matching("kubectl", "drain", n)[0].time for n in nodes}
+    uncordons = {n: nodes[n].calls_matching("kubectl", "uncordon", n)[0].time for n in nodes}
+    assert apply < drains["cp1"] < uncordons["cp1"] < upgraded["cp2"] < drains["cp2"] \
+        < uncordons["cp2"] < upgraded["cp3"] < drains["cp3"] < uncordons["cp3"] \
+        < upgraded["worker1"] < drains["worker1"] < uncordons["worker1"]
+
+    # The API answered through the virtual IP throughout: every node drained and
+    # uncordoned itself with the admin kubeconfig, whose server is the virtual IP.
+    assert cluster["endpoint"] == f"{VIP}:8443"
+    assert vrrp(cp2, "owner", VIP) == "cp1"
+    assert "worker1" in kubectl(cp3, "get nodes").stdout
+    # The real etcd members were not disturbed.
+    for node in (cp1, cp2, cp3):
+        assert members(node) == CONTROL_PLANES
+    etcd.etcdctl(cp3, "put", "/lab/after-upgrade", "yes")
+
+    # An ordinary up afterwards runs nothing.
+    runner.up(config, lab.key.private_openssh)
+    assert runner.last_run == []
