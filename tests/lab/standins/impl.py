@@ -812,7 +812,7 @@ def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
             "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
                              "role": "control-plane", "host": socket.gethostname(),
                              "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
-                             "registered": time.time()}},
+                             "api_server": f"v{wanted}", "registered": time.time()}},
         })
     # The kube-system namespace lives in etcd (a restore brings its UID back).
     import uuid
@@ -1222,6 +1222,8 @@ def kubeadm_join(config_path: str) -> None:
                                     "token_id": token_id, "host": socket.gethostname(),
                                     "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                                     "registered": time.time()}
+            if control_plane is not None:
+                state["nodes"][name]["api_server"] = cluster_version
         pem = "/var/lib/kubelet/pki/kubelet-client-current.pem"
         write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, "default-auth",
                                                          {"client-certificate": pem, "client-key": pem}))
@@ -1534,6 +1536,12 @@ def set_manifest_version(version: str) -> None:
     manifest = yaml.safe_load(path.read_text())
     manifest["spec"]["containers"][0]["image"] = f"registry.k8s.io/kube-apiserver:{version}"
     write(str(path), yaml.safe_dump(manifest), 0o600)
+    # Its mirror pod (kube-system/kube-apiserver-NODE) shows the new image.
+    import socket
+    with cluster_state() as state:
+        for node in state.get("nodes", {}).values():
+            if node.get("host") == socket.gethostname():
+                node["api_server"] = version
 
 
 def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -> None:
@@ -1907,6 +1915,9 @@ def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespa
                         continue
                     fail(f'Error from server (NotFound): pods "{name}" not found')
                 print(f'pod "{name}" deleted')
+    elif verb == "get" and kind in ("pod", "pods") and namespace == "kube-system" \
+            and (options.get("-l") or options.get("--selector")) == "component=kube-apiserver":
+        api_server_pods(options.get("-o") or options.get("--output") or "", "--no-headers" in flags)
     elif verb == "get" and kind in ("pvc", "persistentvolumeclaim", "persistentvolumeclaims"):
         with cluster_state() as state:
             claims = state.get("claims", {})
@@ -1920,6 +1931,29 @@ def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespa
     else:
         return False
     return True
+
+
+API_SERVER_POD_FIELDS = {".spec.nodeName": lambda name, node: name,
+                         ".spec.containers[0].image":
+                             lambda name, node: f"registry.k8s.io/kube-apiserver:{node['api_server']}"}
+
+
+def api_server_pods(output: str, no_headers: bool) -> None:
+    """The kube-apiserver mirror pods (labels component=kube-apiserver, tier=control-plane,
+    as kubeadm's static pods carry), one per control plane, with custom-columns of
+    API_SERVER_POD_FIELDS."""
+    if not output.startswith("custom-columns="):
+        fail(f"lab kubectl: output {output!r} is not emulated for the kube-apiserver pods")
+    columns = [c.split(":", 1) for c in output[len("custom-columns="):].split(",")]
+    for _, path in columns:
+        if path not in API_SERVER_POD_FIELDS:
+            fail(f"lab kubectl: custom-columns path {path!r} is not emulated for pods")
+    with cluster_state() as state:
+        nodes = {n: v for n, v in sorted(state.get("nodes", {}).items()) if v.get("api_server")}
+    if not no_headers:
+        print("   ".join(h for h, _ in columns))
+    for name, node in nodes.items():
+        print("   ".join(API_SERVER_POD_FIELDS[path](name, node) for _, path in columns))
 
 
 # kubectl's flags (v1.31 `kubectl options` and each command's --help) for the commands
