@@ -3,10 +3,13 @@ members, keepalived/haproxy stood in) upgraded 1.31 -> 1.32 by the program: the 
 control plane runs `kubeadm upgrade apply`, the other two `kubeadm upgrade node` one
 at a time after it, then the worker; every kubectl call of the upgrade goes through
 the virtual IP, the etcd members stay, and an ordinary `up` afterwards runs nothing."""
+import threading
+
 from components import versions
 from lab import etcd
 from lab.fixtures import lab_marks
-from test_lab_ha import VIP, bring_up_three, kubectl, members, release, vrrp  # noqa: F401
+from lab.runner import LabRunError
+from test_lab_ha import VIP, bring_up_three, kubectl, members, release, run_script, vrrp  # noqa: F401
 
 pytestmark = lab_marks
 
@@ -20,6 +23,26 @@ def api_server_image(node) -> str:
         "registry.k8s.io/kube-apiserver:")[1].split()[0]
 
 
+class ApiPoller(threading.Thread):
+    """`kubectl get nodes` through the virtual IP (cp3's admin.conf), over and over
+    while the upgrade runs: every answer is kept."""
+
+    def __init__(self, node):
+        super().__init__(daemon=True)
+        self.node, self.results, self.stopping = node, [], threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            result = kubectl(self.node, "get nodes", check=False)
+            self.results.append((result.returncode, result.stderr.strip()))
+            self.stopping.wait(0.3)
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        return self.results
+
+
 def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab, release):
     (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
     nodes = {"cp1": cp1, "cp2": cp2, "cp3": cp3, "worker1": worker}
@@ -29,7 +52,14 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
     assert runner.last_run == []
 
     config["kubernetes"]["version"] = NEW
-    runner.up(config, lab.key.private_openssh)
+    poller = ApiPoller(cp3)
+    poller.start()
+    try:
+        runner.up(config, lab.key.private_openssh)
+    finally:
+        answers = poller.stop()
+    # The API answered through the virtual IP throughout.
+    assert len(answers) >= 3 and [a for a in answers if a[0] != 0] == []
 
     cluster = lab.cluster()
     assert cluster["kubernetes_version"] == f"v{NEW}"
@@ -54,11 +84,16 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
         < uncordons["cp2"] < upgraded["cp3"] < drains["cp3"] < uncordons["cp3"] \
         < upgraded["worker1"] < drains["worker1"] < uncordons["worker1"]
 
-    # The API answered through the virtual IP throughout: every node drained and
-    # uncordoned itself with the admin kubeconfig, whose server is the virtual IP.
+    # Every node drained and uncordoned itself with the admin kubeconfig, whose
+    # server is the virtual IP.
     assert cluster["endpoint"] == f"{VIP}:8443"
     assert vrrp(cp2, "owner", VIP) == "cp1"
     assert "worker1" in kubectl(cp3, "get nodes").stdout
+    # Every control plane's API server is read (its mirror pod), each at the target.
+    listed = run_script(cp1, "upgrade-versions.sh", {})
+    assert listed.returncode == 0, listed.stderr
+    assert [line for line in listed.stdout.splitlines() if line.startswith("api_server_of=")] == \
+        [f"api_server_of={n} {NEW}" for n in CONTROL_PLANES]
     # The real etcd members were not disturbed.
     for node in (cp1, cp2, cp3):
         assert members(node) == CONTROL_PLANES
@@ -67,3 +102,28 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
     # An ordinary up afterwards runs nothing.
     runner.up(config, lab.key.private_openssh)
     assert runner.last_run == []
+
+
+def test_a_failure_on_the_third_control_plane_then_a_rerun_resumes_there(lab, release):
+    (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
+    cp3.fault("kubeadm-upgrade", fail=1, message="[upgrade] lab: injected failure")
+    config["kubernetes"]["version"] = NEW
+    try:
+        runner.up(config, lab.key.private_openssh)
+    except LabRunError as error:
+        assert "cp3-upgrade" in str(error) and "injected failure" in str(error)
+    else:
+        raise AssertionError("the planted failure did not stop the run")
+    assert api_server_image(cp2) == f"v{NEW}" and api_server_image(cp3) == f"v{OLD}"
+    assert not worker.calls_matching("kubeadm", "upgrade")
+    finished = {n.name: len(n.calls()) for n in (cp1, cp2)}
+
+    runner.up(config, lab.key.private_openssh)
+    # cp1 and cp2 are never redone (not one stand-in call on them); cp3 resumes.
+    assert {n.name: len(n.calls()) for n in (cp1, cp2)} == finished
+    assert len(cp3.calls_matching("kubeadm", "upgrade", "node")) == 2  # failed, then done
+    assert api_server_image(cp3) == f"v{NEW}"
+    assert {n: node["kubelet_version"] for n, node in lab.cluster()["nodes"].items()} == \
+        {n: f"v{NEW}" for n in ("cp1", "cp2", "cp3", "worker1")}
+    for node in (cp1, cp2, cp3):
+        assert members(node) == CONTROL_PLANES
