@@ -9,7 +9,9 @@ from components import versions
 from lab import etcd
 from lab.fixtures import lab_marks
 from lab.runner import LabRunError
-from test_lab_ha import VIP, bring_up_three, kubectl, members, release, run_script, vrrp  # noqa: F401
+from test_lab_ha import (VIP, bring_up_three, kubectl, members, release, run_script,  # noqa: F401
+                         snapshot_times, vrrp)
+from test_lab_upgrade import move_repository, refused
 
 pytestmark = lab_marks
 
@@ -51,6 +53,7 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
     runner.up(config, lab.key.private_openssh)
     assert runner.last_run == []
 
+    snapshots = snapshot_times(cp1)
     config["kubernetes"]["version"] = NEW
     poller = ApiPoller(cp3)
     poller.start()
@@ -94,7 +97,8 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
     assert listed.returncode == 0, listed.stderr
     assert [line for line in listed.stdout.splitlines() if line.startswith("api_server_of=")] == \
         [f"api_server_of={n} {NEW}" for n in CONTROL_PLANES]
-    # The real etcd members were not disturbed.
+    # The gates took a real etcd snapshot first; the members were not disturbed.
+    assert len(snapshot_times(cp1)) == len(snapshots) + 1
     for node in (cp1, cp2, cp3):
         assert members(node) == CONTROL_PLANES
     etcd.etcdctl(cp3, "put", "/lab/after-upgrade", "yes")
@@ -125,5 +129,25 @@ def test_a_failure_on_the_third_control_plane_then_a_rerun_resumes_there(lab, re
     assert api_server_image(cp3) == f"v{NEW}"
     assert {n: node["kubelet_version"] for n, node in lab.cluster()["nodes"].items()} == \
         {n: f"v{NEW}" for n in ("cp1", "cp2", "cp3", "worker1")}
+    for node in (cp1, cp2, cp3):
+        assert members(node) == CONTROL_PLANES
+
+
+def test_upgrade_node_on_a_control_plane_before_the_apply_upgrades_nothing(lab, release):
+    """Negative control: kubeadm's `upgrade node` moves a control plane's static pods
+    to the cluster's kubernetesVersion (app/cmd/phases/upgrade/node/controlplane.go),
+    which only `upgrade apply` raises: run first on cp2 it leaves it at the old
+    version, and cp2's newer kubelet is then refused."""
+    (cp1, cp2, cp3, worker), _, _ = bring_up_three(lab)
+    package = versions.kubernetes_package_version
+    move_repository(cp2, "1.32")
+    cp2.run(f"apt-get install -y -qq --allow-change-held-packages kubeadm={package(NEW)} >/dev/null")
+    early = cp2.run("kubeadm upgrade node")
+    assert f'to version "v{OLD}"' in early.stdout
+    assert api_server_image(cp2) == f"v{OLD}"
+    cp2.run(f"apt-get install -y -qq --allow-change-held-packages kubelet={package(NEW)} >/dev/null")
+    refused(cp2, "systemctl restart kubelet", f"the kubelet v{NEW} is newer than the API server v{OLD}")
+    assert lab.cluster()["kubernetes_version"] == f"v{OLD}"
+    assert lab.cluster()["nodes"]["cp2"]["kubelet_version"] == f"v{OLD}"
     for node in (cp1, cp2, cp3):
         assert members(node) == CONTROL_PLANES
