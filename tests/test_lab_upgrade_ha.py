@@ -3,6 +3,7 @@ members, keepalived/haproxy stood in) upgraded 1.31 -> 1.32 by the program: the 
 control plane runs `kubeadm upgrade apply`, the other two `kubeadm upgrade node` one
 at a time after it, then the worker; every kubectl call of the upgrade goes through
 the virtual IP, the etcd members stay, and an ordinary `up` afterwards runs nothing."""
+import json
 import threading
 
 from components import versions
@@ -27,7 +28,8 @@ def api_server_image(node) -> str:
 
 class ApiPoller(threading.Thread):
     """`kubectl get nodes` through the virtual IP (cp3's admin.conf), over and over
-    while the upgrade runs: every answer is kept."""
+    while the upgrade runs: every answer is kept, with the control planes whose
+    kube-apiserver pod was being replaced just before it was asked."""
 
     def __init__(self, node):
         super().__init__(daemon=True)
@@ -35,8 +37,10 @@ class ApiPoller(threading.Thread):
 
     def run(self):
         while not self.stopping.is_set():
+            restarting = sorted(n for n, v in self.node.lab.cluster()["nodes"].items()
+                                if v.get("api_server_restarting"))
             result = kubectl(self.node, "get nodes", check=False)
-            self.results.append((result.returncode, result.stderr.strip()))
+            self.results.append((result.returncode, result.stderr.strip(), restarting))
             self.stopping.wait(0.3)
 
     def stop(self):
@@ -55,14 +59,18 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
 
     snapshots = snapshot_times(cp1)
     config["kubernetes"]["version"] = NEW
+    for node in (cp1, cp2, cp3):  # each API server away for 3 s while kubeadm replaces it
+        node.fault("kube-apiserver-restart", delay=3)
     poller = ApiPoller(cp3)
     poller.start()
     try:
         runner.up(config, lab.key.private_openssh)
     finally:
         answers = poller.stop()
-    # The API answered through the virtual IP throughout.
-    assert len(answers) >= 3 and [a for a in answers if a[0] != 0] == []
+    # The API answered through the virtual IP throughout, also while the API server
+    # of the control plane that holds it (cp1) was being replaced.
+    assert [a for a in answers if a[0] != 0] == []
+    assert {"cp1", "cp2", "cp3"} <= {n for a in answers for n in a[2]}, answers
 
     cluster = lab.cluster()
     assert cluster["kubernetes_version"] == f"v{NEW}"
@@ -151,3 +159,24 @@ def test_upgrade_node_on_a_control_plane_before_the_apply_upgrades_nothing(lab, 
     assert lab.cluster()["nodes"]["cp2"]["kubelet_version"] == f"v{OLD}"
     for node in (cp1, cp2, cp3):
         assert members(node) == CONTROL_PLANES
+
+
+def test_api_servers_being_replaced_are_no_backend_of_the_virtual_ip(lab, release):
+    """The lab's side of "the API answers throughout": while kubeadm replaces a control
+    plane's kube-apiserver pod, haproxy has no ready backend there; with all three
+    away, nothing answers through the virtual IP; with one back, it answers."""
+    (cp1, cp2, cp3, worker), _, _ = bring_up_three(lab)
+    path = lab.dir / "cluster" / "cluster.json"
+
+    def restarting(*names):
+        state = json.loads(path.read_text())
+        for name, node in state["nodes"].items():
+            node["api_server_restarting"] = name in names
+        path.write_text(json.dumps(state))
+
+    restarting("cp1", "cp2", "cp3")
+    away = kubectl(cp3, "get nodes", check=False)
+    assert away.returncode == 1 and "no API server ready" in away.stderr
+    restarting("cp1", "cp2")
+    assert "worker1" in kubectl(cp3, "get nodes").stdout
+    assert vrrp(cp3, "owner", VIP) == "cp1"  # its haproxy still has a ready backend

@@ -903,12 +903,22 @@ def _answers(address: str, port: int) -> bool:
         return False
 
 
+def restarting_api_servers() -> set[str]:
+    """The addresses of control planes whose kube-apiserver pod is being replaced
+    (set_manifest_version). Read without the lock: the record is replaced atomically."""
+    path = CLUSTER / "cluster.json"
+    nodes = json.loads(path.read_text()).get("nodes", {}) if path.exists() else {}
+    return {n.get("address", "") for n in nodes.values() if n.get("api_server_restarting")}
+
+
 def api_server_ready(address: str, known: dict) -> bool:
-    """/readyz of the API server at `address`: its etcd member answers a quorum
-    read (etcdctl endpoint health), as kube-apiserver's etcd check needs."""
+    """/readyz of the API server at `address`: not while its pod restarts, and its
+    etcd member answers a quorum read (etcdctl endpoint health), as kube-apiserver's
+    etcd check needs."""
     if address not in known:
         import etcd_member
-        known[address] = _answers(address, 2379) and etcd_member.etcdctl(
+        known[address] = address not in restarting_api_servers() and _answers(address, 2379) \
+            and etcd_member.etcdctl(
             ["endpoint", "health", "--command-timeout=3s"], f"https://{address}:2379",
             etcd_member.API_CREDENTIALS, "apiserver-etcd-client").returncode == 0
     return known[address]
@@ -1529,19 +1539,36 @@ def kubeadm(args: list[str]) -> None:
         kubeadm_upgrade(command, options, flags, words)
 
 
+# How long a control plane's kube-apiserver is away while the kubelet replaces its
+# static pod (kubeadm's upgrade moves the manifest, then waits for the new pod): long
+# enough that a client polling through the virtual IP meets it.
+API_SERVER_RESTART_SECONDS = 1.0
+
+
 def set_manifest_version(version: str) -> None:
-    """The static pods' images move to `version` (what apply and node do on a control plane)."""
+    """The static pods' images move to `version` (what apply and node do on a control
+    plane): this node's API server is not ready while its pod restarts, so haproxy
+    sends requests to the other control planes' meanwhile (api_server_ready)."""
+    import socket
     import yaml
+
+    def mark(**fields) -> None:
+        with cluster_state() as state:
+            for node in state.get("nodes", {}).values():
+                if node.get("host") == socket.gethostname():
+                    node.update(fields)
+
     path = Path("/etc/kubernetes/manifests/kube-apiserver.yaml")
     manifest = yaml.safe_load(path.read_text())
     manifest["spec"]["containers"][0]["image"] = f"registry.k8s.io/kube-apiserver:{version}"
-    write(str(path), yaml.safe_dump(manifest), 0o600)
-    # Its mirror pod (kube-system/kube-apiserver-NODE) shows the new image.
-    import socket
-    with cluster_state() as state:
-        for node in state.get("nodes", {}).values():
-            if node.get("host") == socket.gethostname():
-                node["api_server"] = version
+    mark(api_server_restarting=True)
+    try:
+        write(str(path), yaml.safe_dump(manifest), 0o600)
+        planted = STATE / "faults" / "kube-apiserver-restart.delay"  # a longer restart
+        time.sleep(float(planted.read_text()) if planted.exists() else API_SERVER_RESTART_SECONDS)
+    finally:
+        # Its mirror pod (kube-system/kube-apiserver-NODE) shows the new image.
+        mark(api_server_restarting=False, api_server=version)
 
 
 def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -> None:
