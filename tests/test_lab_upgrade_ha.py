@@ -180,3 +180,23 @@ def test_api_servers_being_replaced_are_no_backend_of_the_virtual_ip(lab, releas
     restarting("cp1", "cp2")
     assert "worker1" in kubectl(cp3, "get nodes").stdout
     assert vrrp(cp3, "owner", VIP) == "cp1"  # its haproxy still has a ready backend
+
+
+def test_the_gates_see_every_control_planes_api_server(lab, release):
+    """The gates' "nothing to upgrade" needs every kube-apiserver at the target, not
+    only the first control plane's: one left behind (cp3, here an older patch) means
+    the gates and the snapshot run."""
+    (cp1, cp2, cp3, worker), _, _ = bring_up_three(lab)
+    done = run_script(cp1, "upgrade-gates.sh", {"TARGET_VERSION": OLD})
+    assert done.returncode == 0 and "nothing to upgrade" in done.stdout, done.stderr
+    path = lab.dir / "cluster" / "cluster.json"
+    state = json.loads(path.read_text())
+    state["nodes"]["cp3"]["api_server"] = "v1.31.2"
+    path.write_text(json.dumps(state))
+    snapshots = snapshot_times(cp1)
+    gated = run_script(cp1, "upgrade-gates.sh", {"TARGET_VERSION": OLD})
+    assert gated.returncode == 0, gated.stderr
+    assert "gates passed, snapshot taken" in gated.stdout + gated.stderr
+    assert len(snapshot_times(cp1)) == len(snapshots) + 1
+    listed = run_script(cp1, "upgrade-versions.sh", {}).stdout
+    assert "api_server_of=cp3 1.31.2" in listed and f"api_server_of=cp1 {OLD}" in listed
