@@ -33,6 +33,13 @@ def running_at(version, nodes=("cp1", *WORKERS)):
     return ClusterMocks(preview=False, command_stdout=answers)
 
 
+def mode_of(command) -> str:
+    """MODE in the command's environment (its first line; the script's text below
+    names both modes in its comments)."""
+    env = command.inputs["create"].splitlines()[0].split(" bash -c ")[0].split()
+    return next(word.split("=", 1)[1] for word in env if word.startswith("MODE="))
+
+
 def upgrade_commands(evaluation):
     return [c for c in evaluation.commands() if c.name == "upgrade-gates" or c.name.endswith("-upgrade")]
 
@@ -67,7 +74,7 @@ def test_one_command_per_node_on_its_node_after_the_gates():
         assert command.inputs["connection"]["host"] == address[node]
         assert "upgrade-node.sh" in command.inputs["create"]
         assert f"NODE_NAME={node}" in command.inputs["create"]
-        assert ("MODE=apply" if node == "cp1" else "MODE=node") in command.inputs["create"]
+        assert mode_of(command) == ("apply" if node == "cp1" else "node")
         # The admin kubeconfig (drain, uncordon) goes on stdin, as a secret.
         assert "stdin" in command.secret_paths, node
         assert graph.waits_for(f"{node}-upgrade", "upgrade-gates")
@@ -124,3 +131,28 @@ def test_a_stack_node_not_in_the_cluster_refuses_an_upgrade():
 def test_a_fresh_stack_passes_the_version_check():
     evaluation = evaluate(lab(NEW))  # no cluster: `api_server=` is empty
     assert evaluation.named("cp1-prepare").inputs["triggers"] == ["preflight passed"]
+
+
+def test_three_control_planes_apply_once_then_upgrade_node_one_at_a_time():
+    from test_program_ha import HA_STACK
+    config = copy.deepcopy(HA_STACK)
+    config["kubernetes"]["version"] = NEW
+    names = [n["name"] for n in config["nodes"]]
+
+    def answers(name, inputs):
+        if name == "upgrade-versions":
+            return (f"api_server={OLD}\n" + "".join(f"api_server_of={n} {OLD}\n" for n in names[:3])
+                    + "".join(f"node={n} {OLD} Ready\n" for n in names))
+        return ClusterMocks.default_stdout(name, inputs)
+    evaluation = evaluate(config, mocks=ClusterMocks(preview=False, command_stdout=answers))
+    graph = Graph(evaluation)
+    modes = {n: mode_of(evaluation.named(f"{n}-upgrade")) for n in names}
+    assert modes == {"cp1": "apply", "cp2": "node", "cp3": "node", "worker1": "node", "worker2": "node"}
+    assert graph.waits_for("cp2-upgrade", "cp1-upgrade")
+    assert graph.waits_for("cp3-upgrade", "cp2-upgrade")
+    assert graph.waits_for("worker1-upgrade", "cp3-upgrade")
+    assert not graph.waits_for("cp2-upgrade", "cp3-upgrade")
+    # The gates and the snapshot run on the first control plane, before any node.
+    assert evaluation.named("upgrade-gates").inputs["connection"]["host"] == "10.0.2.21"
+    for name in names:
+        assert graph.waits_for(f"{name}-upgrade", "upgrade-gates")

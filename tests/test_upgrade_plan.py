@@ -222,3 +222,24 @@ def test_drain_impact_names_models_losing_a_replica_and_those_left_with_none():
     assert up.drain_impact(["w1", "w2"], placement, replicas) == (["flowers", "sentiment"],
                                                                     ["flowers", "sentiment"])
     assert up.drain_impact(["w3"], placement, replicas) == ([], [])
+
+
+def test_every_control_planes_api_server_is_read_and_a_finished_one_is_skipped():
+    """scripts/node/upgrade-versions.sh lists each control plane's kube-apiserver
+    (its mirror pod): a re-run after cp2 finished leaves only cp3 and the worker."""
+    from components.upgrade.upgrade import parse_versions
+    roles = {"cp1": CP, "cp2": CP, "cp3": CP, "w1": W}
+    text = (f"api_server={NEW}\n"
+            f"api_server_of=cp1 {NEW}\napi_server_of=cp2 {NEW}\napi_server_of=cp3 {OLD}\n"
+            f"node=cp1 {NEW} Ready\nnode=cp2 {NEW} Ready\nnode=cp3 {OLD} Ready\nnode=w1 {OLD} Ready\n")
+    observed = parse_versions(text, roles)
+    assert [(n.name, n.control_plane) for n in observed] == [
+        ("cp1", NEW), ("cp2", NEW), ("cp3", OLD), ("w1", "")]
+    plan = plan_upgrade(observed, NEW, 1)
+    assert plan.finished == ("cp1", "cp2")
+    assert actions(plan, "cp3")[:3] == [up.REPOSITORY, up.KUBEADM_PACKAGE, up.UPGRADE_NODE]
+    assert up.UPGRADE_APPLY not in [s.action for s in plan.steps]
+    # Without the pods' lines (an older script's answer) the first control plane's
+    # own manifest stands in for it, and the others are taken as not yet upgraded.
+    legacy = parse_versions(f"api_server={NEW}\nnode=cp1 {NEW} Ready\n", roles)
+    assert [n.control_plane for n in legacy] == [NEW, "", "", ""]

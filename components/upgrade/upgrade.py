@@ -26,21 +26,24 @@ READY_TIMEOUT_SECONDS = "600"
 
 def parse_versions(text: str, roles: dict[str, str]) -> list[ObservedNode]:
     """scripts/node/upgrade-versions.sh's answer -> the observed nodes, in the
-    stack's order (a stack node not in the cluster has kubelet '')."""
-    api_server, kubelets = "", {}
+    stack's order (a stack node not in the cluster has kubelet ''). Each control
+    plane's API server version is its mirror pod's (`api_server_of`); the first
+    control plane's own manifest (`api_server`) stands in where no pod is listed."""
+    api_server, api_servers, kubelets = "", {}, {}
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key == "api_server":
             api_server = value.strip()
-        elif key == "node" and value.split():
+        elif key in ("api_server_of", "node") and value.split():
             name, *rest = value.split()
-            kubelets[name] = rest[0] if rest else ""
+            (api_servers if key == "api_server_of" else kubelets)[name] = rest[0] if rest else ""
     observed = []
     first_control_plane = True
     for name, role in roles.items():
         control_plane = ""
-        if role == "control-plane" and first_control_plane:
-            control_plane, first_control_plane = api_server, False
+        if role == "control-plane":
+            control_plane = api_servers.get(name, api_server if first_control_plane else "")
+            first_control_plane = False
         observed.append(ObservedNode(name, role, kubelets.get(name, ""), control_plane))
     return observed
 

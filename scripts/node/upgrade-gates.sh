@@ -22,10 +22,17 @@ api_server=$(sed -n -E 's#^[[:space:]]*image:[[:space:]]*.*/kube-apiserver:v([0-
 listing=$(kubectl_admin get nodes --no-headers \
   -o 'custom-columns=NAME:.metadata.name,VERSION:.status.nodeInfo.kubeletVersion,READY:.status.conditions[?(@.type=="Ready")].status')
 
+# Every control plane's kube-apiserver (its mirror pod), not only this one's.
+api_servers=$(kubectl_admin -n kube-system get pods -l component=kube-apiserver --no-headers \
+  -o 'custom-columns=NODE:.spec.nodeName,IMAGE:.spec.containers[0].image')
+
 behind=""
 while read -r name version _; do
   [ "${version#v}" = "$TARGET_VERSION" ] || behind="$behind $name"
 done <<<"$listing"
+while read -r name image; do
+  [ -z "$name" ] || [ "${image##*:v}" = "$TARGET_VERSION" ] || behind="$behind ${name}(kube-apiserver)"
+done <<<"$api_servers"
 if [ "$api_server" = "$TARGET_VERSION" ] && [ -z "$behind" ]; then
   log "every node runs ${TARGET_VERSION}: nothing to upgrade"
   exit 0

@@ -812,7 +812,7 @@ def kubeadm_init(config_path: str, upload_certs: bool = False) -> None:
             "nodes": {name: {"address": kubelet_args.get("node-ip", advertise),
                              "role": "control-plane", "host": socket.gethostname(),
                              "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
-                             "registered": time.time()}},
+                             "api_server": f"v{wanted}", "registered": time.time()}},
         })
     # The kube-system namespace lives in etcd (a restore brings its UID back).
     import uuid
@@ -903,12 +903,22 @@ def _answers(address: str, port: int) -> bool:
         return False
 
 
+def restarting_api_servers() -> set[str]:
+    """The addresses of control planes whose kube-apiserver pod is being replaced
+    (set_manifest_version). Read without the lock: the record is replaced atomically."""
+    path = CLUSTER / "cluster.json"
+    nodes = json.loads(path.read_text()).get("nodes", {}) if path.exists() else {}
+    return {n.get("address", "") for n in nodes.values() if n.get("api_server_restarting")}
+
+
 def api_server_ready(address: str, known: dict) -> bool:
-    """/readyz of the API server at `address`: its etcd member answers a quorum
-    read (etcdctl endpoint health), as kube-apiserver's etcd check needs."""
+    """/readyz of the API server at `address`: not while its pod restarts, and its
+    etcd member answers a quorum read (etcdctl endpoint health), as kube-apiserver's
+    etcd check needs."""
     if address not in known:
         import etcd_member
-        known[address] = _answers(address, 2379) and etcd_member.etcdctl(
+        known[address] = address not in restarting_api_servers() and _answers(address, 2379) \
+            and etcd_member.etcdctl(
             ["endpoint", "health", "--command-timeout=3s"], f"https://{address}:2379",
             etcd_member.API_CREDENTIALS, "apiserver-etcd-client").returncode == 0
     return known[address]
@@ -1125,10 +1135,12 @@ def downloaded_certificates(state: dict, key: str) -> None:
              "error decrypting data: cipher: message authentication failed")
 
 
-def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, ca_key_pem: str) -> None:
+def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, ca_key_pem: str,
+                        version: str) -> None:
     """What a control-plane join writes besides the kubelet's files: the shared CA,
-    the static-pod manifests and admin.conf (kubeadm 1.31 writes no super-admin.conf
-    on a join)."""
+    the static-pod manifests at the cluster's version (its ClusterConfiguration's
+    kubernetesVersion) and admin.conf (kubeadm 1.31 writes no super-admin.conf on a
+    join)."""
     import yaml
     write("/etc/kubernetes/pki/ca.crt", ca_pem, 0o644)
     write("/etc/kubernetes/pki/ca.key", ca_key_pem)
@@ -1139,6 +1151,7 @@ def control_plane_files(name: str, advertise: str, endpoint: str, ca_pem: str, c
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "kube-apiserver", "namespace": "kube-system"},
         "spec": {"containers": [{"name": "kube-apiserver",
+                                 "image": f"registry.k8s.io/kube-apiserver:{version}",
                                  "command": ["kube-apiserver", f"--advertise-address={advertise}",
                                              "--secure-port=6443"]}]}}))
     for component in ("kube-controller-manager", "kube-scheduler"):
@@ -1212,13 +1225,15 @@ def kubeadm_join(config_path: str) -> None:
         if control_plane is not None:
             advertise = (control_plane.get("localAPIEndpoint") or {}).get(
                 "advertiseAddress", kubelet_args.get("node-ip", ""))
-            control_plane_files(name, advertise, endpoint, ca_pem, ca_key_pem)
+            control_plane_files(name, advertise, endpoint, ca_pem, ca_key_pem, cluster_version)
         with cluster_state() as state:
             state["nodes"][name] = {"address": kubelet_args.get("node-ip", ""),
                                     "role": "control-plane" if control_plane is not None else "worker",
                                     "token_id": token_id, "host": socket.gethostname(),
                                     "kubelet_version": f"v{installed_version('kubelet').split('-')[0]}",
                                     "registered": time.time()}
+            if control_plane is not None:
+                state["nodes"][name]["api_server"] = cluster_version
         pem = "/var/lib/kubelet/pki/kubelet-client-current.pem"
         write("/etc/kubernetes/kubelet.conf", kubeconfig(f"https://{endpoint}", ca_pem, "default-auth",
                                                          {"client-certificate": pem, "client-key": pem}))
@@ -1524,13 +1539,36 @@ def kubeadm(args: list[str]) -> None:
         kubeadm_upgrade(command, options, flags, words)
 
 
+# How long a control plane's kube-apiserver is away while the kubelet replaces its
+# static pod (kubeadm's upgrade moves the manifest, then waits for the new pod): long
+# enough that a client polling through the virtual IP meets it.
+API_SERVER_RESTART_SECONDS = 1.0
+
+
 def set_manifest_version(version: str) -> None:
-    """The static pods' images move to `version` (what apply and node do on a control plane)."""
+    """The static pods' images move to `version` (what apply and node do on a control
+    plane): this node's API server is not ready while its pod restarts, so haproxy
+    sends requests to the other control planes' meanwhile (api_server_ready)."""
+    import socket
     import yaml
+
+    def mark(**fields) -> None:
+        with cluster_state() as state:
+            for node in state.get("nodes", {}).values():
+                if node.get("host") == socket.gethostname():
+                    node.update(fields)
+
     path = Path("/etc/kubernetes/manifests/kube-apiserver.yaml")
     manifest = yaml.safe_load(path.read_text())
     manifest["spec"]["containers"][0]["image"] = f"registry.k8s.io/kube-apiserver:{version}"
-    write(str(path), yaml.safe_dump(manifest), 0o600)
+    mark(api_server_restarting=True)
+    try:
+        write(str(path), yaml.safe_dump(manifest), 0o600)
+        planted = STATE / "faults" / "kube-apiserver-restart.delay"  # a longer restart
+        time.sleep(float(planted.read_text()) if planted.exists() else API_SERVER_RESTART_SECONDS)
+    finally:
+        # Its mirror pod (kube-system/kube-apiserver-NODE) shows the new image.
+        mark(api_server_restarting=False, api_server=version)
 
 
 def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -> None:
@@ -1550,6 +1588,11 @@ def kubeadm_upgrade(command: str, options: dict, flags: set, words: list[str]) -
             kubeadm_refuse(f"the kubeadm version {own} is older than the cluster's {cluster}: "
                            "upgrade kubeadm first")
         if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists():
+            # The control-plane phase (app/cmd/phases/upgrade/node/controlplane.go) moves
+            # the static pods to the cluster's kubernetesVersion, which only `apply` raises:
+            # before it, a control plane stays at the old version (and a newer kubelet on
+            # it is then refused at its restart).
+            print(f"[upgrade] Upgrading your Static Pod-hosted control plane instance to version \"{cluster}\"...")
             set_manifest_version(cluster)
             print("[upgrade/staticpods] Component \"kube-apiserver\" upgraded successfully!")
         print("[upgrade] The configuration for this node was successfully updated!\n"
@@ -1899,6 +1942,9 @@ def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespa
                         continue
                     fail(f'Error from server (NotFound): pods "{name}" not found')
                 print(f'pod "{name}" deleted')
+    elif verb == "get" and kind in ("pod", "pods") and namespace == "kube-system" \
+            and (options.get("-l") or options.get("--selector")) == "component=kube-apiserver":
+        api_server_pods(options.get("-o") or options.get("--output") or "", "--no-headers" in flags)
     elif verb == "get" and kind in ("pvc", "persistentvolumeclaim", "persistentvolumeclaims"):
         with cluster_state() as state:
             claims = state.get("claims", {})
@@ -1912,6 +1958,29 @@ def kubectl_pods(verb: str, words: list[str], options: dict, flags: set, namespa
     else:
         return False
     return True
+
+
+API_SERVER_POD_FIELDS = {".spec.nodeName": lambda name, node: name,
+                         ".spec.containers[0].image":
+                             lambda name, node: f"registry.k8s.io/kube-apiserver:{node['api_server']}"}
+
+
+def api_server_pods(output: str, no_headers: bool) -> None:
+    """The kube-apiserver mirror pods (labels component=kube-apiserver, tier=control-plane,
+    as kubeadm's static pods carry), one per control plane, with custom-columns of
+    API_SERVER_POD_FIELDS."""
+    if not output.startswith("custom-columns="):
+        fail(f"lab kubectl: output {output!r} is not emulated for the kube-apiserver pods")
+    columns = [c.split(":", 1) for c in output[len("custom-columns="):].split(",")]
+    for _, path in columns:
+        if path not in API_SERVER_POD_FIELDS:
+            fail(f"lab kubectl: custom-columns path {path!r} is not emulated for pods")
+    with cluster_state() as state:
+        nodes = {n: v for n, v in sorted(state.get("nodes", {}).items()) if v.get("api_server")}
+    if not no_headers:
+        print("   ".join(h for h, _ in columns))
+    for name, node in nodes.items():
+        print("   ".join(API_SERVER_POD_FIELDS[path](name, node) for _, path in columns))
 
 
 # kubectl's flags (v1.31 `kubectl options` and each command's --help) for the commands
