@@ -141,30 +141,18 @@ def test_a_failure_on_the_third_control_plane_then_a_rerun_resumes_there(lab, re
         assert members(node) == CONTROL_PLANES
 
 
-def test_upgrade_node_on_a_control_plane_before_the_apply_upgrades_nothing(lab, release):
-    """Negative control: kubeadm's `upgrade node` moves a control plane's static pods
-    to the cluster's kubernetesVersion (app/cmd/phases/upgrade/node/controlplane.go),
-    which only `upgrade apply` raises: run first on cp2 it leaves it at the old
-    version, and cp2's newer kubelet is then refused."""
-    (cp1, cp2, cp3, worker), _, _ = bring_up_three(lab)
-    package = versions.kubernetes_package_version
-    move_repository(cp2, "1.32")
-    cp2.run(f"apt-get install -y -qq --allow-change-held-packages kubeadm={package(NEW)} >/dev/null")
-    early = cp2.run("kubeadm upgrade node")
-    assert f'to version "v{OLD}"' in early.stdout
-    assert api_server_image(cp2) == f"v{OLD}"
-    cp2.run(f"apt-get install -y -qq --allow-change-held-packages kubelet={package(NEW)} >/dev/null")
-    refused(cp2, "systemctl restart kubelet", f"the kubelet v{NEW} is newer than the API server v{OLD}")
-    assert lab.cluster()["kubernetes_version"] == f"v{OLD}"
-    assert lab.cluster()["nodes"]["cp2"]["kubelet_version"] == f"v{OLD}"
-    for node in (cp1, cp2, cp3):
-        assert members(node) == CONTROL_PLANES
-
-
-def test_api_servers_being_replaced_are_no_backend_of_the_virtual_ip(lab, release):
-    """The lab's side of "the API answers throughout": while kubeadm replaces a control
-    plane's kube-apiserver pod, haproxy has no ready backend there; with all three
-    away, nothing answers through the virtual IP; with one back, it answers."""
+def test_one_cluster_three_checks_backends_gates_and_an_early_upgrade_node(lab, release):
+    """Three checks on one three-control-plane cluster (one bring-up: the slowest part).
+    1. The lab's side of "the API answers throughout": while kubeadm replaces a control
+       plane's kube-apiserver pod, haproxy has no ready backend there; with all three
+       away, nothing answers through the virtual IP; with one back, it answers.
+    2. The gates' "nothing to upgrade" needs every kube-apiserver at the target, not
+       only the first control plane's: one left behind means the gates and the
+       snapshot run.
+    3. Negative control: kubeadm's `upgrade node` moves a control plane's static pods
+       to the cluster's kubernetesVersion (app/cmd/phases/upgrade/node/controlplane.go),
+       which only `upgrade apply` raises: run first on cp2 it leaves it at the old
+       version, and cp2's newer kubelet is then refused."""
     (cp1, cp2, cp3, worker), _, _ = bring_up_three(lab)
     path = lab.dir / "cluster" / "cluster.json"
 
@@ -180,13 +168,8 @@ def test_api_servers_being_replaced_are_no_backend_of_the_virtual_ip(lab, releas
     restarting("cp1", "cp2")
     assert "worker1" in kubectl(cp3, "get nodes").stdout
     assert vrrp(cp3, "owner", VIP) == "cp1"  # its haproxy still has a ready backend
+    restarting()  # every API server back
 
-
-def test_the_gates_see_every_control_planes_api_server(lab, release):
-    """The gates' "nothing to upgrade" needs every kube-apiserver at the target, not
-    only the first control plane's: one left behind (cp3, here an older patch) means
-    the gates and the snapshot run."""
-    (cp1, cp2, cp3, worker), _, _ = bring_up_three(lab)
     done = run_script(cp1, "upgrade-gates.sh", {"TARGET_VERSION": OLD})
     assert done.returncode == 0 and "nothing to upgrade" in done.stdout, done.stderr
     path = lab.dir / "cluster" / "cluster.json"
@@ -200,3 +183,16 @@ def test_the_gates_see_every_control_planes_api_server(lab, release):
     assert len(snapshot_times(cp1)) == len(snapshots) + 1
     listed = run_script(cp1, "upgrade-versions.sh", {}).stdout
     assert "api_server_of=cp3 1.31.2" in listed and f"api_server_of=cp1 {OLD}" in listed
+
+    package = versions.kubernetes_package_version
+    move_repository(cp2, "1.32")
+    cp2.run(f"apt-get install -y -qq --allow-change-held-packages kubeadm={package(NEW)} >/dev/null")
+    early = cp2.run("kubeadm upgrade node")
+    assert f'to version "v{OLD}"' in early.stdout
+    assert api_server_image(cp2) == f"v{OLD}"
+    cp2.run(f"apt-get install -y -qq --allow-change-held-packages kubelet={package(NEW)} >/dev/null")
+    refused(cp2, "systemctl restart kubelet", f"the kubelet v{NEW} is newer than the API server v{OLD}")
+    assert lab.cluster()["kubernetes_version"] == f"v{OLD}"
+    assert lab.cluster()["nodes"]["cp2"]["kubelet_version"] == f"v{OLD}"
+    for node in (cp1, cp2, cp3):
+        assert members(node) == CONTROL_PLANES
