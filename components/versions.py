@@ -320,7 +320,7 @@ PINS: tuple[Pin, ...] = (
 # together on that minor. The module-level names above are the 1.31 train (the
 # default). Each train's `pins` names the page that says so; `SUPPORT` below holds each
 # component's stated Kubernetes range as data, and tests/test_trains.py checks every
-# train against it. /work/briefs/trains-facts.md (the research notes) has the sources.
+# train against it; docs/releases.md has the table and its sources.
 
 KUBERNETES_APT_REPO_PATTERN = "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/"
 KUBERNETES_RELEASES_PAGE = "https://kubernetes.io/releases/"
@@ -568,8 +568,9 @@ def end_of_life_warning(train: Train, today: datetime.date) -> str | None:
 # When kubernetes.version moves to the next train, each layer walks to the new train's
 # version through the releases upstream requires in between (components/upgrade/layers.py
 # plans one step per layer per `pulumi up`). Istio in place and Knative Serving must pass
-# every minor; cert-manager recommends it; Calico and KServe state no such rule (research:
-# /work/briefs/layer-facts.md). Each intermediate is the newest patch of its minor.
+# every minor; cert-manager recommends it; Calico and KServe state no such rule (the pages
+# are in each step's `page`, and docs/upgrades.md). Each intermediate is the newest patch
+# of its minor.
 # `when` places a step around the Kubernetes upgrade of the move:
 #   BEFORE: it must run while the cluster is on the old minor (the layer's version before it
 #           does not support the new minor), so the nodes wait for it;
