@@ -65,7 +65,7 @@ if __name__ == "__main__":  # a command, not an import (tests import it)
 
 from lab.cpu_group import CpuGroup  # noqa: E402
 from lab.nodes import ADDRESS_PREFIX, Lab, unavailable_reason  # noqa: E402
-from lab.runner import COMMAND, LabRunner, SshExecutor, lab_runner  # noqa: E402
+from lab.runner import COMMAND, LabRunner, SshExecutor, lab_runner, layers_first  # noqa: E402
 
 # Seconds each step takes on a real Ubuntu 22.04 VM with a decent network. These
 # are ESTIMATES (from typical kubeadm install transcripts), not measurements: the
@@ -392,9 +392,12 @@ def upgrade_once(workers: int, max_unavailable: int, scale: float) -> dict:
         for node in lab.nodes.values():
             for step, real in UPGRADE_REAL_SECONDS.items():
                 node.fault(step, delay=real / scale)
+        config = _upgrade_config(lab, new, max_unavailable)
+        with contextlib.redirect_stderr(io.StringIO()):  # the layer runs the nodes wait for
+            layers_first(runner, new, lambda: runner.up(config, lab.key.private_openssh))
         began = time.monotonic()
         with contextlib.redirect_stderr(io.StringIO()):
-            runner.up(_upgrade_config(lab, new, max_unavailable), lab.key.private_openssh)
+            runner.up(config, lab.key.private_openssh)
         wall = time.monotonic() - began
         kubelets = {n["kubelet_version"] for n in lab.cluster()["nodes"].values()}
         assert kubelets == {f"v{new}"}, kubelets  # every node really moved

@@ -7,7 +7,7 @@ import json
 
 from components import versions
 from lab.fixtures import lab_marks, runner_for, up
-from lab.runner import LabRunError
+from lab.runner import LabRunError, layers_first
 
 pytestmark = lab_marks
 
@@ -19,10 +19,12 @@ NEWER = versions.TRAINS["1.33"].kubernetes_version
 
 
 def upgrade_to(lab, runner, version, **upgrade):
+    """The `up` in which the nodes move to `version` (after the layer runs it needs)."""
     config = lab.stack_config(NAMES)
     config["kubernetes"] = {"version": version}
     if upgrade:
         config["upgrade"] = upgrade
+    layers_first(runner, version, lambda: runner.up(config, lab.key.private_openssh))
     return runner.up(config, lab.key.private_openssh)
 
 

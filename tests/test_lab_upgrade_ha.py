@@ -9,7 +9,7 @@ import threading
 from components import versions
 from lab import etcd
 from lab.fixtures import lab_marks
-from lab.runner import LabRunError
+from lab.runner import LabRunError, layers_first
 from test_lab_ha import (VIP, bring_up_three, kubectl, members, release, run_script,  # noqa: F401
                          snapshot_times, vrrp)
 from test_lab_upgrade import move_repository, refused
@@ -61,6 +61,7 @@ def test_three_control_planes_upgrade_in_kubeadm_order_behind_the_virtual_ip(lab
     config["kubernetes"]["version"] = NEW
     for node in (cp1, cp2, cp3):  # each API server away for 3 s while kubeadm replaces it
         node.fault("kube-apiserver-restart", delay=3)
+    layers_first(runner, NEW, lambda: runner.up(config, lab.key.private_openssh))
     poller = ApiPoller(cp3)
     poller.start()
     try:
@@ -120,6 +121,7 @@ def test_a_failure_on_the_third_control_plane_then_a_rerun_resumes_there(lab, re
     (cp1, cp2, cp3, worker), runner, config = bring_up_three(lab)
     cp3.fault("kubeadm-upgrade", fail=1, message="[upgrade] lab: injected failure")
     config["kubernetes"]["version"] = NEW
+    layers_first(runner, NEW, lambda: runner.up(config, lab.key.private_openssh))
     try:
         runner.up(config, lab.key.private_openssh)
     except LabRunError as error:

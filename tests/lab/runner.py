@@ -651,3 +651,20 @@ def lab_runner(lab, **kwargs) -> LabRunner:
             node = lab.node_at(host)
             return node.name if node else default
     return LabRunner(NodeNames(), on_resource=on_resource, on_delete=on_delete, **kwargs)
+
+
+def layers_first(runner, version, up_once) -> int:
+    """The runs a train move makes before its nodes may move (Istio 1.24, say, stops at
+    Kubernetes 1.31: components/upgrade/layers.py plans one layer step per `up`, from
+    the last run's `layerVersions` output, which the lab runner hands back). Each is an
+    ordinary `up` to `version`; returns how many ran."""
+    runs = 0
+    from components.upgrade.layer_run import LAYERS_OUTPUT
+    from components.upgrade.layers import plan_layers
+    while runs < 5:
+        plan = plan_layers(runner.stack_outputs.get(LAYERS_OUTPUT) or {}, version)
+        if plan.problems or plan.kubernetes_moves or not plan.moves:
+            return runs
+        up_once()
+        runs += 1
+    raise AssertionError(f"the layers never let the nodes move to {version}")
