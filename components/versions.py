@@ -559,6 +559,11 @@ def end_of_life_warning(train: Train, today: datetime.date) -> str | None:
     after = next_train(train)
     move = (f"move to the {after.kubernetes_minor} train (kubernetes.version: "
             f"{after.kubernetes_version})" if after else "no newer train is in this project yet")
+    supported = [t for t in TRAINS.values() if t.end_of_life >= today]
+    if after and supported and supported[0] is not after:
+        # The next train may be past its end of life too: say where the minors lead.
+        move += (f", one minor per upgrade, on to the {supported[0].kubernetes_minor} train, "
+                 f"supported until {supported[0].end_of_life.isoformat()}")
     return (f"Kubernetes {train.kubernetes_minor} reached end of life on "
             f"{train.end_of_life.isoformat()} ({KUBERNETES_RELEASES_PAGE}); it gets no more "
             f"security fixes: {move}.")

@@ -89,6 +89,12 @@ def test_end_of_life_warning_names_the_date_and_the_next_train():
     assert "Kubernetes 1.32 reached end of life on 2026-02-28" in warning
     assert "1.33 train" in warning and versions.TRAINS["1.33"].kubernetes_version in warning
     last = TRAINS[-1]
+    # When the next train is past its end of life too, the warning says where the
+    # minors lead: the oldest train still supported on that day.
+    today = datetime.date(2026, 12, 4)
+    assert versions.end_of_life_warning(versions.TRAINS["1.31"], today).endswith(
+        "on to the 1.35 train, supported until 2027-02-28.")
+    assert "on to the" not in versions.end_of_life_warning(versions.TRAINS["1.34"], today)
     assert "no newer train" in versions.end_of_life_warning(
         last, last.end_of_life + datetime.timedelta(days=1))
 
