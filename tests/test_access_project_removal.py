@@ -101,7 +101,10 @@ def test_removing_a_project_whose_models_stay_stops_the_run_before_any_node():
     assert "add `public: true` to the models, or move or remove them" in message
     assert "Traceback" not in message
     registered = {r.name for r in caught.value.registrations}
-    assert "cp1-preflight" in registered
+    # The run got as far as the cluster layer, where the gate sits beside preflight.
+    # Whether the read-only preflight commands are registered by the time the error
+    # surfaces depends on the event loop's order, so they are not asserted on.
+    assert {"cluster", "cp1"} <= registered
     # Nothing past the gate: no node prepared, nothing on the cluster.
     assert not [n for n in registered if n.endswith(("-prepare", "-kubeadm-init"))]
     assert not [r for r in caught.value.registrations if r.type.startswith("kubernetes:")
