@@ -192,7 +192,7 @@ def test_members_join_leave_and_lose_quorum_for_real(lab):
 
     # Two members, one stopped: no quorum, no write; back, and the write goes through.
     etcd.stop(cp2)
-    lost = etcd.etcdctl(cp1, "put", "/lab/no-quorum", "x", check=False)
+    lost = etcd.etcdctl(cp1, *etcd.FAILING_FAST, "put", "/lab/no-quorum", "x", check=False)
     assert lost.returncode != 0
     etcd.start(cp2)
     for _ in range(50):
@@ -204,7 +204,7 @@ def test_members_join_leave_and_lose_quorum_for_real(lab):
     # With one of two members down not even the member list answers (it needs a
     # quorum, as a removal does): a member is removed while it still runs.
     etcd.stop(cp2)
-    assert etcd.etcdctl(cp1, "member", "list", check=False).returncode != 0
+    assert etcd.etcdctl(cp1, *etcd.FAILING_FAST, "member", "list", check=False).returncode != 0
     etcd.start(cp2)
     # etcd's strict reconfiguration check refuses the removal ("unhealthy cluster")
     # until the member that stays has been connected to its peer for 5 s.
@@ -274,7 +274,7 @@ def test_three_members_lose_quorum_and_restore_py_brings_all_back_from_one_snaps
     # Quorum lost: two of three stopped, no write goes through, the API is away.
     etcd.stop(cp2)
     etcd.stop(cp3)
-    assert etcd.etcdctl(cp1, "put", "/lab/no-quorum", "x", check=False).returncode != 0
+    assert etcd.etcdctl(cp1, *etcd.FAILING_FAST, "put", "/lab/no-quorum", "x", check=False).returncode != 0
     assert cp1.run("kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz",
                    check=False).returncode != 0
 

@@ -259,7 +259,7 @@ def test_one_control_plane_down_the_api_answers_and_up_changes_nothing(lab, rele
     assert vrrp(cp2, "owner", VIP) == "cp2"
     listed = kubectl(cp3, "get nodes").stdout
     assert "cp1" in listed and "worker1" in listed
-    health = etcd.etcdctl(cp2, "endpoint", "health", "--cluster", check=False)
+    health = etcd.etcdctl(cp2, *etcd.FAILING_FAST, "endpoint", "health", "--cluster", check=False)
     assert health.returncode != 0
     assert f"https://{cp1.address}:2379 is unhealthy" in health.stderr + health.stdout
     assert members(cp2) == ["cp1", "cp2", "cp3"]
@@ -274,4 +274,4 @@ def test_one_control_plane_down_the_api_answers_and_up_changes_nothing(lab, rele
     assert vrrp(cp3, "owner", VIP) == "cp3"
     unreachable = kubectl(cp3, "get nodes", check=False)
     assert unreachable.returncode == 1 and "no API server ready" in unreachable.stderr
-    assert etcd.etcdctl(cp3, "put", "/lab/one-of-three", "x", check=False).returncode != 0
+    assert etcd.etcdctl(cp3, *etcd.FAILING_FAST, "put", "/lab/one-of-three", "x", check=False).returncode != 0

@@ -148,7 +148,7 @@ def release_of(variant: str, registration: Registration) -> DeclaredRelease:
 
 def declared_releases(variants: Optional[Iterable[str]] = None) -> list[DeclaredRelease]:
     """Every helm.v3.Release of every variant (default: those on the default train; any
-    name of ALL_VARIANTS), in the order the program declares them."""
+    name of ALL_VARIANTS), variant by variant, each variant's by resource name."""
     releases = []
     for variant in variants or VARIANTS:
         releases += copy.deepcopy(_releases_of(variant))
@@ -157,11 +157,14 @@ def declared_releases(variants: Optional[Iterable[str]] = None) -> list[Declared
 
 @functools.lru_cache(maxsize=None)
 def _releases_of(variant: str) -> tuple[DeclaredRelease, ...]:
-    # One evaluation per variant and process: the program is deterministic.
+    # One evaluation per variant and process: the program is deterministic, but the
+    # order its resources register in is the event loop's. Sorted, so that every
+    # process (each pytest-xdist worker collects the tests) lists them alike.
     evaluation = evaluate(ALL_VARIANTS[variant](), secret_config=VARIANT_SECRETS.get(variant))
-    return tuple(release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE))
+    return tuple(sorted((release_of(variant, r) for r in evaluation.by_type(RELEASE_TYPE)),
+                        key=lambda release: release.resource))
 
 
 def declared_charts(releases: Iterable[DeclaredRelease]) -> list[ChartRef]:
-    """The distinct charts of `releases`, in first-declared order."""
+    """The distinct charts of `releases`, in the order they first appear there."""
     return list(dict.fromkeys(release.chart for release in releases))
