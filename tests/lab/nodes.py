@@ -238,6 +238,7 @@ class Node:
         self.mac = "02:00:" + ":".join(f"{int(part):02x}" for part in address.split("."))
         self.process: Optional[subprocess.Popen] = None
         self.namespace = ""
+        self._namespace_fd: Optional[int] = None
         self._helpers: list[subprocess.Popen] = []
 
     # --- life cycle ----------------------------------------------------------------
@@ -318,7 +319,16 @@ Subsystem sftp internal-sftp
             if time.monotonic() > deadline:
                 raise RuntimeError(f"node {self.name} did not set up within {timeout}s: {self.log()}")
             time.sleep(0.02)
-        self.namespace = os.readlink(f"/proc/{self.process.pid}/ns/mnt")
+        self._hold_namespace()
+
+    def _hold_namespace(self) -> None:
+        """Note the node's mount namespace, and keep it open: a freed namespace's number
+        is given to the next one made, perhaps another test process's node, whose
+        processes stop() would then kill as this node's."""
+        path = f"/proc/{self.process.pid}/ns/mnt"
+        self.namespace = os.readlink(path)
+        if self.namespace != os.readlink("/proc/self/ns/mnt") and self._namespace_fd is None:
+            self._namespace_fd = os.open(path, os.O_RDONLY)
 
     def wait_listening(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -346,7 +356,7 @@ Subsystem sftp internal-sftp
             return
         if not self.namespace:
             with _suppress():
-                self.namespace = os.readlink(f"/proc/{self.process.pid}/ns/mnt")
+                self._hold_namespace()
         for _ in range(50):
             members = self._namespace_members()
             if not members:
@@ -363,6 +373,10 @@ Subsystem sftp internal-sftp
                 helper.kill()
             helper.wait(timeout=10)
         self.process = None
+        self.namespace = ""
+        if self._namespace_fd is not None:
+            os.close(self._namespace_fd)
+            self._namespace_fd = None
 
     def _namespace_members(self) -> list[int]:
         if not self.namespace or self.namespace == os.readlink("/proc/self/ns/mnt"):
