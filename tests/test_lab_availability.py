@@ -16,10 +16,10 @@ def test_a_server_on_every_address_takes_the_port_from_the_nodes():
         wildcard.bind(("0.0.0.0", 0))
         wildcard.listen()
         port = wildcard.getsockname()[1]
-        reason = _port_taken_reason("127.0.11.250", port)
-        assert reason and f"port {port} of 127.0.11.250" in reason
+        reason = _port_taken_reason("127.0.200.250", port)
+        assert reason and f"port {port} of 127.0.200.250" in reason
         assert "systemctl stop ssh.socket ssh.service" in reason
-    assert _port_taken_reason("127.0.11.250", port) is None
+    assert _port_taken_reason("127.0.200.250", port) is None
 
 
 PROBE_RECORDER = '''
