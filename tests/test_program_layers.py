@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from components import versions
+from components.offline.graph import Graph
 from components.offline.program import ClusterMocks, evaluate
 from components.stack_file import stack_file_config
 from components.upgrade.layers import KUBERNETES, NET_ISTIO
@@ -34,6 +35,12 @@ def run(version, previous, preview=False):
     return evaluate(lab(version), preview=preview,
                     mocks=ClusterMocks(preview=preview, command_stdout=answers,
                                        previous_outputs=outputs))
+
+
+def move(minor, from_minor):
+    """The train of `minor`, and a run to it from a cluster recorded at `from_minor`'s."""
+    train = versions.TRAINS[minor]
+    return train, run(train.kubernetes_version, recorded(versions.TRAINS[from_minor]))
 
 
 def chart_version(evaluation, name):
@@ -83,9 +90,7 @@ def test_a_layer_ahead_of_the_train_is_refused_before_anything():
 
 
 def test_kserve_0_16_sets_the_mode_annotations_between_its_webhook_and_the_models():
-    from components.offline.graph import Graph
-    train = versions.TRAINS["1.33"]
-    evaluation = run(train.kubernetes_version, recorded(versions.TRAINS["1.32"]))
+    train, evaluation = move("1.33", "1.32")
     assert chart_version(evaluation, "kserve-chart") == "v0.16.0"
     command = evaluation.named("kserve-mode-annotations")
     assert "NORMALIZE=false" in command.inputs["create"]
@@ -104,7 +109,6 @@ def test_kserve_0_20_writes_the_new_names_and_0_13_needs_no_command():
 
 
 def test_calico_crds_are_applied_server_side_before_the_operator_chart():
-    from components.offline.graph import Graph
     evaluation = run(OLD.kubernetes_version, None)
     command = evaluation.named("calico-crds")
     url = (f"https://raw.githubusercontent.com/projectcalico/calico/{OLD.calico_version}"
@@ -118,9 +122,7 @@ def test_calico_crds_are_applied_server_side_before_the_operator_chart():
 
 
 def test_calico_3_32_adopts_the_crds_into_the_crd_release_before_creating_it():
-    from components.offline.graph import Graph
-    moving = versions.TRAINS["1.35"]
-    evaluation = run(moving.kubernetes_version, recorded(versions.TRAINS["1.34"]))
+    moving, evaluation = move("1.35", "1.34")
     assert chart_version(evaluation, "tigera-operator-chart") == moving.calico_version
     create = evaluation.named("calico-crds").inputs["create"]
     assert (f"CRDS_URL=https://raw.githubusercontent.com/projectcalico/calico/"
@@ -133,9 +135,7 @@ def test_calico_3_32_adopts_the_crds_into_the_crd_release_before_creating_it():
 
 
 def test_kserve_0_17_keeps_crds_and_hands_the_runtimes_over_before_the_charts_move():
-    from components.offline.graph import Graph
-    moving = versions.TRAINS["1.34"]
-    evaluation = run(moving.kubernetes_version, recorded(versions.TRAINS["1.33"]))
+    moving, evaluation = move("1.34", "1.33")
     assert chart_version(evaluation, "kserve-chart") == moving.kserve_version
     handover = evaluation.named("kserve-chart-handover")
     assert "RUNTIMES_RELEASE=kserve-runtime-configs" in handover.inputs["create"]

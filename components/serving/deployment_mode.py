@@ -38,10 +38,8 @@ def normalizes_status(kserve_version: str) -> bool:
 def refuses(kserve_version: str, status: str, annotation: Optional[str]) -> bool:
     """The validating webhook of `kserve_version` refuses an update of an InferenceService
     whose recorded mode is `status` and whose new annotation is `annotation` (None: absent)."""
-    if not status or annotation is None:
-        return False
-    recorded = normalized(status) if normalizes_status(kserve_version) else status
-    return annotation != recorded
+    accepted = accepted_annotation(kserve_version, status)
+    return accepted is not None and annotation is not None and annotation != accepted
 
 
 def accepted_annotation(kserve_version: str, status: str) -> Optional[str]:

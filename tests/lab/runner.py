@@ -658,9 +658,9 @@ def layers_first(runner, version, up_once) -> int:
     Kubernetes 1.31: components/upgrade/layers.py plans one layer step per `up`, from
     the last run's `layerVersions` output, which the lab runner hands back). Each is an
     ordinary `up` to `version`; returns how many ran."""
-    runs = 0
     from components.upgrade.layer_run import LAYERS_OUTPUT
     from components.upgrade.layers import plan_layers
+    runs = 0
     while runs < 5:
         plan = plan_layers(runner.stack_outputs.get(LAYERS_OUTPUT) or {}, version)
         if plan.problems or plan.kubernetes_moves or not plan.moves:
